@@ -1,0 +1,168 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-25 18:37:53.205325
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "campaign_audience",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("page_no", sa.Integer(), nullable=False),
+        sa.Column("action_id", sa.Integer(), nullable=True),
+        sa.Column("promo_code", sa.String(length=128), nullable=True),
+        sa.Column("attributes", sa.JSON(), nullable=True),
+        sa.Column("segment", sa.String(length=64), nullable=True),
+        sa.Column("eligible", sa.Boolean(), nullable=False),
+        sa.Column("scrub_reason", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_audience")),
+        sa.UniqueConstraint("campaign_id", "customer_id", name="uq_campaign_audience_customer"),
+    )
+    with op.batch_alter_table("campaign_audience", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_audience_page", ["campaign_id", "page_no"], unique=False)
+
+    op.create_table(
+        "campaign_pages",
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("page_no", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=True),
+        sa.Column("first_customer_id", sa.String(length=128), nullable=True),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("dispatch_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("campaign_id", "page_no", name=op.f("pk_campaign_pages")),
+    )
+    with op.batch_alter_table("campaign_pages", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_pages_state", ["state", "dispatched_at"], unique=False)
+
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("kind", sa.String(length=16), server_default="scheduled", nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("clearance_required_by", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("event_timestamp", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("page_size", sa.Integer(), nullable=False),
+        sa.Column("last_page", sa.Integer(), nullable=True),
+        sa.Column("pages_done", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("rows_ingested", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("eligible_count", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("scrubbed_count", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("approved_count", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("approval_calls", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("resent_count", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("at_risk_since", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ingest_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ingest_finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("approvals_finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+    )
+    op.create_table(
+        "customer_flags",
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("consent", sa.Boolean(), nullable=True),
+        sa.Column("fraud", sa.Boolean(), nullable=True),
+        sa.Column("vip_level", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_customer_flags")),
+    )
+    op.create_table(
+        "inbox_events",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=128), nullable=False),
+        sa.Column("event_type_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("raw_body", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("dispatch_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_events")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_inbox_events_dedupe_key")),
+    )
+    with op.batch_alter_table("inbox_events", schema=None) as batch_op:
+        batch_op.create_index("ix_inbox_events_pending", ["processed_at", "dispatched_at"], unique=False)
+
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.Boolean(), nullable=False),
+        sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("lease_id", sa.String(length=36), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("send_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("dead_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_outbox_pending",
+            ["deadline", "campaign_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_outbox_pending",
+            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+        )
+
+    op.drop_table("outbox")
+    with op.batch_alter_table("inbox_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbox_events_pending")
+
+    op.drop_table("inbox_events")
+    op.drop_table("customer_flags")
+    op.drop_table("campaigns")
+    with op.batch_alter_table("campaign_pages", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_pages_state")
+
+    op.drop_table("campaign_pages")
+    with op.batch_alter_table("campaign_audience", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_audience_page")
+
+    op.drop_table("campaign_audience")

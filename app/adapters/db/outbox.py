@@ -1,0 +1,175 @@
+"""The outbox: status updates waiting to reach Optimove, claimed in batches under a lease.
+
+A relay claims up to N rows of ONE campaign (the one with the earliest deadline) with
+``FOR UPDATE SKIP LOCKED`` and stamps them with a lease id; after the call it marks them sent
+only where the lease id still matches (a fencing token), so a relay whose lease expired cannot
+overwrite a newer attempt. Rows never move backwards: a row with sent_at or dead_at is final.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from app.adapters.db.dialect import lock_rows_skip_locked
+from app.adapters.db.tables import outbox
+from app.clock import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedBatch:
+    """Rows of one campaign leased to one relay for one call."""
+
+    lease_id: str
+    campaign_id: int
+    kind: str
+    deadline: datetime | None
+    customers: list[tuple[str, bool]]
+    previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
+
+
+def _claimable(now: datetime) -> object:
+    return and_(
+        outbox.c.sent_at.is_(None),
+        outbox.c.dead_at.is_(None),
+        outbox.c.available_at <= now,
+        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+    )
+
+
+def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta) -> ClaimedBatch | None:
+    """Lease up to `limit` pending rows of the most urgent campaign; None when nothing is due."""
+    head = conn.execute(
+        lock_rows_skip_locked(
+            conn,
+            select(outbox.c.campaign_id, outbox.c.kind)
+            .where(_claimable(now))  # type: ignore[arg-type]
+            .order_by(outbox.c.deadline.asc().nulls_last(), outbox.c.id)
+            .limit(1),
+        )
+    ).first()
+    if head is None:
+        return None
+    campaign_id, kind = head
+    rows = conn.execute(
+        lock_rows_skip_locked(
+            conn,
+            select(outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline)
+            .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)  # type: ignore[arg-type]
+            .order_by(outbox.c.id)
+            .limit(limit),
+        )
+    ).all()
+    if not rows:
+        return None
+    lease_id = str(uuid.uuid4())
+    ids = [row.id for row in rows]
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(lease_id=lease_id, lease_until=now + lease, attempts=outbox.c.attempts + 1)
+    )
+    return ClaimedBatch(
+        lease_id=lease_id,
+        campaign_id=campaign_id,
+        kind=kind,
+        deadline=as_utc(rows[0].deadline),
+        customers=[(row.customer_id, row.status) for row in rows],
+        previously_sent=sum(1 for row in rows if row.send_count > 0),
+    )
+
+
+def mark_sent(conn: Connection, lease_id: str, *, now: datetime) -> int:
+    """Mark the leased rows sent; returns how many still held the lease."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .values(
+            sent_at=now, lease_id=None, lease_until=None, send_count=outbox.c.send_count + 1, last_error=None
+        )
+    )
+    return int(result.rowcount)
+
+
+def release_for_retry(
+    conn: Connection, lease_id: str, *, available_at: datetime, error: str, maybe_applied: bool
+) -> int:
+    """Give the leased rows back to be retried at `available_at`; count the attempt if it may have landed."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .values(
+            lease_id=None,
+            lease_until=None,
+            available_at=available_at,
+            last_error=error[:2000],
+            send_count=outbox.c.send_count + (1 if maybe_applied else 0),
+        )
+    )
+    return int(result.rowcount)
+
+
+def mark_dead(conn: Connection, lease_id: str, *, now: datetime, error: str) -> int:
+    """Give up on the leased rows (permanent error or too many attempts); they stay visible."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .values(dead_at=now, lease_id=None, lease_until=None, last_error=error[:2000])
+    )
+    return int(result.rowcount)
+
+
+def attempts_of_lease(conn: Connection, lease_id: str) -> int:
+    """The highest attempt count among the leased rows."""
+    value = conn.execute(select(func.max(outbox.c.attempts)).where(outbox.c.lease_id == lease_id)).scalar()
+    return int(value or 0)
+
+
+def cancel_campaign(conn: Connection, campaign_id: int, *, now: datetime, reason: str) -> int:
+    """Stop every pending row of a campaign (EventTypeID 4)."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.campaign_id == campaign_id, outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
+        .values(dead_at=now, lease_id=None, lease_until=None, last_error=reason)
+    )
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """Where a campaign's (or every campaign's) outbox rows are."""
+
+    pending: int
+    sent: int
+    dead: int
+    resent: int
+    oldest_pending_at: datetime | None
+
+
+def stats(conn: Connection, campaign_id: int | None = None) -> OutboxStats:
+    """Counts of pending, sent, dead and re-sent rows."""
+    query = select(
+        func.count().filter(and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))),
+        func.count().filter(outbox.c.sent_at.is_not(None)),
+        func.count().filter(outbox.c.dead_at.is_not(None)),
+        func.count().filter(outbox.c.send_count > 1),
+        func.min(outbox.c.created_at).filter(and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))),
+    )
+    if campaign_id is not None:
+        query = query.where(outbox.c.campaign_id == campaign_id)
+    pending, sent, dead, resent, oldest = conn.execute(query).one()
+    return OutboxStats(int(pending), int(sent), int(dead), int(resent), as_utc(oldest))
+
+
+def pending_count(conn: Connection, campaign_id: int) -> int:
+    """Rows of the campaign not yet sent nor dead."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                outbox.c.campaign_id == campaign_id, outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None)
+            )
+        ).scalar_one()
+    )

@@ -1,0 +1,163 @@
+"""The schema: inbox, campaigns, their pages and audience, the outbox and operator data.
+
+SQLAlchemy Core tables, shared by the Alembic migrations and the repositories. Every table
+runs on PostgreSQL (production, tests) and SQLite (embedded mode).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    text,
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY, so big ids become plain integers there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _utc_timestamp(name: str, *, nullable: bool = True) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+inbox_events = Table(
+    "inbox_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    # (EventTypeID, CampaignID): Optimove's redelivery policy is unknown, so that pair is the key.
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    Column("event_type_id", Integer, nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("raw_body", Text, nullable=False),
+    _utc_timestamp("received_at", nullable=False),
+    _utc_timestamp("dispatched_at"),
+    Column("dispatch_count", Integer, nullable=False, server_default=text("0")),
+    _utc_timestamp("processed_at"),
+    Column("outcome", String(64)),
+)
+Index("ix_inbox_events_pending", inbox_events.c.processed_at, inbox_events.c.dispatched_at)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False, server_default="scheduled"),
+    Column("mode", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    _utc_timestamp("clearance_required_by"),
+    _utc_timestamp("event_timestamp"),
+    Column("page_size", Integer, nullable=False),
+    Column("last_page", Integer),
+    Column("pages_done", Integer, nullable=False, server_default=text("0")),
+    Column("rows_ingested", BigInteger, nullable=False, server_default=text("0")),
+    Column("eligible_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("scrubbed_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("approved_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("approval_calls", Integer, nullable=False, server_default=text("0")),
+    Column("resent_count", BigInteger, nullable=False, server_default=text("0")),
+    _utc_timestamp("at_risk_since"),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("updated_at", nullable=False),
+    _utc_timestamp("ingest_started_at"),
+    _utc_timestamp("ingest_finished_at"),
+    _utc_timestamp("approvals_finished_at"),
+    Column("error", Text),
+)
+
+campaign_pages = Table(
+    "campaign_pages",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True),
+    Column("page_no", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("row_count", Integer),
+    Column("first_customer_id", String(128)),
+    _utc_timestamp("dispatched_at"),
+    Column("dispatch_count", Integer, nullable=False, server_default=text("0")),
+    _utc_timestamp("done_at"),
+    Column("error", Text),
+)
+Index("ix_campaign_pages_state", campaign_pages.c.state, campaign_pages.c.dispatched_at)
+
+campaign_audience = Table(
+    "campaign_audience",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("page_no", Integer, nullable=False),
+    Column("action_id", Integer),
+    Column("promo_code", String(128)),
+    Column("attributes", JSON),
+    Column("segment", String(64)),
+    Column("eligible", Boolean, nullable=False),
+    Column("scrub_reason", String(64)),
+    UniqueConstraint("campaign_id", "customer_id", name="uq_campaign_audience_customer"),
+)
+Index("ix_campaign_audience_page", campaign_audience.c.campaign_id, campaign_audience.c.page_no)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("status", Boolean, nullable=False),
+    # The campaign's ClearanceRequiredBy, copied so the relay can order work by deadline.
+    _utc_timestamp("deadline"),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("available_at", nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("lease_id", String(36)),
+    _utc_timestamp("lease_until"),
+    # Calls that carried this row and may have been applied: > 1 means Optimove saw a re-send.
+    Column("send_count", Integer, nullable=False, server_default=text("0")),
+    _utc_timestamp("sent_at"),
+    _utc_timestamp("dead_at"),
+    Column("last_error", Text),
+    UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),
+)
+# Partial: the relay only ever scans rows still waiting to be sent.
+_PENDING_OUTBOX = and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
+Index(
+    "ix_outbox_pending",
+    outbox.c.deadline,
+    outbox.c.campaign_id,
+    outbox.c.id,
+    postgresql_where=_PENDING_OUTBOX,
+    sqlite_where=_PENDING_OUTBOX,
+)
+
+customer_flags = Table(
+    "customer_flags",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("consent", Boolean),
+    Column("fraud", Boolean),
+    Column("vip_level", Integer),
+    _utc_timestamp("updated_at", nullable=False),
+)

@@ -1,0 +1,31 @@
+"""The `promobridge` command line: one entry point for every process and operation."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from app.cli.campaigns import campaigns_group, operator_data_group
+from app.cli.db import db_group
+from app.cli.processes import relay_command, web_command, worker_command
+from app.cli.register import register_command
+from simulator.cli import simulator_command
+
+
+@click.group()
+@click.option("--log-level", default=lambda: os.environ.get("LOG_LEVEL", "INFO"), show_default="INFO")
+def main(log_level: str) -> None:
+    """promobridge: the operator's side of Optimove OptiPromo's Advanced Activation Flow."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+main.add_command(db_group)
+main.add_command(campaigns_group)
+main.add_command(operator_data_group)
+main.add_command(register_command)
+main.add_command(web_command)
+main.add_command(worker_command)
+main.add_command(relay_command)
+main.add_command(simulator_command)

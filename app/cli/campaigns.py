@@ -1,0 +1,89 @@
+"""`promobridge campaigns` (the campaign report) and `promobridge operator-data` (policy inputs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from app.adapters.db import campaigns, operator_data
+from app.adapters.db.schema import build_engine
+from app.clock import utcnow
+from app.config import load_settings
+from app.services.reports import CampaignReport, campaign_report
+
+
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Scheduled campaigns: progress and counts."""
+
+
+@campaigns_group.command("show")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def show(campaign_id: int, as_json: bool) -> None:
+    """Show one campaign's report: pages, rows, scrubbed by reason, approvals, deadline."""
+    report = campaign_report(build_engine(load_settings().resolved_database_url), campaign_id)
+    if report is None:
+        raise click.ClickException(f"campaign {campaign_id} is unknown")
+    click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_report(report))
+
+
+@campaigns_group.command("list")
+@click.option("--limit", default=20, show_default=True, type=int)
+def list_campaigns(limit: int) -> None:
+    """List the most recent campaigns."""
+    with build_engine(load_settings().resolved_database_url).connect() as conn:
+        rows = campaigns.list_campaigns(conn, limit=limit)
+    click.echo(f"{'campaign':>10}  {'mode':<6} {'state':<10} {'rows':>9} {'eligible':>9} {'approved':>9}  deadline")
+    for c in rows:
+        deadline = c.clearance_required_by.isoformat() if c.clearance_required_by else "-"
+        click.echo(f"{c.id:>10}  {c.mode.value:<6} {c.state.value:<10} {c.rows_ingested:>9} "
+                   f"{c.eligible_count:>9} {c.approved_count:>9}  {deadline}")
+
+
+def render_report(report: CampaignReport) -> str:
+    """The human-readable campaign report."""
+    deadline = report.clearance_required_by.isoformat() if report.clearance_required_by else "-"
+    lines = [
+        f"campaign {report.campaign_id}  mode={report.mode}  state={report.state}",
+        f"  deadline (ClearanceRequiredBy)  {deadline}  ({report.seconds_to_deadline}s from now)"
+        + ("  AT RISK" if report.at_risk else ""),
+        f"  pages done                      {report.pages_done} (last page: {report.last_page})",
+        f"  customers ingested              {report.rows_ingested}",
+        f"  eligible                        {report.eligible}",
+        f"  scrubbed                        {report.scrubbed}",
+    ]
+    lines += [f"    {reason:<30}{count}" for reason, count in sorted(report.scrubbed_by_reason.items())]
+    lines.append("  segments (eligible)")
+    lines += [f"    {segment:<30}{count}" for segment, count in sorted(report.segments.items())]
+    lines += [
+        f"  approvals sent                  {report.approvals_sent} in {report.approval_calls} calls",
+        f"  approvals pending               {report.approvals_pending}",
+        f"  approvals dead-lettered         {report.approvals_dead}",
+        f"  re-sent (ambiguous failures)    {report.resent}",
+        f"  ingest time                     {report.ingest_seconds}s",
+        f"  start to last approval          {report.webhook_to_last_approval_seconds}s",
+    ]
+    if report.error:
+        lines.append(f"  last error                      {report.error}")
+    return "\n".join(lines)
+
+
+@click.group("operator-data")
+def operator_data_group() -> None:
+    """Operator-provided customer data that the policies read."""
+
+
+@operator_data_group.command("load")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load(csv_file: Path) -> None:
+    """Load customer_id,consent,fraud,vip_level rows (blank = no opinion) into the flags table."""
+    try:
+        rows = operator_data.read_flags_csv(csv_file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with build_engine(load_settings().resolved_database_url).begin() as conn:
+        written = operator_data.upsert_flags(conn, rows, now=utcnow())
+    click.echo(f"loaded flags for {written} customers")

@@ -1,0 +1,46 @@
+"""Commands that start the long-running processes: web, worker, relay, simulator.
+
+The worker and relay run from `workers/`, which `app/` never imports: they are started as
+programs (exec), exactly as the Procfile and docker-compose start them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--dev", is_flag=True, help="Use Werkzeug's threaded server instead of gunicorn.")
+def web_command(host: str, port: int, workers: int, dev: bool) -> None:
+    """Serve the webhook listener and the API."""
+    if dev:
+        from werkzeug.serving import run_simple
+
+        from app.web import create_app
+
+        run_simple(host, port, create_app(), threaded=True)
+        return
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
+                               "--workers", str(workers), "--access-logfile", "-", "app.web:create_app()"])
+
+
+@click.command("worker", context_settings={"ignore_unknown_options": True})
+@click.option("--queues", "-Q", default="ingest,default", show_default=True)
+@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker pool on the given queues (extra arguments go to `celery worker`)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                               "-Q", queues, "-c", str(concurrency), "-E", "--loglevel", "INFO", *celery_args])
+
+
+@click.command("relay")
+def relay_command() -> None:
+    """Run the relay: inbox dispatch, sweepers and the outbox relay to Optimove."""
+    os.execvp(sys.executable, [sys.executable, "-m", "workers.relay"])

@@ -1,0 +1,151 @@
+"""Typed settings: the one place that reads the environment.
+
+Every value has an embedded default so that `promobridge` runs with no configuration at all
+(SQLite and a file-system Celery broker under ``PROMOBRIDGE_DATA_DIR``). Production points
+``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis. Values are passed down
+explicitly from here; nothing else calls ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = ".promobridge"
+DEFAULT_POLICIES = (
+    "app.policies.consent:ConsentScrub,"
+    "app.policies.fraud:FraudCheck,"
+    "app.policies.segmentation:VipSegmentation"
+)
+CampaignMode = Literal["auto", "claim"]
+
+
+class Settings(BaseSettings):
+    """Every knob of promobridge, read once from the environment (or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), alias="PROMOBRIDGE_DATA_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    celery_broker_url: str = Field(default="", alias="CELERY_BROKER_URL")
+    # Redis used for the shared Optimove rate limiter; defaults to the broker when it is Redis.
+    redis_url: str = Field(default="", alias="REDIS_URL")
+
+    optimove_api_url: str = Field(default="http://127.0.0.1:8900/current", alias="OPTIMOVE_API_URL")
+    optipromo_api_url: str = Field(default="http://127.0.0.1:8900/optipromo", alias="OPTIPROMO_API_URL")
+    optimove_api_key: str = Field(default="sim-key", alias="OPTIMOVE_API_KEY", repr=False)
+    optimove_timeout_seconds: float = Field(default=10.0, alias="OPTIMOVE_TIMEOUT_SECONDS", gt=0)
+    optimove_rate_limit: int = Field(default=50, alias="OPTIMOVE_RATE_LIMIT", ge=1)
+    optimove_rate_window_seconds: float = Field(default=10.0, alias="OPTIMOVE_RATE_WINDOW_SECONDS", gt=0)
+    optimove_rate_limit_enabled: bool = Field(default=True, alias="OPTIMOVE_RATE_LIMIT_ENABLED")
+    # Naive Optimove timestamps (ClearanceRequiredBy) are read in the tenant's time zone.
+    optimove_timezone: str = Field(default="UTC", alias="OPTIMOVE_TIMEZONE")
+    optimove_page_size: int = Field(default=10_000, alias="OPTIMOVE_PAGE_SIZE", ge=1, le=10_000)
+    optimove_status_batch_size: int = Field(default=10_000, alias="OPTIMOVE_STATUS_BATCH_SIZE", ge=1, le=10_000)
+    optimove_customer_attributes: str = Field(
+        default="Consent;FraudFlag;VIPLevel;Country", alias="OPTIMOVE_CUSTOMER_ATTRIBUTES"
+    )
+
+    public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
+    listener_token: str = Field(default="change-me-listener-token", alias="LISTENER_TOKEN", repr=False)
+    webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
+    webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
+    webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
+
+    default_campaign_mode: CampaignMode = Field(default="auto", alias="DEFAULT_CAMPAIGN_MODE")
+    # Per-campaign overrides of the mode, "1359:claim,1360:auto".
+    campaign_modes: str = Field(default="", alias="CAMPAIGN_MODES")
+    policies: str = Field(default=DEFAULT_POLICIES, alias="PROMOBRIDGE_POLICIES")
+    # JSON keyword options per policy (by class name or dotted path), e.g. {"ConsentScrub": {"attribute": "OptIn"}}
+    policy_options: str = Field(default="{}", alias="PROMOBRIDGE_POLICY_OPTIONS")
+    vip_segments: str = Field(default="0:standard,1:silver,2:gold,3:platinum", alias="VIP_SEGMENTS")
+
+    # Speculative page fan-out: pages dispatched ahead of the last full page seen.
+    ingest_page_window: int = Field(default=4, alias="INGEST_PAGE_WINDOW", ge=1, le=64)
+    # An inbox row or page task not finished this long after dispatch is dispatched again.
+    sweep_stale_after_seconds: float = Field(default=120.0, alias="SWEEP_STALE_AFTER_SECONDS", gt=0)
+    sweep_interval_seconds: float = Field(default=5.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)
+    relay_idle_sleep_seconds: float = Field(default=0.5, alias="RELAY_IDLE_SLEEP_SECONDS", gt=0)
+    relay_lease_seconds: float = Field(default=60.0, alias="RELAY_LEASE_SECONDS", gt=0)
+    relay_max_attempts: int = Field(default=12, alias="RELAY_MAX_ATTEMPTS", ge=1)
+    retry_backoff_base_seconds: float = Field(default=1.0, alias="RETRY_BACKOFF_BASE_SECONDS", gt=0)
+    retry_backoff_max_seconds: float = Field(default=60.0, alias="RETRY_BACKOFF_MAX_SECONDS", gt=0)
+    deadline_safety_margin_seconds: float = Field(default=300.0, alias="DEADLINE_SAFETY_MARGIN_SECONDS", ge=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, or an SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'promobridge.sqlite').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """The configured broker, or Celery's file-system transport (no server needed)."""
+        return self.celery_broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        """Where the embedded file-system broker keeps its messages."""
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def rate_limiter_redis_url(self) -> str | None:
+        """The Redis that holds the shared rate-limit ledger, or None to limit in-process."""
+        if self.redis_url:
+            return self.redis_url
+        if self.resolved_broker_url.startswith(("redis://", "rediss://")):
+            return self.resolved_broker_url
+        return None
+
+    @property
+    def tenant_timezone(self) -> ZoneInfo:
+        """The time zone naive Optimove timestamps are expressed in."""
+        return ZoneInfo(self.optimove_timezone)
+
+    @property
+    def customer_attribute_names(self) -> tuple[str, ...]:
+        """Customer attributes requested with every GetProcessedCampaignCustomers page."""
+        return tuple(name.strip() for name in self.optimove_customer_attributes.split(";") if name.strip())
+
+    @property
+    def policy_paths(self) -> tuple[str, ...]:
+        """The ordered dotted paths of the audience policies."""
+        return tuple(path.strip() for path in self.policies.split(",") if path.strip())
+
+    @property
+    def campaign_mode_overrides(self) -> dict[int, CampaignMode]:
+        """Campaign ids whose mode differs from the default."""
+        overrides: dict[int, CampaignMode] = {}
+        for part in filter(None, (p.strip() for p in self.campaign_modes.split(","))):
+            campaign_id, _, mode = part.partition(":")
+            if mode not in ("auto", "claim") or not campaign_id.strip().isdigit():
+                raise ValueError(f"CAMPAIGN_MODES entry {part!r} is not of the form ID:auto or ID:claim")
+            overrides[int(campaign_id)] = mode  # type: ignore[assignment]
+        return overrides
+
+    @property
+    def policy_option_map(self) -> dict[str, dict[str, Any]]:
+        """Keyword options for each policy, by class name or dotted path."""
+        options = json.loads(self.policy_options or "{}")
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ValueError("PROMOBRIDGE_POLICY_OPTIONS must be a JSON object of objects")
+        return options
+
+    @property
+    def listener_url(self) -> str:
+        """The EventTypeID 5 listener URL registered with Optimove (carries the secret token)."""
+        return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/{self.listener_token}"
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database is PostgreSQL (COPY and SKIP LOCKED are available)."""
+        return self.resolved_database_url.startswith("postgresql")
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment."""
+    return Settings()

@@ -1,0 +1,68 @@
+"""Campaign modes, states and the deadline arithmetic (framework-free)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class CampaignMode(StrEnum):
+    """How approvals reach Optimove: all eligible at once (`auto`) or per claimed reward (`claim`)."""
+
+    AUTO = "auto"
+    CLAIM = "claim"
+
+
+class CampaignState(StrEnum):
+    """Where a scheduled campaign is; terminal states are approved, ready, canceled and failed."""
+
+    INGESTING = "ingesting"
+    APPROVING = "approving"  # auto mode: audience ingested, approvals still being sent
+    APPROVED = "approved"  # auto mode: every eligible customer reported to Optimove
+    READY = "ready"  # claim mode: audience ingested, waiting for claims
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+ACTIVE_STATES = frozenset({CampaignState.INGESTING, CampaignState.APPROVING})
+
+EVENT_CAMPAIGN_CANCELED = 4
+EVENT_SCHEDULED_CONDITIONAL = 5
+SUPPORTED_EVENT_TYPES = frozenset({EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL})
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalBudget:
+    """What Optimove's rate limit allows: `limit` calls per `window_seconds`."""
+
+    limit: int
+    window_seconds: float
+
+    def seconds_for_calls(self, calls: int) -> float:
+        """The least time `calls` requests can take under the limit (a full window is free)."""
+        if calls <= self.limit:
+            return 0.0
+        return math.ceil((calls - self.limit) / self.limit) * self.window_seconds
+
+
+def calls_needed(rows: int, batch_size: int) -> int:
+    """How many UpdateCustomerPromotionStatus calls `rows` approvals need."""
+    return math.ceil(rows / batch_size) if rows > 0 else 0
+
+
+def is_at_risk(
+    *,
+    now: datetime,
+    deadline: datetime | None,
+    pending_rows: int,
+    batch_size: int,
+    budget: ApprovalBudget,
+    safety_margin: timedelta,
+) -> bool:
+    """Whether sending `pending_rows` approvals may not finish before the deadline (minus a margin)."""
+    if deadline is None or pending_rows <= 0:
+        return False
+    needed = timedelta(seconds=budget.seconds_for_calls(calls_needed(pending_rows, batch_size)))
+    return now + needed + safety_margin >= deadline

@@ -1,0 +1,83 @@
+"""The policy pipeline: small, ordered, pluggable audience rules.
+
+A policy is a class with an ``evaluate(candidate, flags) -> Verdict`` method; the base class keeps
+everyone (a no-op), so an operator overrides only what it needs. Policies never do I/O: whatever
+operator data they read is loaded per page by the service and handed in as ``OperatorFlags``.
+Operators plug their own in by dotted path (``package.module:ClassName``), in order, through the
+``PROMOBRIDGE_POLICIES`` setting, with keyword options from ``PROMOBRIDGE_POLICY_OPTIONS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from app.domain.audience import KEEP, Candidate, Decision, OperatorFlags, Verdict
+
+NO_FLAGS = OperatorFlags()
+
+
+class PolicyConfigError(ValueError):
+    """Raised when a configured policy path cannot be loaded or instantiated."""
+
+
+class Policy:
+    """An audience rule. Subclasses override `evaluate`; the default keeps the customer."""
+
+    name = "policy"
+
+    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+        """Judge one candidate; return KEEP, a scrub reason, and/or a segment."""
+        return KEEP
+
+
+class PolicyPipeline:
+    """Runs the policies in order; the first scrub wins, the last segment assigned wins."""
+
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self.policies = tuple(policies)
+
+    def decide(self, candidate: Candidate, flags: OperatorFlags = NO_FLAGS) -> Decision:
+        """Apply every policy to one candidate."""
+        segment: str | None = None
+        for policy in self.policies:
+            verdict = policy.evaluate(candidate, flags)
+            if verdict.segment is not None:
+                segment = verdict.segment
+            if verdict.scrubs:
+                return Decision(candidate, eligible=False, scrub_reason=verdict.scrub_reason, segment=segment)
+        return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
+
+    def decide_all(
+        self, candidates: Iterable[Candidate], flags: Mapping[str, OperatorFlags]
+    ) -> list[Decision]:
+        """Apply the pipeline to a page of candidates, with the operator flags found for them."""
+        return [self.decide(c, flags.get(c.customer_id, NO_FLAGS)) for c in candidates]
+
+
+def load_policy(path: str, options: Mapping[str, Any] | None = None) -> Policy:
+    """Instantiate the policy class at ``module:Class`` (or ``module.Class``) with `options`."""
+    module_name, _, class_name = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not class_name:
+        raise PolicyConfigError(f"policy path {path!r} is not of the form 'package.module:ClassName'")
+    try:
+        policy_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise PolicyConfigError(f"cannot load policy {path!r}: {exc}") from exc
+    try:
+        policy = policy_class(**(options or {}))
+    except TypeError as exc:
+        raise PolicyConfigError(f"cannot configure policy {path!r}: {exc}") from exc
+    if not callable(getattr(policy, "evaluate", None)):
+        raise PolicyConfigError(f"policy {path!r} has no evaluate(candidate, flags) method")
+    return policy  # type: ignore[no-any-return]
+
+
+def build_pipeline(paths: Sequence[str], options: Mapping[str, Mapping[str, Any]]) -> PolicyPipeline:
+    """Build the pipeline; options are looked up by full path or by class name."""
+    policies = []
+    for path in paths:
+        class_name = path.replace(":", ".").rsplit(".", 1)[-1]
+        policies.append(load_policy(path, options.get(path) or options.get(class_name)))
+    return PolicyPipeline(policies)

@@ -1,0 +1,32 @@
+"""Consent scrub: nobody without marketing consent gets the campaign."""
+
+from __future__ import annotations
+
+from app.domain.audience import KEEP, Candidate, OperatorFlags, Verdict, attribute_flag
+from app.policies.base import Policy
+
+NO_CONSENT = "no_consent"
+CONSENT_WITHDRAWN = "consent_withdrawn"
+
+
+class ConsentScrub(Policy):
+    """Scrub customers whose consent attribute is false, or whom the operator's data marks as withdrawn.
+
+    A missing attribute keeps the customer unless `require_explicit` is set, because Optimove
+    only lists customers the tenant already targeted.
+    """
+
+    name = "consent"
+
+    def __init__(self, attribute: str = "Consent", require_explicit: bool = False) -> None:
+        self.attribute = attribute
+        self.require_explicit = require_explicit
+
+    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+        """Scrub on withdrawn consent (operator data first, then the Optimove attribute)."""
+        if flags.consent is False:
+            return Verdict(scrub_reason=CONSENT_WITHDRAWN)
+        consent = attribute_flag(candidate.attributes.get(self.attribute))
+        if consent is False or (consent is None and flags.consent is None and self.require_explicit):
+            return Verdict(scrub_reason=NO_CONSENT)
+        return KEEP

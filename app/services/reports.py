@@ -1,0 +1,90 @@
+"""The campaign report: progress, counts, scrub reasons, approvals and the deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from app.adapters.db import audience, campaigns, outbox
+from app.clock import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    """Everything `promobridge campaigns show` and `GET /v1/campaigns/<id>` tell about a campaign."""
+
+    campaign_id: int
+    mode: str
+    state: str
+    clearance_required_by: datetime | None
+    seconds_to_deadline: float | None
+    at_risk: bool
+    pages_done: int
+    last_page: int | None
+    rows_ingested: int
+    eligible: int
+    scrubbed: int
+    scrubbed_by_reason: dict[str, int]
+    segments: dict[str, int]
+    approvals_pending: int
+    approvals_sent: int
+    approvals_dead: int
+    approval_calls: int
+    resent: int
+    ingest_seconds: float | None
+    webhook_to_last_approval_seconds: float | None
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO strings)."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return data
+
+
+def campaign_report(engine: Engine, campaign_id: int, *, clock: Callable[[], datetime] = utcnow) -> CampaignReport | None:
+    """Build the report, or None when the campaign is unknown."""
+    with engine.connect() as conn:
+        campaign = campaigns.get_campaign(conn, campaign_id)
+        if campaign is None:
+            return None
+        reasons = audience.scrub_breakdown(conn, campaign_id)
+        segments = audience.segment_breakdown(conn, campaign_id)
+        box = outbox.stats(conn, campaign_id)
+    now = clock()
+    deadline = campaign.clearance_required_by
+    return CampaignReport(
+        campaign_id=campaign.id,
+        mode=campaign.mode.value,
+        state=campaign.state.value,
+        clearance_required_by=deadline,
+        seconds_to_deadline=None if deadline is None else round((deadline - now).total_seconds(), 1),
+        at_risk=campaign.at_risk_since is not None,
+        pages_done=campaign.pages_done,
+        last_page=campaign.last_page,
+        rows_ingested=campaign.rows_ingested,
+        eligible=campaign.eligible_count,
+        scrubbed=campaign.scrubbed_count,
+        scrubbed_by_reason=reasons,
+        segments=segments,
+        approvals_pending=box.pending,
+        approvals_sent=box.sent,
+        approvals_dead=box.dead,
+        approval_calls=campaign.approval_calls,
+        resent=box.resent,
+        ingest_seconds=_seconds_between(campaign.ingest_started_at, campaign.ingest_finished_at),
+        webhook_to_last_approval_seconds=_seconds_between(campaign.created_at, campaign.approvals_finished_at),
+        error=campaign.error,
+    )
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)

@@ -1,0 +1,80 @@
+"""Sweepers: dispatch stored work whose task never ran or was lost, and watch deadlines.
+
+PostgreSQL is the source of truth and the broker only a doorbell: anything recorded as to-do
+but not done after `stale_after` is dispatched again. Tasks are idempotent, so a duplicate
+dispatch costs a little work and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from app.adapters.db import campaigns, inbox, outbox
+from app.clock import utcnow
+from app.domain.campaigns import ACTIVE_STATES, ApprovalBudget, CampaignMode, is_at_risk
+from app.services.ports import TaskDispatcher
+
+log = logging.getLogger(__name__)
+DISPATCH_BATCH = 200
+
+
+def dispatch_inbox(
+    engine: Engine, dispatcher: TaskDispatcher, *, stale_after: timedelta, clock: Callable[[], datetime] = utcnow
+) -> int:
+    """Dispatch inbox events never dispatched, or dispatched more than `stale_after` ago and unprocessed."""
+    now = clock()
+    with engine.begin() as conn:
+        ids = inbox.claim_for_dispatch(conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+    for event_id in ids:
+        dispatcher.start_campaign(event_id)
+    return len(ids)
+
+
+def redispatch_stale_pages(
+    engine: Engine, dispatcher: TaskDispatcher, *, stale_after: timedelta, clock: Callable[[], datetime] = utcnow
+) -> int:
+    """Dispatch again the pages of ingesting campaigns whose task looks lost."""
+    now = clock()
+    with engine.begin() as conn:
+        pages = campaigns.claim_stale_pages(conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+    for campaign_id, page_no in pages:
+        log.warning("re-dispatching a stale page", extra={"campaign_id": campaign_id, "page_no": page_no})
+        dispatcher.ingest_page(campaign_id, page_no)
+    return len(pages)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineWatch:
+    """How the deadline risk is judged."""
+
+    budget: ApprovalBudget
+    batch_size: int
+    safety_margin: timedelta
+
+
+def flag_campaigns_at_risk(engine: Engine, watch: DeadlineWatch, *, clock: Callable[[], datetime] = utcnow) -> list[int]:
+    """Flag (and log) active auto campaigns whose pending approvals may miss ClearanceRequiredBy."""
+    now = clock()
+    flagged = []
+    with engine.begin() as conn:
+        for campaign in campaigns.active_campaigns(conn, ACTIVE_STATES):
+            if campaign.mode != CampaignMode.AUTO or campaign.at_risk_since is not None:
+                continue
+            pending = outbox.pending_count(conn, campaign.id)
+            if campaign.ingest_finished_at is None:
+                # Not yet ingested: count what is still to come as well, pessimistically.
+                pending = max(pending, campaign.page_size)
+            if is_at_risk(now=now, deadline=campaign.clearance_required_by, pending_rows=pending,
+                          batch_size=watch.batch_size, budget=watch.budget, safety_margin=watch.safety_margin):
+                if campaigns.mark_at_risk(conn, campaign.id, now=now):
+                    flagged.append(campaign.id)
+                    log.error("campaign at risk of missing ClearanceRequiredBy",
+                              extra={"campaign_id": campaign.id, "pending_approvals": pending,
+                                     "deadline": campaign.clearance_required_by.isoformat()
+                                     if campaign.clearance_required_by else None})
+    return flagged

@@ -1,0 +1,29 @@
+"""The Flask application factory: `gunicorn 'app.web:create_app()'`."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from sqlalchemy import Engine
+
+from app.adapters.db.schema import build_engine
+from app.config import Settings, load_settings
+from app.web.errors import register_error_handlers
+from app.web.webhooks import webhooks
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    """Build the web app; tests pass their own settings and engine instead of patching."""
+    settings = settings or load_settings()
+    app = Flask("promobridge")
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    app.config["PROMOBRIDGE_SETTINGS"] = settings
+    app.config["PROMOBRIDGE_ENGINE"] = engine or build_engine(settings.resolved_database_url)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    app.register_blueprint(webhooks)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    return app

@@ -1,0 +1,62 @@
+"""The Optimove listener: authenticate, validate, store in the inbox, answer in milliseconds."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.adapters.optimove.contract import InvalidCampaignEvent
+from app.config import Settings
+from app.services.webhooks import UnsupportedEventType, receive_optimove_event
+from app.web.errors import error_response
+
+webhooks = Blueprint("webhooks", __name__)
+
+
+@webhooks.post("/webhooks/optimove/<token>")
+def optimove_listener(token: str) -> tuple[Response, int]:
+    """Receive an EventTypeID 5 (or 4) notification."""
+    settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
+    if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
+        return error_response(401, "unauthorized", "unknown listener token")
+    raw = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, even when chunked
+    if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
+        return error_response(401, "unauthorized", f"missing or invalid {settings.webhook_signature_header}")
+    payload = _json_object(raw)
+    if payload is None:
+        return error_response(400, "bad_request", "the body must be a JSON object")
+    try:
+        received = receive_optimove_event(
+            current_app.config["PROMOBRIDGE_ENGINE"], payload, raw.decode("utf-8"), settings.tenant_timezone
+        )
+    except InvalidCampaignEvent as exc:
+        return error_response(400, "invalid_event", str(exc))
+    except UnsupportedEventType as exc:
+        return error_response(422, "unsupported_event", str(exc))
+    body = {
+        "status": "accepted" if received.new else "duplicate",
+        "event_type_id": received.event.event_type_id,
+        "campaign_id": received.event.campaign_id,
+    }
+    return jsonify(body), 200
+
+
+def _signature_valid(raw: bytes, settings: Settings) -> bool:
+    header = request.headers.get(settings.webhook_signature_header, "")
+    algorithm, _, received = header.partition("=")
+    if algorithm.lower() != "sha256" or not received:
+        return False
+    expected = hmac.new(settings.webhook_hmac_secret.encode(), raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, received.strip().lower())
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None

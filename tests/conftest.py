@@ -1,0 +1,68 @@
+"""Shared fixtures: real PostgreSQL, SQLite, real Redis and the Optimove simulator over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine
+
+from simulator.config import SimulatorConfig
+from simulator.server import SimulatorServer
+from tests.support.databases import (
+    REDIS_TEST_URL,
+    migrated_engine,
+    throwaway_postgres_database,
+    truncate_all,
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated throwaway PostgreSQL database for the whole session."""
+    with throwaway_postgres_database() as url:
+        migrated_engine(url).dispose()
+        yield url
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on the session's PostgreSQL database, emptied before each test."""
+    engine = migrated_engine(postgres_url)
+    truncate_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database in a temporary file."""
+    engine = migrated_engine(f"sqlite:///{tmp_path / 'promobridge.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_engine(request: pytest.FixtureRequest) -> Engine:
+    """Runs the test on both supported databases."""
+    name = "pg_engine" if request.param == "postgresql" else "sqlite_engine"
+    engine: Engine = request.getfixturevalue(name)
+    return engine
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """The real Redis (database 9, flushed before each test)."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    """The Optimove simulator on a free port, rate limit off unless a test turns it on."""
+    with SimulatorServer(SimulatorConfig(rate_limit_enabled=False)) as server:
+        yield server

@@ -1,0 +1,23 @@
+"""A hand-written fake of the TaskDispatcher port: records what would be sent to the workers."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RecordingDispatcher:
+    """Queues dispatched work so a test can run it (or drop it, to simulate a lost message)."""
+
+    started: deque[int] = field(default_factory=deque)
+    pages: deque[tuple[int, int]] = field(default_factory=deque)
+    sent: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+
+    def start_campaign(self, inbox_event_id: int) -> None:
+        self.started.append(inbox_event_id)
+        self.sent.append(("start_campaign", (inbox_event_id,)))
+
+    def ingest_page(self, campaign_id: int, page_no: int) -> None:
+        self.pages.append((campaign_id, page_no))
+        self.sent.append(("ingest_page", (campaign_id, page_no)))

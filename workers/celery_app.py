@@ -1,0 +1,16 @@
+"""The Celery application: `celery -A workers.celery_app worker -Q ingest,default`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+import celeryconfig
+
+app = Celery("promobridge", include=["tasks.ingest"])
+app.config_from_object(celeryconfig)
+
+if str(celeryconfig.broker_url).startswith("filesystem://"):
+    # The embedded file-system broker needs its folder to exist before anyone publishes.
+    Path(celeryconfig.broker_transport_options["data_folder_in"]).mkdir(parents=True, exist_ok=True)

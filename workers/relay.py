@@ -1,0 +1,97 @@
+"""The relay process: the inbox doorbell, the sweepers and the outbox relay in one loop.
+
+Run several for throughput or availability: every step claims its rows with SKIP LOCKED.
+It stops cleanly on SIGTERM/SIGINT after the step in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import timedelta
+from types import FrameType
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.adapters.optimove.errors import OptimoveError
+from app.bootstrap import Runtime
+from app.services.relay import relay_once
+from app.services.sweeper import dispatch_inbox, flag_campaigns_at_risk, redispatch_stale_pages
+from tasks.dispatch import CeleryDispatcher
+
+log = logging.getLogger(__name__)
+ERROR_BACKOFF_MAX_SECONDS = 10.0
+
+
+class RelayLoop:
+    """Dispatches new inbox events, sweeps stale work and drains the outbox until stopped."""
+
+    def __init__(self, runtime: Runtime, dispatcher: CeleryDispatcher) -> None:
+        self.runtime = runtime
+        self.dispatcher = dispatcher
+        self.stop_event = threading.Event()
+        self._next_sweep = 0.0
+        self.batches_sent = 0
+
+    def install_signal_handlers(self) -> None:
+        """Stop after the current step on SIGTERM or SIGINT."""
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("relay stopping", extra={"signal": signum})
+            self.stop_event.set()
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def step(self) -> bool:
+        """Do one round of work; True when there was something to do."""
+        settings = self.runtime.settings
+        stale = timedelta(seconds=settings.sweep_stale_after_seconds)
+        busy = dispatch_inbox(self.runtime.engine, self.dispatcher, stale_after=stale) > 0
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + settings.sweep_interval_seconds
+            busy |= redispatch_stale_pages(self.runtime.engine, self.dispatcher, stale_after=stale) > 0
+            flag_campaigns_at_risk(self.runtime.engine, self.runtime.deadlines)
+        result = relay_once(self.runtime.engine, self.runtime.client, self.runtime.relay)
+        if result is not None:
+            self.batches_sent += result.outcome == "sent"
+            log.info("relay batch", extra={"campaign_id": result.campaign_id, "outcome": result.outcome,
+                                           "customers": result.customers})
+        return busy or result is not None
+
+    def run(self) -> None:
+        """Loop until stopped; infrastructure errors back off instead of crashing the process."""
+        errors = 0
+        while not self.stop_event.is_set():
+            try:
+                busy = self.step()
+                errors = 0
+            except (SQLAlchemyError, OptimoveError, OSError) as exc:
+                errors += 1
+                delay = min(ERROR_BACKOFF_MAX_SECONDS, 0.5 * 2 ** min(errors, 5))
+                log.warning("relay step failed", extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay})
+                self.stop_event.wait(delay)
+                continue
+            if not busy:
+                self.stop_event.wait(self.runtime.settings.relay_idle_sleep_seconds)
+
+
+def main() -> None:
+    """`python -m workers.relay` (what `promobridge relay` and the Procfile run)."""
+    from app.bootstrap import build_runtime
+    from app.config import load_settings
+    from workers.celery_app import app as celery_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = build_runtime(load_settings())
+    loop = RelayLoop(runtime, CeleryDispatcher(celery_app))
+    loop.install_signal_handlers()
+    log.info("relay started")
+    try:
+        loop.run()
+    finally:
+        runtime.close()
+
+
+if __name__ == "__main__":
+    main()
