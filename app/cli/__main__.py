@@ -1,0 +1,5 @@
+"""`python -m app.cli` runs the promobridge CLI."""
+
+from app.cli import main
+
+main()
