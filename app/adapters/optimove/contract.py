@@ -1,0 +1,297 @@
+"""Everything promobridge assumes about Optimove's wire format, in one place.
+
+Much of the contract is not documented (tags refer to ``reference/optimove-api.md``), so every
+guess lives here and can be corrected without touching the client or the services.
+
+Confirmed [C]:
+  - ``X-API-KEY`` header, JSON bodies (§1.2); 50 requests per 10 s per key, 429 beyond (§1.3).
+  - UpdateCustomerPromotionStatus body ``{TimeStamp "yyyy-MM-dd HH:mm:ss", CampaignID, PromosUpdated:
+    [{CustomerID, Status}]}``, at most 10,000 customers per call (§6.1).
+  - EventTypeID 5 must be registered without a ChannelID (§2); its notification carries
+    ClearanceRequiredBy (§3).
+  - ``CustomerAttributes`` is a ``;``-separated query parameter answered by a positional array on the
+    sibling customer functions (§4).
+Inferred [I] / third-party [3P] / undocumented [GAP]:
+  - Paths relative to OPTIMOVE_API_URL, lower-case group segment (§2, §4, §6.1) [I].
+  - ``$top``/``$skip`` paging with at most 10,000 rows a page, end on a short page (§1.5) [3P].
+  - GetProcessedCampaignCustomers parameters and rows ``{CustomerID, ActionID, PromoCode,
+    CustomerAttributes}``, ids as numbers or strings (§4) [I].
+  - ``EventTypeID``/``ListenerURL`` request fields (§2) [3P]; the GetRegisteredEventListeners answer
+    shape is [GAP], so a list, a wrapped list, a single object and an id→URL map are all accepted.
+  - The triggered webhook registration body ``{"url": …}`` (§7.1) [GAP].
+  - The EventTypeID 5 body (§3) [GAP]: keys matched case-insensitively, numbers as int or string,
+    timestamps parsed leniently, naive ones read in the tenant's time zone (§1.6) [I].
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from urllib.parse import unquote_plus
+from zoneinfo import ZoneInfo
+
+from app.adapters.optimove._lenient import as_int, as_scalar_text, as_text, get_field, normalize_key
+from app.adapters.optimove.models import CampaignCustomer, RegisteredListener
+
+__all__ = [
+    "EVENT_TYPE_CAMPAIGN_CANCELED",
+    "EVENT_TYPE_SCHEDULED_CONDITIONAL",
+    "CampaignEvent",
+    "InvalidCampaignEvent",
+    "OptimoveContract",
+    "parse_campaign_event",
+    "parse_optimove_timestamp",
+]
+
+EVENT_TYPE_CAMPAIGN_CANCELED = 4
+EVENT_TYPE_SCHEDULED_CONDITIONAL = 5
+
+_TIMESTAMP_RE = re.compile(
+    r"^(?P<year>\d{4})(?P<sep>[-/])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})[ T]+"
+    r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?"
+    r"\s*(?P<zone>Z|UTC|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE | re.ASCII,
+)
+_EPOCH_RE = re.compile(r"^\d{9,11}(?:\.\d+)?$", re.ASCII)
+_MICROSECOND_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class OptimoveContract:
+    """Paths, parameter names, limits and field names of the Optimove API (see module docstring)."""
+
+    register_listener_path: str = "general/RegisterEventListener"
+    get_listeners_path: str = "general/GetRegisteredEventListeners"
+    unregister_listener_path: str = "general/UnregisterEventListener"
+    campaign_customers_path: str = "customers/GetProcessedCampaignCustomers"
+    update_status_path: str = "integrations/UpdateCustomerPromotionStatus"
+    triggered_webhooks_path: str = "conditional-execution/v2/triggered/webhooks/"
+    campaign_id_param: str = "CampaignID"
+    top_param: str = "$top"
+    skip_param: str = "$skip"
+    max_page_size: int = 10_000
+    max_status_batch: int = 10_000
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    attributes_param: str = "CustomerAttributes"
+    attributes_delimiter: str = ";"
+    event_type_field: str = "EventTypeID"
+    listener_url_field: str = "ListenerURL"
+    listener_wrapper_keys: tuple[str, ...] = (
+        "EventListeners",
+        "RegisteredEventListeners",
+        "Listeners",
+        "Data",
+        "Items",
+        "Value",
+        "Result",
+    )
+    customer_id_field: str = "CustomerID"
+    action_id_field: str = "ActionID"
+    promo_code_field: str = "PromoCode"
+    customer_attributes_field: str = "CustomerAttributes"
+    triggered_webhook_url_field: str = "url"
+
+    def parse_customer_row(self, row: object, attributes: Sequence[str]) -> CampaignCustomer:
+        """Turn one customer row into a ``CampaignCustomer``; raises ValueError on a malformed row."""
+        if not isinstance(row, Mapping):
+            raise ValueError(f"a customer row must be an object, got {type(row).__name__}")
+        action_id = get_field(row, self.action_id_field)
+        promo_code = get_field(row, self.promo_code_field)
+        return CampaignCustomer(
+            customer_id=as_text(get_field(row, self.customer_id_field), self.customer_id_field),
+            action_id=None if action_id in (None, "") else as_int(action_id, self.action_id_field),
+            promo_code=None if promo_code in (None, "") else as_text(promo_code, self.promo_code_field),
+            attributes=self._map_attributes(get_field(row, self.customer_attributes_field), attributes),
+        )
+
+    def _map_attributes(self, raw: object, names: Sequence[str]) -> dict[str, str | None]:
+        # The answer is positional, in the order the names were requested (§4).
+        field = self.customer_attributes_field
+        if not names:
+            return {}
+        if raw is None:
+            return dict.fromkeys(names)
+        if isinstance(raw, Mapping):
+            return {name: as_scalar_text(get_field(raw, name), field) for name in names}
+        values = raw.split(self.attributes_delimiter) if isinstance(raw, str) else raw
+        if not isinstance(values, list) or len(values) != len(names):
+            raise ValueError(f"{field} does not match the {len(names)} requested attribute names")
+        return {name: as_scalar_text(value, field) for name, value in zip(names, values, strict=True)}
+
+    def parse_registered_listeners(self, body: object) -> list[RegisteredListener]:
+        """Read a GetRegisteredEventListeners answer of any accepted shape; ValueError if none fits."""
+        return [self._parse_listener(item) for item in self._listener_items(body)]
+
+    def _listener_items(self, body: object) -> list[object]:
+        if body is None:
+            return []
+        if isinstance(body, list):
+            return body
+        if not isinstance(body, Mapping):
+            raise ValueError(f"listeners must be a list or an object, got {type(body).__name__}")
+        if not body:
+            return []
+        if get_field(body, self.event_type_field) is not None:
+            return [body]
+        for key in self.listener_wrapper_keys:
+            wrapped = get_field(body, key)
+            if isinstance(wrapped, list):
+                return wrapped
+        lists = [value for value in body.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+        if all(str(key).strip().isdigit() and isinstance(url, str) for key, url in body.items()):
+            return [{self.event_type_field: key, self.listener_url_field: url} for key, url in body.items()]
+        raise ValueError(f"no list of listeners found under keys {sorted(map(str, body))}")
+
+    def _parse_listener(self, item: object) -> RegisteredListener:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"a listener must be an object, got {type(item).__name__}")
+        url = as_text(get_field(item, self.listener_url_field), self.listener_url_field)
+        if "://" not in url and "%3a%2f%2f" in url.lower():
+            url = unquote_plus(url)  # one third-party client registers URL-encoded URLs (§2) [3P]
+        return RegisteredListener(as_int(get_field(item, self.event_type_field), self.event_type_field), url)
+
+
+def parse_optimove_timestamp(value: str | int | float, tz: ZoneInfo) -> datetime:
+    """Read an Optimove date-time leniently and return it as an aware UTC datetime.
+
+    Accepts "yyyy-MM-dd HH:mm[:ss[.ffffff]]", a "T" separator, "/" date separators, "Z", "UTC" or
+    "±HH:MM" offsets, and epoch seconds. A value without an offset is read in ``tz``, the tenant's
+    time zone, because Optimove's sample timestamps carry none (§1.6). Raises ValueError otherwise.
+    """
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be a date-time string or epoch seconds, got a boolean")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp must be a string or a number, got {type(value).__name__}")
+    text = value.strip()
+    if _EPOCH_RE.match(text):
+        return _from_epoch(float(text))
+    match = _TIMESTAMP_RE.match(text)
+    if match is None:
+        raise ValueError(f"unrecognised timestamp {value!r}; expected e.g. '2025-05-01 09:00:00'")
+    fraction = (match["fraction"] or "").ljust(_MICROSECOND_DIGITS, "0")[:_MICROSECOND_DIGITS]
+    try:
+        parsed = datetime(
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"] or 0),
+            int(fraction),
+        )
+    except ValueError as exc:
+        raise ValueError(f"invalid timestamp {value!r}: {exc}") from None
+    try:
+        return parsed.replace(tzinfo=_zone(match["zone"], tz)).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"invalid timestamp {value!r}: {exc}") from None
+
+
+def _zone(text: str | None, default: ZoneInfo) -> tzinfo:
+    if not text:
+        return default
+    if text.upper() in ("Z", "UTC"):
+        return UTC
+    digits = text[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return timezone(-offset if text[0] == "-" else offset)  # ValueError beyond ±24 h
+
+
+def _from_epoch(seconds: float) -> datetime:
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"epoch seconds must be a finite, non-negative number, got {seconds!r}")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(f"epoch seconds out of range: {seconds!r}") from exc
+
+
+class InvalidCampaignEvent(ValueError):
+    """An Optimove listener notification that lacks or garbles a field we need."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignEvent:
+    """A parsed listener notification (EventTypeID 5 "on hold until ClearanceRequiredBy", 4 "canceled")."""
+
+    event_type_id: int
+    campaign_id: int
+    timestamp: datetime | None
+    clearance_required_by: datetime | None
+    extra: dict[str, object]
+
+
+_EVENT_FIELDS = {
+    "eventtypeid": "EventTypeID",
+    "campaignid": "CampaignID",
+    "timestamp": "TimeStamp",
+    "clearancerequiredby": "ClearanceRequiredBy",
+}
+
+
+def parse_campaign_event(payload: Mapping[str, object], tz: ZoneInfo) -> CampaignEvent:
+    """Validate a listener notification body; raises InvalidCampaignEvent saying which field is wrong.
+
+    Unknown keys are kept in ``extra`` (the schema is undocumented, §3). An unreadable TimeStamp is
+    informational only, so it is kept in ``extra`` rather than rejecting the event.
+    """
+    if not isinstance(payload, Mapping):
+        message = f"event body must be a JSON object, got {type(payload).__name__}"
+        raise InvalidCampaignEvent(message, field="")
+    known: dict[str, object] = {}
+    extra: dict[str, object] = {}
+    for key, value in payload.items():
+        name = _EVENT_FIELDS.get(normalize_key(str(key)))
+        if name is None:
+            extra[str(key)] = value
+        elif name in known and known[name] != value:
+            raise InvalidCampaignEvent(f"{name} is given twice with different values", field=name)
+        else:
+            known[name] = value
+    event_type_id = _positive_int(known, "EventTypeID")
+    campaign_id = _positive_int(known, "CampaignID")
+    try:
+        timestamp = _optional_timestamp(known.get("TimeStamp"), tz)
+    except ValueError:
+        timestamp = None
+        extra["TimeStamp"] = known["TimeStamp"]
+    try:
+        clearance = _optional_timestamp(known.get("ClearanceRequiredBy"), tz)
+    except ValueError as exc:
+        message = f"ClearanceRequiredBy is not a date-time: {exc}"
+        raise InvalidCampaignEvent(message, field="ClearanceRequiredBy") from None
+    if clearance is None and event_type_id == EVENT_TYPE_SCHEDULED_CONDITIONAL:
+        raise InvalidCampaignEvent("EventTypeID 5 requires ClearanceRequiredBy", field="ClearanceRequiredBy")
+    return CampaignEvent(event_type_id, campaign_id, timestamp, clearance, extra)
+
+
+def _optional_timestamp(value: object, tz: ZoneInfo) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int | float):
+        raise ValueError(f"expected a string or a number, got {type(value).__name__}")
+    return parse_optimove_timestamp(value, tz)
+
+
+def _positive_int(known: Mapping[str, object], name: str) -> int:
+    value = known.get(name)
+    if value is None or value == "":
+        raise InvalidCampaignEvent(f"{name} is missing", field=name)
+    try:
+        number = as_int(value, name)
+    except ValueError as exc:
+        raise InvalidCampaignEvent(str(exc), field=name) from None
+    if number <= 0:
+        raise InvalidCampaignEvent(f"{name} must be a positive integer, got {number}", field=name)
+    return number

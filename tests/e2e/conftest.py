@@ -1,0 +1,80 @@
+"""The whole stack as real processes: simulator, gunicorn web, Celery worker on Redis, relay, PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine
+
+from tests.support.databases import migrated_engine, throwaway_postgres_database
+from tests.support.processes import ProcessGroup, free_port, http_ready, wait_until
+from tests.support.sim_control import SimControl
+
+E2E_REDIS_URL = "redis://127.0.0.1:6379/11"
+LISTENER_TOKEN = "e2e-listener-token-7f3a9c"
+# Small pages and batches so that a 20,000-customer campaign needs more calls than the rate limit allows
+# in one window, which makes the shared limiter do real work.
+E2E_SETTINGS = {
+    "OPTIMOVE_PAGE_SIZE": "1000",
+    "OPTIMOVE_STATUS_BATCH_SIZE": "1000",
+    "OPTIMOVE_RATE_LIMIT": "20",
+    "OPTIMOVE_RATE_WINDOW_SECONDS": "2",
+    "OPTIMOVE_TIMEOUT_SECONDS": "1.5",
+    "SWEEP_STALE_AFTER_SECONDS": "30",
+    "SWEEP_INTERVAL_SECONDS": "2",
+    "RETRY_BACKOFF_BASE_SECONDS": "0.5",
+    "RETRY_BACKOFF_MAX_SECONDS": "4",
+    "RELAY_IDLE_SLEEP_SECONDS": "0.2",
+}
+
+
+@dataclass
+class Stack:
+    """A running promobridge deployment plus handles to inspect it."""
+
+    processes: ProcessGroup
+    engine: Engine
+    sim: SimControl
+    web_url: str
+
+    def campaign_report(self, campaign_id: int) -> dict[str, object]:
+        return dict(json.loads(self.processes.run("campaigns", "show", str(campaign_id), "--json")))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Start every process; stop them all afterwards (their logs are printed if the test failed)."""
+    redis.Redis.from_url(E2E_REDIS_URL).flushdb()
+    sim_port, web_port = free_port(), free_port()
+    with throwaway_postgres_database("promobridge_e2e") as database_url:
+        env = {
+            **E2E_SETTINGS,
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": E2E_REDIS_URL,
+            "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
+            "OPTIMOVE_API_KEY": "sim-key",
+            "LISTENER_TOKEN": LISTENER_TOKEN,
+            "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            "PROMOBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        }
+        group = ProcessGroup(env, tmp_path)
+        engine = migrated_engine(database_url)
+        try:
+            group.start("simulator", ["simulator", "--port", str(sim_port), "--rate-limit", "20/2"])
+            group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
+            group.start("worker", ["worker", "-c", "2"])
+            group.start("relay", ["relay"])
+            wait_until(http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=30, what="the simulator")
+            wait_until(http_ready(f"http://127.0.0.1:{web_port}/healthz"), timeout=30, what="the web process")
+            yield Stack(group, engine, SimControl(f"http://127.0.0.1:{sim_port}"), f"http://127.0.0.1:{web_port}")
+        except BaseException:
+            print(group.logs())
+            raise
+        finally:
+            group.stop_all()
+            engine.dispose()

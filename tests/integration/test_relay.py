@@ -1,0 +1,156 @@
+"""The outbox relay on real databases, sending to the simulator over HTTP."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, update
+
+from app.adapters.db import campaigns, outbox
+from app.adapters.db.tables import outbox as outbox_table
+from app.clock import utcnow
+from app.domain.campaigns import CampaignState
+from app.services.relay import RelayConfig, relay_once
+from simulator.server import SimulatorServer
+from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
+from tests.support.sim_control import SimControl
+
+FAST_RETRY = RelayConfig(batch_size=1000, max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02)
+
+
+def _ingested_campaign(engine: Engine, sim_server: SimulatorServer, size: int) -> int:
+    sim = SimControl(sim_server.url)
+    campaign_id = int(sim.create_campaign(size, no_consent_rate=0.1, fraud_rate=0.05)["campaign_id"])
+    flow = InProcessFlow(engine, simulator_client(sim_server.optimove_url), ingest_config(page_size=1000))
+    flow.receive(webhook_payload(campaign_id))
+    flow.dispatch()
+    flow.drain()
+    return campaign_id
+
+
+def _drain(engine: Engine, sim_server: SimulatorServer, config: RelayConfig = FAST_RETRY) -> list[str]:
+    client = simulator_client(sim_server.optimove_url)
+    outcomes = []
+    for _ in range(100):
+        result = relay_once(engine, client, config, clock=lambda: utcnow() + timedelta(hours=1))
+        if result is None:
+            return outcomes
+        outcomes.append(result.outcome)
+    raise AssertionError("the relay did not drain the outbox")
+
+
+def test_relay_approves_every_eligible_customer_once_in_batches(any_engine: Engine, simulator: SimulatorServer) -> None:
+    campaign_id = _ingested_campaign(any_engine, simulator, 2500)
+    with any_engine.connect() as conn:
+        eligible = campaigns.get_campaign(conn, campaign_id).eligible_count  # type: ignore[union-attr]
+
+    outcomes = _drain(any_engine, simulator)
+
+    assert outcomes == ["sent"] * 3  # 2,500 customers minus scrubbed, in batches of at most 1,000
+    statuses = SimControl(simulator.url).statuses(campaign_id)
+    assert len(statuses) == eligible
+    assert all(s["status"] is True and s["times"] == 1 for s in statuses.values())
+    with any_engine.connect() as conn:
+        campaign = campaigns.get_campaign(conn, campaign_id)
+        assert campaign is not None
+        assert (campaign.state, campaign.approved_count, campaign.approval_calls) == (CampaignState.APPROVED, eligible, 3)
+
+
+def test_transient_failures_are_retried_with_backoff_then_sent(pg_engine: Engine, simulator: SimulatorServer) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 500)
+    sim = SimControl(simulator.url)
+    sim.set_faults(rate_5xx=1.0, endpoints=["UpdateCustomerPromotionStatus"])
+    client = simulator_client(simulator.optimove_url)
+    config = RelayConfig(batch_size=1000, max_attempts=5, backoff_base_seconds=30, backoff_max_seconds=60)
+
+    result = relay_once(pg_engine, client, config, rng=random.Random(1))
+    assert result is not None and result.outcome == "retry"
+    assert relay_once(pg_engine, client, config) is None  # backing off: nothing is due yet
+    with pg_engine.connect() as conn:
+        assert outbox.stats(conn, campaign_id).pending > 0
+
+    sim.clear_faults()
+    outcomes = _drain(pg_engine, simulator, config)
+    assert outcomes == ["sent"]
+    statuses = sim.statuses(campaign_id)
+    assert all(s["times"] == 1 for s in statuses.values())
+
+
+def test_ambiguous_failures_are_resent_and_counted(pg_engine: Engine, simulator: SimulatorServer) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 400)
+    sim = SimControl(simulator.url)
+    sim.set_faults(rate_applied_lost=1.0, endpoints=["UpdateCustomerPromotionStatus"])
+    client = simulator_client(simulator.optimove_url)
+    assert relay_once(pg_engine, client, FAST_RETRY).outcome == "retry"  # type: ignore[union-attr]
+    sim.clear_faults()
+
+    assert _drain(pg_engine, simulator) == ["sent"]
+
+    statuses = sim.statuses(campaign_id)
+    assert {s["times"] for s in statuses.values()} == {2}
+    with pg_engine.connect() as conn:
+        stats = outbox.stats(conn, campaign_id)
+        campaign = campaigns.get_campaign(conn, campaign_id)
+    assert stats.resent == len(statuses)
+    assert campaign is not None and campaign.resent_count == len(statuses)
+
+
+def test_permanent_errors_dead_letter_the_batch_without_retrying(pg_engine: Engine, simulator: SimulatorServer) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 300)
+    wrong_key = simulator_client(simulator.optimove_url, api_key="revoked-key")
+
+    result = relay_once(pg_engine, wrong_key, FAST_RETRY)
+
+    assert result is not None and result.outcome == "dead"
+    with pg_engine.connect() as conn:
+        stats = outbox.stats(conn, campaign_id)
+        campaign = campaigns.get_campaign(conn, campaign_id)
+    assert stats.pending == 0 and stats.dead > 0
+    assert campaign is not None and "OptimoveAuthError" in (campaign.error or "")
+
+
+def test_two_relays_claim_disjoint_batches(pg_engine: Engine, simulator: SimulatorServer) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 2500)
+    lease = timedelta(seconds=60)
+    with pg_engine.connect() as first, pg_engine.connect() as second:
+        first.begin()
+        second.begin()
+        batch_a = outbox.claim_batch(first, now=utcnow(), limit=1000, lease=lease)
+        batch_b = outbox.claim_batch(second, now=utcnow(), limit=1000, lease=lease)
+        assert batch_a is not None and batch_b is not None
+        ids_a = {c for c, _ in batch_a.customers}
+        ids_b = {c for c, _ in batch_b.customers}
+        assert ids_a and ids_b and not ids_a & ids_b
+        first.commit()
+        second.commit()
+    assert batch_a.campaign_id == batch_b.campaign_id == campaign_id
+
+
+def test_a_stale_lease_cannot_mark_rows_sent(pg_engine: Engine, simulator: SimulatorServer) -> None:
+    _ingested_campaign(pg_engine, simulator, 200)
+    with pg_engine.begin() as conn:
+        stale = outbox.claim_batch(conn, now=utcnow(), limit=1000, lease=timedelta(seconds=1))
+    assert stale is not None
+    later = utcnow() + timedelta(seconds=5)
+    with pg_engine.begin() as conn:
+        fresh = outbox.claim_batch(conn, now=later, limit=1000, lease=timedelta(seconds=60))
+    assert fresh is not None
+    with pg_engine.begin() as conn:
+        assert outbox.mark_sent(conn, stale.lease_id, now=later) == 0
+        assert outbox.mark_sent(conn, fresh.lease_id, now=later) == len(fresh.customers)
+
+
+@pytest.mark.parametrize("deadline_in", [timedelta(seconds=30), timedelta(hours=2)])
+def test_the_most_urgent_campaign_is_sent_first(pg_engine: Engine, simulator: SimulatorServer,
+                                                deadline_in: timedelta) -> None:
+    relaxed = _ingested_campaign(pg_engine, simulator, 100)
+    urgent = _ingested_campaign(pg_engine, simulator, 100)
+    with pg_engine.begin() as conn:
+        conn.execute(update(outbox_table).where(outbox_table.c.campaign_id == urgent)
+                     .values(deadline=utcnow() + deadline_in))
+        conn.execute(update(outbox_table).where(outbox_table.c.campaign_id == relaxed)
+                     .values(deadline=utcnow() + timedelta(hours=3)))
+    result = relay_once(pg_engine, simulator_client(simulator.optimove_url), FAST_RETRY)
+    assert result is not None and result.campaign_id == urgent

@@ -1,0 +1,128 @@
+"""The Optimove listener endpoint: authenticated, validated, deduplicated; bad input writes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, select
+
+from app.adapters.db import inbox
+from app.adapters.db.tables import inbox_events
+from app.config import Settings
+from app.web import create_app
+
+TOKEN = "listener-token-0123456789"
+SECRET = "hmac-secret"
+
+
+def _client(engine: Engine, **overrides: Any) -> FlaskClient:
+    settings = Settings(LISTENER_TOKEN=TOKEN, WEBHOOK_MAX_BYTES=4096, **overrides)  # type: ignore[call-arg]
+    return create_app(settings, engine).test_client()
+
+
+def _event(**extra: Any) -> dict[str, Any]:
+    return {"EventTypeID": 5, "TimeStamp": "2026-11-25 08:30", "CampaignID": 1359,
+            "ClearanceRequiredBy": "2026-11-25 09:00:00", **extra}
+
+
+def _rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return inbox.count_events(conn)
+
+
+def test_a_valid_event_is_stored_with_its_raw_body_and_extra_keys(pg_engine: Engine) -> None:
+    body = json.dumps(_event(ChannelID=7, CampaignID="1359", EventTypeID="5"))
+    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json == {"status": "accepted", "event_type_id": 5, "campaign_id": 1359}
+    with pg_engine.connect() as conn:
+        row = conn.execute(select(inbox_events)).mappings().one()
+    assert row["raw_body"] == body and row["payload"]["ChannelID"] == 7 and row["dedupe_key"] == "5:1359"
+
+
+def test_a_redelivered_event_is_acknowledged_and_stored_once(any_engine: Engine) -> None:
+    client = _client(any_engine)
+    first = client.post(f"/webhooks/optimove/{TOKEN}", json=_event())
+    second = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(TimeStamp="2026-11-25 08:31"))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json["status"] == "duplicate"  # type: ignore[index]
+    assert _rows(any_engine) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{not json", 400, "bad_request"),
+        (b"[1, 2]", 400, "bad_request"),
+        (b"\xff\xfe", 400, "bad_request"),
+        (json.dumps({"EventTypeID": 5, "ClearanceRequiredBy": "2026-11-25 09:00"}).encode(), 400, "invalid_event"),
+        (json.dumps(_event(CampaignID="abc")).encode(), 400, "invalid_event"),
+        (json.dumps(_event(CampaignID=-4)).encode(), 400, "invalid_event"),
+        (json.dumps(_event(ClearanceRequiredBy="next tuesday")).encode(), 400, "invalid_event"),
+        (json.dumps({"EventTypeID": 5, "CampaignID": 7}).encode(), 400, "invalid_event"),
+        (json.dumps({"EventTypeID": 11, "CampaignID": 7}).encode(), 422, "unsupported_event"),
+    ],
+)
+def test_malformed_events_get_a_4xx_json_error_and_write_nothing(
+    pg_engine: Engine, body: bytes, status: int, error: str
+) -> None:
+    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json")
+    assert response.status_code == status
+    assert response.json is not None and response.json["error"] == error and response.json["message"]
+    assert _rows(pg_engine) == 0
+
+
+def test_a_wrong_token_is_rejected_and_writes_nothing(pg_engine: Engine) -> None:
+    response = _client(pg_engine).post("/webhooks/optimove/guessed-token", json=_event())
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"  # type: ignore[index]
+    assert _rows(pg_engine) == 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_gets_413_and_writes_nothing(pg_engine: Engine, chunked: bool) -> None:
+    body = json.dumps(_event(Padding="x" * 10_000)).encode()
+    url = f"/webhooks/optimove/{TOKEN}"
+    if chunked:  # no Content-Length: the limit must hold while streaming
+        response = _client(pg_engine).post(url, input_stream=io.BytesIO(body), content_type="application/json",
+                                           headers={"Transfer-Encoding": "chunked"},
+                                           environ_overrides={"wsgi.input_terminated": True})
+    else:
+        response = _client(pg_engine).post(url, data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json is not None and response.json["error"] == "request_entity_too_large"
+    assert _rows(pg_engine) == 0
+
+
+def test_with_a_secret_configured_the_signature_is_required(pg_engine: Engine) -> None:
+    client = _client(pg_engine, WEBHOOK_HMAC_SECRET=SECRET)
+    body = json.dumps(_event()).encode()
+    good = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    bad = "sha256=" + hmac.new(b"other", body, hashlib.sha256).hexdigest()
+    url = f"/webhooks/optimove/{TOKEN}"
+
+    assert client.post(url, data=body, content_type="application/json").status_code == 401
+    assert client.post(url, data=body, content_type="application/json",
+                       headers={"X-Optimove-Signature": bad}).status_code == 401
+    assert _rows(pg_engine) == 0
+    assert client.post(url, data=body, content_type="application/json",
+                       headers={"X-Optimove-Signature": good}).status_code == 200
+    assert _rows(pg_engine) == 1
+
+
+def test_a_cancel_event_needs_no_deadline(pg_engine: Engine) -> None:
+    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", json={"EventTypeID": 4, "CampaignID": 12})
+    assert response.status_code == 200 and _rows(pg_engine) == 1
+
+
+def test_the_database_being_down_gives_503_not_500(tmp_path: Any) -> None:
+    from app.adapters.db.schema import build_engine
+
+    dead = build_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    response = _client(dead).post(f"/webhooks/optimove/{TOKEN}", json=_event())
+    assert response.status_code == 503 and response.json["error"] == "service_unavailable"  # type: ignore[index]
