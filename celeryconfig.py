@@ -21,7 +21,11 @@ broker_url = _settings.resolved_broker_url
 broker_connection_retry_on_startup = True
 if broker_url.startswith("filesystem://"):
     _folder = str(_settings.broker_folder)
-    broker_transport_options = {"data_folder_in": _folder, "data_folder_out": _folder, "store_processed": False}
+    broker_transport_options = {
+        "data_folder_in": _folder,
+        "data_folder_out": _folder,
+        "store_processed": False,
+    }
 else:
     broker_transport_options = {
         "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,

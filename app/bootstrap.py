@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import redis
+from sqlalchemy import Engine
 
 from app.adapters.db.schema import build_engine
 from app.adapters.optimove.client import OptimoveClient
@@ -26,7 +27,6 @@ from app.policies.base import PolicyPipeline, build_pipeline
 from app.services.ingest import IngestConfig
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
-from sqlalchemy import Engine
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     # Naive Optimove timestamps (ClearanceRequiredBy) are read in the tenant's time zone.
     optimove_timezone: str = Field(default="UTC", alias="OPTIMOVE_TIMEZONE")
     optimove_page_size: int = Field(default=10_000, alias="OPTIMOVE_PAGE_SIZE", ge=1, le=10_000)
-    optimove_status_batch_size: int = Field(default=10_000, alias="OPTIMOVE_STATUS_BATCH_SIZE", ge=1, le=10_000)
+    optimove_status_batch_size: int = Field(
+        default=10_000, alias="OPTIMOVE_STATUS_BATCH_SIZE", ge=1, le=10_000
+    )
     optimove_customer_attributes: str = Field(
         default="Consent;FraudFlag;VIPLevel;Country", alias="OPTIMOVE_CUSTOMER_ATTRIBUTES"
     )
@@ -61,7 +63,8 @@ class Settings(BaseSettings):
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
     campaign_modes: str = Field(default="", alias="CAMPAIGN_MODES")
     policies: str = Field(default=DEFAULT_POLICIES, alias="PROMOBRIDGE_POLICIES")
-    # JSON keyword options per policy (by class name or dotted path), e.g. {"ConsentScrub": {"attribute": "OptIn"}}
+    # JSON keyword options per policy (by class name or dotted path),
+    # e.g. {"ConsentScrub": {"attribute": "OptIn"}}
     policy_options: str = Field(default="{}", alias="PROMOBRIDGE_POLICY_OPTIONS")
     vip_segments: str = Field(default="0:standard,1:silver,2:gold,3:platinum", alias="VIP_SEGMENTS")
 

@@ -53,7 +53,9 @@ def ingest_page(self: Task, campaign_id: int, page_no: int) -> str:  # type: ign
     """Fetch, scrub and store one page of a campaign's audience."""
     rt = runtime()
     try:
-        result = ingest.ingest_page(rt.engine, rt.client, rt.pipeline, dispatcher(), rt.ingest, campaign_id, page_no)
+        result = ingest.ingest_page(
+            rt.engine, rt.client, rt.pipeline, dispatcher(), rt.ingest, campaign_id, page_no
+        )
     except TransientOptimoveError as exc:
         countdown = _backoff(self.request.retries)
         if isinstance(exc, OptimoveRateLimited) and exc.retry_after:
@@ -70,12 +72,20 @@ def ingest_page(self: Task, campaign_id: int, page_no: int) -> str:  # type: ign
 def _record_page_error(campaign_id: int, page_no: int, exc: Exception) -> None:
     with runtime().engine.begin() as conn:
         campaigns.set_page_error(conn, campaign_id, page_no, f"{type(exc).__name__}: {exc}")
-    log.warning("page fetch failed, will retry",
-                extra={"campaign_id": campaign_id, "page_no": page_no, "error": str(exc)})
+    log.warning(
+        "page fetch failed, will retry",
+        extra={"campaign_id": campaign_id, "page_no": page_no, "error": str(exc)},
+    )
 
 
 def _fail_campaign(campaign_id: int, error: str) -> None:
     with runtime().engine.begin() as conn:
-        campaigns.transition(conn, campaign_id, from_states=frozenset({CampaignState.INGESTING}),
-                             to_state=CampaignState.FAILED, now=utcnow(), error=error[:2000])
+        campaigns.transition(
+            conn,
+            campaign_id,
+            from_states=frozenset({CampaignState.INGESTING}),
+            to_state=CampaignState.FAILED,
+            now=utcnow(),
+            error=error[:2000],
+        )
     log.error("campaign failed", extra={"campaign_id": campaign_id, "error": error})

@@ -11,6 +11,6 @@ import celeryconfig
 app = Celery("promobridge", include=["tasks.ingest"])
 app.config_from_object(celeryconfig)
 
-if str(celeryconfig.broker_url).startswith("filesystem://"):
+if celeryconfig.broker_url.startswith("filesystem://"):
     # The embedded file-system broker needs its folder to exist before anyone publishes.
-    Path(celeryconfig.broker_transport_options["data_folder_in"]).mkdir(parents=True, exist_ok=True)
+    Path(str(celeryconfig.broker_transport_options["data_folder_in"])).mkdir(parents=True, exist_ok=True)

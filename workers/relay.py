@@ -37,9 +37,11 @@ class RelayLoop:
 
     def install_signal_handlers(self) -> None:
         """Stop after the current step on SIGTERM or SIGINT."""
+
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("relay stopping", extra={"signal": signum})
             self.stop_event.set()
+
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
 
@@ -55,8 +57,14 @@ class RelayLoop:
         result = relay_once(self.runtime.engine, self.runtime.client, self.runtime.relay)
         if result is not None:
             self.batches_sent += result.outcome == "sent"
-            log.info("relay batch", extra={"campaign_id": result.campaign_id, "outcome": result.outcome,
-                                           "customers": result.customers})
+            log.info(
+                "relay batch",
+                extra={
+                    "campaign_id": result.campaign_id,
+                    "outcome": result.outcome,
+                    "customers": result.customers,
+                },
+            )
         return busy or result is not None
 
     def run(self) -> None:
@@ -69,7 +77,9 @@ class RelayLoop:
             except (SQLAlchemyError, OptimoveError, OSError) as exc:
                 errors += 1
                 delay = min(ERROR_BACKOFF_MAX_SECONDS, 0.5 * 2 ** min(errors, 5))
-                log.warning("relay step failed", extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay})
+                log.warning(
+                    "relay step failed", extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay}
+                )
                 self.stop_event.wait(delay)
                 continue
             if not busy:

@@ -29,4 +29,3 @@ main.add_command(web_command)
 main.add_command(worker_command)
 main.add_command(relay_command)
 main.add_command(simulator_command)
-

@@ -36,11 +36,15 @@ def list_campaigns(limit: int) -> None:
     """List the most recent campaigns."""
     with build_engine(load_settings().resolved_database_url).connect() as conn:
         rows = campaigns.list_campaigns(conn, limit=limit)
-    click.echo(f"{'campaign':>10}  {'mode':<6} {'state':<10} {'rows':>9} {'eligible':>9} {'approved':>9}  deadline")
+    click.echo(
+        f"{'campaign':>10}  {'mode':<6} {'state':<10} {'rows':>9} {'eligible':>9} {'approved':>9}  deadline"
+    )
     for c in rows:
         deadline = c.clearance_required_by.isoformat() if c.clearance_required_by else "-"
-        click.echo(f"{c.id:>10}  {c.mode.value:<6} {c.state.value:<10} {c.rows_ingested:>9} "
-                   f"{c.eligible_count:>9} {c.approved_count:>9}  {deadline}")
+        click.echo(
+            f"{c.id:>10}  {c.mode.value:<6} {c.state.value:<10} {c.rows_ingested:>9} "
+            f"{c.eligible_count:>9} {c.approved_count:>9}  {deadline}"
+        )
 
 
 def render_report(report: CampaignReport) -> str:

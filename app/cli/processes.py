@@ -26,8 +26,21 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
 
         run_simple(host, port, create_app(), threaded=True)
         return
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
-                               "--workers", str(workers), "--access-logfile", "-", "app.web:create_app()"])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "app.web:create_app()",
+        ],
+    )
 
 
 @click.command("worker", context_settings={"ignore_unknown_options": True})
@@ -36,8 +49,25 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker pool on the given queues (extra arguments go to `celery worker`)."""
-    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                               "-Q", queues, "-c", str(concurrency), "-E", "--loglevel", "INFO", *celery_args])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-E",
+            "--loglevel",
+            "INFO",
+            *celery_args,
+        ],
+    )
 
 
 @click.command("relay")

@@ -12,8 +12,12 @@ from app.services.registration import ensure_listeners
 
 
 @click.command("register")
-@click.option("--with-cancel/--without-cancel", default=True, show_default=True,
-              help="Also listen for EventTypeID 4 (campaign canceled).")
+@click.option(
+    "--with-cancel/--without-cancel",
+    default=True,
+    show_default=True,
+    help="Also listen for EventTypeID 4 (campaign canceled).",
+)
 def register_command(with_cancel: bool) -> None:
     """Register the EventTypeID 5 listener (listing first; only what is missing is registered)."""
     settings = load_settings()

@@ -32,14 +32,20 @@ class VipSegmentation(Policy):
 
     def __init__(self, attribute: str = "VIPLevel", segments: str | Mapping[int, str] | None = None) -> None:
         self.attribute = attribute
-        mapping = parse_segments(segments) if isinstance(segments, str) else dict(segments or DEFAULT_SEGMENTS)
+        mapping = (
+            parse_segments(segments) if isinstance(segments, str) else dict(segments or DEFAULT_SEGMENTS)
+        )
         if not mapping:
             raise ValueError("VipSegmentation needs at least one segment")
         self.segments = dict(sorted(mapping.items()))
 
     def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
         """Map the customer's VIP level to a segment."""
-        level = flags.vip_level if flags.vip_level is not None else _as_int(candidate.attributes.get(self.attribute))
+        level = (
+            flags.vip_level
+            if flags.vip_level is not None
+            else _as_int(candidate.attributes.get(self.attribute))
+        )
         return Verdict(segment=self._segment_for(level))
 
     def _segment_for(self, level: int | None) -> str:

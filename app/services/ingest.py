@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Engine, select
 
 from app.adapters.db import audience, campaigns, inbox, operator_data, outbox
 from app.adapters.db.tables import campaign_pages
-from app.adapters.optimove.models import CampaignCustomer
 from app.adapters.optimove.contract import InvalidCampaignEvent, parse_campaign_event
+from app.adapters.optimove.models import CampaignCustomer
 from app.clock import utcnow
 from app.domain.audience import Candidate, OperatorFlags
 from app.domain.campaigns import (
@@ -89,7 +89,9 @@ def process_inbox_event(
                         now=now,
                     )
                     if created:
-                        new_pages = campaigns.create_pages(conn, parsed.campaign_id, range(config.page_window), now=now)
+                        new_pages = campaigns.create_pages(
+                            conn, parsed.campaign_id, range(config.page_window), now=now
+                        )
                     outcome = "campaign_started" if created else "campaign_already_known"
                 elif parsed.event_type_id == EVENT_CAMPAIGN_CANCELED:
                     outcome = _cancel(conn, parsed.campaign_id, now)
@@ -99,7 +101,9 @@ def process_inbox_event(
                 raise _AlreadyProcessed
     except _AlreadyProcessed:
         return "skipped"
-    log.info("inbox event processed", extra={"event_id": event_id, "outcome": outcome, "campaign_id": campaign_id})
+    log.info(
+        "inbox event processed", extra={"event_id": event_id, "outcome": outcome, "campaign_id": campaign_id}
+    )
     for page_no in new_pages:
         dispatcher.ingest_page(campaign_id, page_no)
     return outcome
@@ -159,13 +163,20 @@ def ingest_page(
     short = len(customers) < campaign.page_size
     first_id = customers[0].customer_id if customers else None
     with engine.begin() as conn:
-        if not campaigns.claim_page(conn, campaign_id, page_no, row_count=len(customers),
-                                    first_customer_id=first_id, now=now):
+        if not campaigns.claim_page(
+            conn, campaign_id, page_no, row_count=len(customers), first_customer_id=first_id, now=now
+        ):
             return PageResult("skipped")
         if first_id is not None and _page_repeats_another(conn, campaign_id, page_no, first_id):
             error = f"page {page_no} starts like another page: the server seems to ignore $skip"
-            campaigns.transition(conn, campaign_id, from_states=frozenset({CampaignState.INGESTING}),
-                                 to_state=CampaignState.FAILED, now=now, error=error)
+            campaigns.transition(
+                conn,
+                campaign_id,
+                from_states=frozenset({CampaignState.INGESTING}),
+                to_state=CampaignState.FAILED,
+                now=now,
+                error=error,
+            )
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
         counts = audience.write_page(conn, campaign_id, page_no, decisions)
@@ -174,12 +185,23 @@ def ingest_page(
             approvals = audience.enqueue_page_approvals(
                 conn, campaign_id, page_no, deadline=campaign.clearance_required_by, now=now
             )
-        next_pages = [] if short else campaigns.create_pages(
-            conn, campaign_id, range(page_no + 1, page_no + 1 + config.page_window), now=now
+        next_pages = (
+            []
+            if short
+            else campaigns.create_pages(
+                conn, campaign_id, range(page_no + 1, page_no + 1 + config.page_window), now=now
+            )
         )
         # Last statement before commit: it locks the campaign row, serialising the end-of-ingest check.
-        campaigns.add_page_counters(conn, campaign_id, rows=counts.rows, eligible=counts.eligible,
-                                    scrubbed=counts.scrubbed, last_page=page_no if short else None, now=now)
+        campaigns.add_page_counters(
+            conn,
+            campaign_id,
+            rows=counts.rows,
+            eligible=counts.eligible,
+            scrubbed=counts.scrubbed,
+            last_page=page_no if short else None,
+            now=now,
+        )
         finish_ingest_if_complete(conn, campaign_id, now=now)
     for next_page in next_pages:
         dispatcher.ingest_page(campaign_id, next_page)
@@ -200,8 +222,15 @@ def finish_ingest_if_complete(conn: Connection, campaign_id: int, *, now: dateti
     else:
         target = CampaignState.APPROVING
     extra = {"approvals_finished_at": now} if target == CampaignState.APPROVED else {}
-    done = campaigns.transition(conn, campaign_id, from_states=frozenset({CampaignState.INGESTING}),
-                                to_state=target, now=now, ingest_finished_at=now, **extra)
+    done = campaigns.transition(
+        conn,
+        campaign_id,
+        from_states=frozenset({CampaignState.INGESTING}),
+        to_state=target,
+        now=now,
+        ingest_finished_at=now,
+        **extra,
+    )
     if done:
         log.info("campaign ingested", extra={"campaign_id": campaign_id, "state": target.value})
     return done
@@ -221,10 +250,15 @@ def _operator_flags(engine: Engine, customer_ids: list[str]) -> dict[str, Operat
 
 
 def _page_repeats_another(conn: Connection, campaign_id: int, page_no: int, first_id: str) -> bool:
-    return conn.execute(
-        select(campaign_pages.c.page_no).where(
-            campaign_pages.c.campaign_id == campaign_id,
-            campaign_pages.c.page_no != page_no,
-            campaign_pages.c.first_customer_id == first_id,
-        ).limit(1)
-    ).first() is not None
+    return (
+        conn.execute(
+            select(campaign_pages.c.page_no)
+            .where(
+                campaign_pages.c.campaign_id == campaign_id,
+                campaign_pages.c.page_no != page_no,
+                campaign_pages.c.first_customer_id == first_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )

@@ -35,7 +35,10 @@ def ensure_listeners(
     event_types: Sequence[int] = (EVENT_SCHEDULED_CONDITIONAL,),
 ) -> RegistrationOutcome:
     """List first, then register only what is missing or points elsewhere (e.g. after a token rotation)."""
-    current = {listener.event_type_id: listener.listener_url for listener in registry.get_registered_event_listeners()}
+    current = {
+        listener.event_type_id: listener.listener_url
+        for listener in registry.get_registered_event_listeners()
+    }
     actions: dict[int, str] = {}
     for event_type in event_types:
         existing = current.get(event_type)

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from app.adapters.db import campaigns, outbox
-from app.adapters.optimove.models import PromoStatus
 from app.adapters.optimove.errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
+from app.adapters.optimove.models import PromoStatus
 from app.clock import utcnow
 from app.domain.campaigns import CampaignState
 from app.services.ports import StatusSink
@@ -47,7 +47,9 @@ class RelayResult:
     error: str | None = None
 
 
-def backoff_seconds(attempt: int, config: RelayConfig, *, retry_after: float | None, rng: random.Random) -> float:
+def backoff_seconds(
+    attempt: int, config: RelayConfig, *, retry_after: float | None, rng: random.Random
+) -> float:
     """Exponential backoff with jitter, never shorter than the server's Retry-After."""
     ceiling = min(config.backoff_max_seconds, config.backoff_base_seconds * 2 ** max(attempt - 1, 0))
     delay = rng.uniform(ceiling / 2, ceiling)
@@ -75,16 +77,24 @@ def relay_once(
     now = clock()
     with engine.begin() as conn:
         marked = outbox.mark_sent(conn, batch.lease_id, now=now)
-        campaigns.add_approvals_sent(conn, batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now)
+        campaigns.add_approvals_sent(
+            conn, batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
+        )
         finish_approvals_if_complete(conn, batch.campaign_id, now=now)
     if batch.deadline is not None and now > batch.deadline:
-        log.error("approvals sent after ClearanceRequiredBy",
-                  extra={"campaign_id": batch.campaign_id, "customers": marked})
+        log.error(
+            "approvals sent after ClearanceRequiredBy",
+            extra={"campaign_id": batch.campaign_id, "customers": marked},
+        )
     return RelayResult("sent", batch.campaign_id, marked)
 
 
 def _handle_failure(
-    engine: Engine, batch: outbox.ClaimedBatch, exc: OptimoveError, config: RelayConfig, now: datetime,
+    engine: Engine,
+    batch: outbox.ClaimedBatch,
+    exc: OptimoveError,
+    config: RelayConfig,
+    now: datetime,
     rng: random.Random,
 ) -> RelayResult:
     error = f"{type(exc).__name__}: {exc}"
@@ -93,15 +103,28 @@ def _handle_failure(
         if isinstance(exc, TransientOptimoveError) and attempts < config.max_attempts:
             retry_after = exc.retry_after if isinstance(exc, OptimoveRateLimited) else None
             delay = backoff_seconds(attempts, config, retry_after=retry_after, rng=rng)
-            outbox.release_for_retry(conn, batch.lease_id, available_at=now + timedelta(seconds=delay),
-                                     error=error, maybe_applied=exc.ambiguous)
-            log.warning("status update failed, will retry",
-                        extra={"campaign_id": batch.campaign_id, "attempt": attempts, "retry_in_s": round(delay, 2),
-                               "error": error})
+            outbox.release_for_retry(
+                conn,
+                batch.lease_id,
+                available_at=now + timedelta(seconds=delay),
+                error=error,
+                maybe_applied=exc.ambiguous,
+            )
+            log.warning(
+                "status update failed, will retry",
+                extra={
+                    "campaign_id": batch.campaign_id,
+                    "attempt": attempts,
+                    "retry_in_s": round(delay, 2),
+                    "error": error,
+                },
+            )
             return RelayResult("retry", batch.campaign_id, len(batch.customers), error)
         outbox.mark_dead(conn, batch.lease_id, now=now, error=error)
         campaigns.set_error(conn, batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
-    log.error("status update gave up", extra={"campaign_id": batch.campaign_id, "attempt": attempts, "error": error})
+    log.error(
+        "status update gave up", extra={"campaign_id": batch.campaign_id, "attempt": attempts, "error": error}
+    )
     return RelayResult("dead", batch.campaign_id, len(batch.customers), error)
 
 
@@ -109,5 +132,11 @@ def finish_approvals_if_complete(conn: Connection, campaign_id: int, *, now: dat
     """Move an auto campaign from approving to approved once nothing is left to send."""
     if outbox.pending_count(conn, campaign_id) != 0:
         return False
-    return campaigns.transition(conn, campaign_id, from_states=frozenset({CampaignState.APPROVING}),
-                                to_state=CampaignState.APPROVED, now=now, approvals_finished_at=now)
+    return campaigns.transition(
+        conn,
+        campaign_id,
+        from_states=frozenset({CampaignState.APPROVING}),
+        to_state=CampaignState.APPROVED,
+        now=now,
+        approvals_finished_at=now,
+    )

@@ -48,7 +48,9 @@ class CampaignReport:
         return data
 
 
-def campaign_report(engine: Engine, campaign_id: int, *, clock: Callable[[], datetime] = utcnow) -> CampaignReport | None:
+def campaign_report(
+    engine: Engine, campaign_id: int, *, clock: Callable[[], datetime] = utcnow
+) -> CampaignReport | None:
     """Build the report, or None when the campaign is unknown."""
     with engine.connect() as conn:
         campaign = campaigns.get_campaign(conn, campaign_id)
@@ -79,7 +81,9 @@ def campaign_report(engine: Engine, campaign_id: int, *, clock: Callable[[], dat
         approval_calls=campaign.approval_calls,
         resent=box.resent,
         ingest_seconds=_seconds_between(campaign.ingest_started_at, campaign.ingest_finished_at),
-        webhook_to_last_approval_seconds=_seconds_between(campaign.created_at, campaign.approvals_finished_at),
+        webhook_to_last_approval_seconds=_seconds_between(
+            campaign.created_at, campaign.approvals_finished_at
+        ),
         error=campaign.error,
     )
 

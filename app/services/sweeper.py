@@ -24,7 +24,11 @@ DISPATCH_BATCH = 200
 
 
 def dispatch_inbox(
-    engine: Engine, dispatcher: TaskDispatcher, *, stale_after: timedelta, clock: Callable[[], datetime] = utcnow
+    engine: Engine,
+    dispatcher: TaskDispatcher,
+    *,
+    stale_after: timedelta,
+    clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """Dispatch inbox events never dispatched, or dispatched more than `stale_after` ago and unprocessed."""
     now = clock()
@@ -36,12 +40,18 @@ def dispatch_inbox(
 
 
 def redispatch_stale_pages(
-    engine: Engine, dispatcher: TaskDispatcher, *, stale_after: timedelta, clock: Callable[[], datetime] = utcnow
+    engine: Engine,
+    dispatcher: TaskDispatcher,
+    *,
+    stale_after: timedelta,
+    clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """Dispatch again the pages of ingesting campaigns whose task looks lost."""
     now = clock()
     with engine.begin() as conn:
-        pages = campaigns.claim_stale_pages(conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+        pages = campaigns.claim_stale_pages(
+            conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH
+        )
     for campaign_id, page_no in pages:
         log.warning("re-dispatching a stale page", extra={"campaign_id": campaign_id, "page_no": page_no})
         dispatcher.ingest_page(campaign_id, page_no)
@@ -57,7 +67,9 @@ class DeadlineWatch:
     safety_margin: timedelta
 
 
-def flag_campaigns_at_risk(engine: Engine, watch: DeadlineWatch, *, clock: Callable[[], datetime] = utcnow) -> list[int]:
+def flag_campaigns_at_risk(
+    engine: Engine, watch: DeadlineWatch, *, clock: Callable[[], datetime] = utcnow
+) -> list[int]:
     """Flag (and log) active auto campaigns whose pending approvals may miss ClearanceRequiredBy."""
     now = clock()
     flagged = []
@@ -69,12 +81,23 @@ def flag_campaigns_at_risk(engine: Engine, watch: DeadlineWatch, *, clock: Calla
             if campaign.ingest_finished_at is None:
                 # Not yet ingested: count what is still to come as well, pessimistically.
                 pending = max(pending, campaign.page_size)
-            if is_at_risk(now=now, deadline=campaign.clearance_required_by, pending_rows=pending,
-                          batch_size=watch.batch_size, budget=watch.budget, safety_margin=watch.safety_margin):
-                if campaigns.mark_at_risk(conn, campaign.id, now=now):
-                    flagged.append(campaign.id)
-                    log.error("campaign at risk of missing ClearanceRequiredBy",
-                              extra={"campaign_id": campaign.id, "pending_approvals": pending,
-                                     "deadline": campaign.clearance_required_by.isoformat()
-                                     if campaign.clearance_required_by else None})
+            at_risk = is_at_risk(
+                now=now,
+                deadline=campaign.clearance_required_by,
+                pending_rows=pending,
+                batch_size=watch.batch_size,
+                budget=watch.budget,
+                safety_margin=watch.safety_margin,
+            )
+            if at_risk and campaigns.mark_at_risk(conn, campaign.id, now=now):
+                flagged.append(campaign.id)
+                deadline = campaign.clearance_required_by
+                log.error(
+                    "campaign at risk of missing ClearanceRequiredBy",
+                    extra={
+                        "campaign_id": campaign.id,
+                        "pending_approvals": pending,
+                        "deadline": deadline.isoformat() if deadline else None,
+                    },
+                )
     return flagged

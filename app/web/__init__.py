@@ -15,7 +15,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Build the web app; tests pass their own settings and engine instead of patching."""
     settings = settings or load_settings()
     app = Flask("promobridge")
-    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    # One byte more than allowed: Werkzeug silently truncates a chunked body at the limit, so the
+    # views read up to limit + 1 bytes and answer 413 themselves when they get that extra byte.
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes + 1
     app.config["PROMOBRIDGE_SETTINGS"] = settings
     app.config["PROMOBRIDGE_ENGINE"] = engine or build_engine(settings.resolved_database_url)
     app.json.sort_keys = False  # type: ignore[attr-defined]

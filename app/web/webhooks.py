@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.adapters.optimove.contract import InvalidCampaignEvent
 from app.config import Settings
@@ -23,7 +24,9 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
         return error_response(401, "unauthorized", "unknown listener token")
-    raw = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, even when chunked
+    raw = request.get_data(cache=False)
+    if len(raw) > settings.webhook_max_bytes:
+        raise RequestEntityTooLarge(f"the body exceeds {settings.webhook_max_bytes} bytes")
     if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
         return error_response(401, "unauthorized", f"missing or invalid {settings.webhook_signature_header}")
     payload = _json_object(raw)

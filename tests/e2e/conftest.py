@@ -69,9 +69,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             group.start("worker", ["worker", "-c", "2"])
             group.start("relay", ["relay"])
-            wait_until(http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=30, what="the simulator")
+            wait_until(
+                http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=30, what="the simulator"
+            )
             wait_until(http_ready(f"http://127.0.0.1:{web_port}/healthz"), timeout=30, what="the web process")
-            yield Stack(group, engine, SimControl(f"http://127.0.0.1:{sim_port}"), f"http://127.0.0.1:{web_port}")
+            yield Stack(
+                group, engine, SimControl(f"http://127.0.0.1:{sim_port}"), f"http://127.0.0.1:{web_port}"
+            )
         except BaseException:
             print(group.logs())
             raise

@@ -22,7 +22,9 @@ def _run_campaign_and_check(stack: Stack) -> dict[str, object]:
     listeners = stack.sim.state()["listeners"]
     assert any(str(LISTENER_TOKEN) in str(url) for url in listeners.values()), listeners
 
-    created = stack.sim.create_campaign(AUDIENCE, no_consent_rate=0.08, fraud_rate=0.03, clearance_in_seconds=900)
+    created = stack.sim.create_campaign(
+        AUDIENCE, no_consent_rate=0.08, fraud_rate=0.03, clearance_in_seconds=900
+    )
     campaign_id = int(created["campaign_id"])
     deliveries = stack.sim.fire(campaign_id, times=2)
     assert [d.get("status") for d in deliveries] == [200, 200]
@@ -34,7 +36,9 @@ def _run_campaign_and_check(stack: Stack) -> dict[str, object]:
 
     wait_until(approved, timeout=CONVERGENCE_TIMEOUT_SECONDS, interval=1, what="every approval to be sent")
 
-    truth = {c["customer_id"]: expected_scrub_reason(c["attributes"]) for c in stack.sim.customers(campaign_id)}
+    truth = {
+        c["customer_id"]: expected_scrub_reason(c["attributes"]) for c in stack.sim.customers(campaign_id)
+    }
     eligible = {cid for cid, reason in truth.items() if reason is None}
     scrubbed = set(truth) - eligible
     statuses = stack.sim.statuses(campaign_id)
@@ -66,19 +70,28 @@ def _run_campaign_and_check(stack: Stack) -> dict[str, object]:
     }
     text = stack.processes.run("campaigns", "show", str(campaign_id))
     assert f"customers ingested              {AUDIENCE}" in text
-    print(f"\n{text}\nsimulator: requests={state['requests']} faults={state['faults_injected']} "
-          f"rate_limited={state['rate_limited']} late_sets={summary['late_sets']}")
+    print(
+        f"\n{text}\nsimulator: requests={state['requests']} faults={state['faults_injected']} "
+        f"rate_limited={state['rate_limited']} late_sets={summary['late_sets']}"
+    )
     return {"report": report, "simulator": state}
 
 
-def test_a_scheduled_campaign_is_ingested_once_and_every_eligible_customer_approved_once(stack: Stack) -> None:
+def test_a_scheduled_campaign_is_ingested_once_and_every_eligible_customer_approved_once(
+    stack: Stack,
+) -> None:
     result = _run_campaign_and_check(stack)
     assert result["simulator"]["faults_injected"] == {}  # type: ignore[index]
 
 
 def test_the_same_run_under_5xx_and_timeouts_ends_in_the_same_state(stack: Stack) -> None:
-    stack.sim.set_faults(rate_5xx=0.10, rate_timeout=0.05, timeout_seconds=2.5, seed=7,
-                         endpoints=["GetProcessedCampaignCustomers", "UpdateCustomerPromotionStatus"])
+    stack.sim.set_faults(
+        rate_5xx=0.10,
+        rate_timeout=0.05,
+        timeout_seconds=2.5,
+        seed=7,
+        endpoints=["GetProcessedCampaignCustomers", "UpdateCustomerPromotionStatus"],
+    )
     result = _run_campaign_and_check(stack)
     injected = result["simulator"]["faults_injected"]  # type: ignore[index]
     assert injected.get("5xx", 0) > 0 and injected.get("timeout", 0) > 0, injected
@@ -91,11 +104,19 @@ def test_bad_webhooks_get_a_4xx_json_error_from_the_running_service_and_write_no
         requests.post(f"{stack.web_url}/webhooks/optimove/wrong-token", json=good, timeout=5),
         requests.post(url, data=b"{broken", headers={"Content-Type": "application/json"}, timeout=5),
         requests.post(url, json={"EventTypeID": 5}, timeout=5),
-        requests.post(url, data=b"{" + b" " * 70_000 + b"}", headers={"Content-Type": "application/json"}, timeout=5),
-        requests.post(url, data=iter([b"{", b" " * 70_000, b"}"]), headers={"Content-Type": "application/json"},
-                      timeout=5),
+        requests.post(
+            url, data=b"{" + b" " * 70_000 + b"}", headers={"Content-Type": "application/json"}, timeout=5
+        ),
+        requests.post(
+            url,
+            data=iter([b"{", b" " * 70_000, b"}"]),
+            headers={"Content-Type": "application/json"},
+            timeout=5,
+        ),
     ]
     assert [r.status_code for r in attempts] == [401, 400, 400, 413, 413]
-    assert all(r.headers["Content-Type"].startswith("application/json") and r.json()["error"] for r in attempts)
+    assert all(
+        r.headers["Content-Type"].startswith("application/json") and r.json()["error"] for r in attempts
+    )
     with stack.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbox_events)).scalar_one() == 0

@@ -21,7 +21,9 @@ def _campaign(engine: Engine, campaign_id: int) -> campaigns.Campaign:
     return found
 
 
-def test_scheduled_campaign_is_ingested_scrubbed_and_approvals_queued(any_engine: Engine, simulator: SimulatorServer) -> None:
+def test_scheduled_campaign_is_ingested_scrubbed_and_approvals_queued(
+    any_engine: Engine, simulator: SimulatorServer
+) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(2500, no_consent_rate=0.1, fraud_rate=0.05)["campaign_id"]
     flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000))
@@ -52,7 +54,9 @@ def test_each_page_is_fetched_once_and_the_window_stops_after_the_short_page(
 ) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(2500)["campaign_id"]
-    flow = InProcessFlow(pg_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000, window=2))
+    flow = InProcessFlow(
+        pg_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000, window=2)
+    )
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()
     flow.drain()
@@ -97,19 +101,26 @@ def test_a_page_processed_twice_changes_nothing(any_engine: Engine, simulator: S
     after = _campaign(any_engine, campaign_id)
     assert [r.outcome for r in flow.page_results[-2:]] == ["skipped", "skipped"]
     assert (after.rows_ingested, after.eligible_count, after.pages_done) == (
-        before.rows_ingested, before.eligible_count, before.pages_done)
+        before.rows_ingested,
+        before.eligible_count,
+        before.pages_done,
+    )
     with any_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(campaign_audience)).scalar_one() == 1500
 
 
-def test_a_duplicated_page_write_is_idempotent_at_the_row_level(any_engine: Engine, simulator: SimulatorServer) -> None:
+def test_a_duplicated_page_write_is_idempotent_at_the_row_level(
+    any_engine: Engine, simulator: SimulatorServer
+) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(300)["campaign_id"]
     flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000))
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()
     flow.drain()
-    customers = flow.client.get_campaign_customers_page(campaign_id, top=1000, skip=0, attributes=("Consent",))
+    customers = flow.client.get_campaign_customers_page(
+        campaign_id, top=1000, skip=0, attributes=("Consent",)
+    )
     from app.domain.audience import Candidate
 
     decisions = flow.pipeline.decide_all(
@@ -125,7 +136,9 @@ def test_a_duplicated_page_write_is_idempotent_at_the_row_level(any_engine: Engi
         assert outbox.stats(conn, campaign_id).pending == eligible
 
 
-def test_an_audience_that_fills_its_last_page_ends_on_an_empty_page(any_engine: Engine, simulator: SimulatorServer) -> None:
+def test_an_audience_that_fills_its_last_page_ends_on_an_empty_page(
+    any_engine: Engine, simulator: SimulatorServer
+) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(2000)["campaign_id"]
     flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000))
@@ -140,7 +153,9 @@ def test_a_server_that_ignores_skip_fails_the_campaign(pg_engine: Engine, simula
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(2500)["campaign_id"]
     sim.set_faults(ignore_skip=True)
-    flow = InProcessFlow(pg_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000, window=1))
+    flow = InProcessFlow(
+        pg_engine, simulator_client(simulator.optimove_url), ingest_config(page_size=1000, window=1)
+    )
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()
     flow.drain()
@@ -152,7 +167,9 @@ def test_a_server_that_ignores_skip_fails_the_campaign(pg_engine: Engine, simula
 def test_claim_mode_campaign_queues_no_approvals(any_engine: Engine, simulator: SimulatorServer) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(800)["campaign_id"]
-    flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config(mode=CampaignMode.CLAIM))
+    flow = InProcessFlow(
+        any_engine, simulator_client(simulator.optimove_url), ingest_config(mode=CampaignMode.CLAIM)
+    )
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()
     flow.drain()
@@ -161,13 +178,16 @@ def test_claim_mode_campaign_queues_no_approvals(any_engine: Engine, simulator: 
         assert outbox.stats(conn, campaign_id).pending == 0
 
 
-def test_operator_data_withdraws_consent_and_flags_fraud(any_engine: Engine, simulator: SimulatorServer) -> None:
+def test_operator_data_withdraws_consent_and_flags_fraud(
+    any_engine: Engine, simulator: SimulatorServer
+) -> None:
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(100, no_consent_rate=0.0, fraud_rate=0.0)["campaign_id"]
     first, second = (c["customer_id"] for c in sim.customers(campaign_id)[:2])
     with any_engine.begin() as conn:
-        operator_data.upsert_flags(conn, [(first, OperatorFlags(consent=False)), (second, OperatorFlags(fraud=True))],
-                                   now=utcnow())
+        operator_data.upsert_flags(
+            conn, [(first, OperatorFlags(consent=False)), (second, OperatorFlags(fraud=True))], now=utcnow()
+        )
     flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config())
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()

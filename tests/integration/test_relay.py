@@ -41,7 +41,9 @@ def _drain(engine: Engine, sim_server: SimulatorServer, config: RelayConfig = FA
     raise AssertionError("the relay did not drain the outbox")
 
 
-def test_relay_approves_every_eligible_customer_once_in_batches(any_engine: Engine, simulator: SimulatorServer) -> None:
+def test_relay_approves_every_eligible_customer_once_in_batches(
+    any_engine: Engine, simulator: SimulatorServer
+) -> None:
     campaign_id = _ingested_campaign(any_engine, simulator, 2500)
     with any_engine.connect() as conn:
         eligible = campaigns.get_campaign(conn, campaign_id).eligible_count  # type: ignore[union-attr]
@@ -55,10 +57,16 @@ def test_relay_approves_every_eligible_customer_once_in_batches(any_engine: Engi
     with any_engine.connect() as conn:
         campaign = campaigns.get_campaign(conn, campaign_id)
         assert campaign is not None
-        assert (campaign.state, campaign.approved_count, campaign.approval_calls) == (CampaignState.APPROVED, eligible, 3)
+        assert (campaign.state, campaign.approved_count, campaign.approval_calls) == (
+            CampaignState.APPROVED,
+            eligible,
+            3,
+        )
 
 
-def test_transient_failures_are_retried_with_backoff_then_sent(pg_engine: Engine, simulator: SimulatorServer) -> None:
+def test_transient_failures_are_retried_with_backoff_then_sent(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
     campaign_id = _ingested_campaign(pg_engine, simulator, 500)
     sim = SimControl(simulator.url)
     sim.set_faults(rate_5xx=1.0, endpoints=["UpdateCustomerPromotionStatus"])
@@ -97,7 +105,9 @@ def test_ambiguous_failures_are_resent_and_counted(pg_engine: Engine, simulator:
     assert campaign is not None and campaign.resent_count == len(statuses)
 
 
-def test_permanent_errors_dead_letter_the_batch_without_retrying(pg_engine: Engine, simulator: SimulatorServer) -> None:
+def test_permanent_errors_dead_letter_the_batch_without_retrying(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
     campaign_id = _ingested_campaign(pg_engine, simulator, 300)
     wrong_key = simulator_client(simulator.optimove_url, api_key="revoked-key")
 
@@ -143,14 +153,21 @@ def test_a_stale_lease_cannot_mark_rows_sent(pg_engine: Engine, simulator: Simul
 
 
 @pytest.mark.parametrize("deadline_in", [timedelta(seconds=30), timedelta(hours=2)])
-def test_the_most_urgent_campaign_is_sent_first(pg_engine: Engine, simulator: SimulatorServer,
-                                                deadline_in: timedelta) -> None:
+def test_the_most_urgent_campaign_is_sent_first(
+    pg_engine: Engine, simulator: SimulatorServer, deadline_in: timedelta
+) -> None:
     relaxed = _ingested_campaign(pg_engine, simulator, 100)
     urgent = _ingested_campaign(pg_engine, simulator, 100)
     with pg_engine.begin() as conn:
-        conn.execute(update(outbox_table).where(outbox_table.c.campaign_id == urgent)
-                     .values(deadline=utcnow() + deadline_in))
-        conn.execute(update(outbox_table).where(outbox_table.c.campaign_id == relaxed)
-                     .values(deadline=utcnow() + timedelta(hours=3)))
+        conn.execute(
+            update(outbox_table)
+            .where(outbox_table.c.campaign_id == urgent)
+            .values(deadline=utcnow() + deadline_in)
+        )
+        conn.execute(
+            update(outbox_table)
+            .where(outbox_table.c.campaign_id == relaxed)
+            .values(deadline=utcnow() + timedelta(hours=3))
+        )
     result = relay_once(pg_engine, simulator_client(simulator.optimove_url), FAST_RETRY)
     assert result is not None and result.campaign_id == urgent

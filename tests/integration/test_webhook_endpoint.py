@@ -27,8 +27,13 @@ def _client(engine: Engine, **overrides: Any) -> FlaskClient:
 
 
 def _event(**extra: Any) -> dict[str, Any]:
-    return {"EventTypeID": 5, "TimeStamp": "2026-11-25 08:30", "CampaignID": 1359,
-            "ClearanceRequiredBy": "2026-11-25 09:00:00", **extra}
+    return {
+        "EventTypeID": 5,
+        "TimeStamp": "2026-11-25 08:30",
+        "CampaignID": 1359,
+        "ClearanceRequiredBy": "2026-11-25 09:00:00",
+        **extra,
+    }
 
 
 def _rows(engine: Engine) -> int:
@@ -38,7 +43,9 @@ def _rows(engine: Engine) -> int:
 
 def test_a_valid_event_is_stored_with_its_raw_body_and_extra_keys(pg_engine: Engine) -> None:
     body = json.dumps(_event(ChannelID=7, CampaignID="1359", EventTypeID="5"))
-    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json")
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json"
+    )
     assert response.status_code == 200
     assert response.json == {"status": "accepted", "event_type_id": 5, "campaign_id": 1359}
     with pg_engine.connect() as conn:
@@ -61,7 +68,11 @@ def test_a_redelivered_event_is_acknowledged_and_stored_once(any_engine: Engine)
         (b"{not json", 400, "bad_request"),
         (b"[1, 2]", 400, "bad_request"),
         (b"\xff\xfe", 400, "bad_request"),
-        (json.dumps({"EventTypeID": 5, "ClearanceRequiredBy": "2026-11-25 09:00"}).encode(), 400, "invalid_event"),
+        (
+            json.dumps({"EventTypeID": 5, "ClearanceRequiredBy": "2026-11-25 09:00"}).encode(),
+            400,
+            "invalid_event",
+        ),
         (json.dumps(_event(CampaignID="abc")).encode(), 400, "invalid_event"),
         (json.dumps(_event(CampaignID=-4)).encode(), 400, "invalid_event"),
         (json.dumps(_event(ClearanceRequiredBy="next tuesday")).encode(), 400, "invalid_event"),
@@ -72,7 +83,9 @@ def test_a_redelivered_event_is_acknowledged_and_stored_once(any_engine: Engine)
 def test_malformed_events_get_a_4xx_json_error_and_write_nothing(
     pg_engine: Engine, body: bytes, status: int, error: str
 ) -> None:
-    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json")
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json"
+    )
     assert response.status_code == status
     assert response.json is not None and response.json["error"] == error and response.json["message"]
     assert _rows(pg_engine) == 0
@@ -89,9 +102,13 @@ def test_an_oversized_body_gets_413_and_writes_nothing(pg_engine: Engine, chunke
     body = json.dumps(_event(Padding="x" * 10_000)).encode()
     url = f"/webhooks/optimove/{TOKEN}"
     if chunked:  # no Content-Length: the limit must hold while streaming
-        response = _client(pg_engine).post(url, input_stream=io.BytesIO(body), content_type="application/json",
-                                           headers={"Transfer-Encoding": "chunked"},
-                                           environ_overrides={"wsgi.input_terminated": True})
+        response = _client(pg_engine).post(
+            url,
+            input_stream=io.BytesIO(body),
+            content_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},
+        )
     else:
         response = _client(pg_engine).post(url, data=body, content_type="application/json")
     assert response.status_code == 413
@@ -107,16 +124,26 @@ def test_with_a_secret_configured_the_signature_is_required(pg_engine: Engine) -
     url = f"/webhooks/optimove/{TOKEN}"
 
     assert client.post(url, data=body, content_type="application/json").status_code == 401
-    assert client.post(url, data=body, content_type="application/json",
-                       headers={"X-Optimove-Signature": bad}).status_code == 401
+    assert (
+        client.post(
+            url, data=body, content_type="application/json", headers={"X-Optimove-Signature": bad}
+        ).status_code
+        == 401
+    )
     assert _rows(pg_engine) == 0
-    assert client.post(url, data=body, content_type="application/json",
-                       headers={"X-Optimove-Signature": good}).status_code == 200
+    assert (
+        client.post(
+            url, data=body, content_type="application/json", headers={"X-Optimove-Signature": good}
+        ).status_code
+        == 200
+    )
     assert _rows(pg_engine) == 1
 
 
 def test_a_cancel_event_needs_no_deadline(pg_engine: Engine) -> None:
-    response = _client(pg_engine).post(f"/webhooks/optimove/{TOKEN}", json={"EventTypeID": 4, "CampaignID": 12})
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", json={"EventTypeID": 4, "CampaignID": 12}
+    )
     assert response.status_code == 200 and _rows(pg_engine) == 1
 
 

@@ -24,17 +24,33 @@ DEFAULT_POLICIES = (
 )
 
 
-def ingest_config(page_size: int = 1000, window: int = 2, mode: CampaignMode = CampaignMode.AUTO) -> IngestConfig:
-    return IngestConfig(page_size=page_size, page_window=window, attributes=ATTRIBUTES, default_mode=mode,
-                        mode_overrides={}, timezone=ZoneInfo("UTC"))
+def ingest_config(
+    page_size: int = 1000, window: int = 2, mode: CampaignMode = CampaignMode.AUTO
+) -> IngestConfig:
+    return IngestConfig(
+        page_size=page_size,
+        page_window=window,
+        attributes=ATTRIBUTES,
+        default_mode=mode,
+        mode_overrides={},
+        timezone=ZoneInfo("UTC"),
+    )
 
 
 def simulator_client(optimove_url: str, api_key: str = "sim-key") -> OptimoveClient:
-    return OptimoveClient(base_url=optimove_url, api_key=api_key, rate_limiter=UnlimitedLimiter(), timeout_seconds=5)
+    return OptimoveClient(
+        base_url=optimove_url, api_key=api_key, rate_limiter=UnlimitedLimiter(), timeout_seconds=5
+    )
 
 
-def webhook_payload(campaign_id: int, clearance: str = "2099-01-01 09:00:00", event_type_id: int = 5) -> dict[str, object]:
-    payload: dict[str, object] = {"EventTypeID": event_type_id, "TimeStamp": "2026-11-25 08:30", "CampaignID": campaign_id}
+def webhook_payload(
+    campaign_id: int, clearance: str = "2099-01-01 09:00:00", event_type_id: int = 5
+) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "EventTypeID": event_type_id,
+        "TimeStamp": "2026-11-25 08:30",
+        "CampaignID": campaign_id,
+    }
     if event_type_id == 5:
         payload["ClearanceRequiredBy"] = clearance
     return payload
@@ -61,7 +77,9 @@ class InProcessFlow:
 
     def run_one_page(self) -> PageResult:
         campaign_id, page_no = self.dispatcher.pages.popleft()
-        result = ingest_page(self.engine, self.client, self.pipeline, self.dispatcher, self.config, campaign_id, page_no)
+        result = ingest_page(
+            self.engine, self.client, self.pipeline, self.dispatcher, self.config, campaign_id, page_no
+        )
         self.page_results.append(result)
         return result
 
@@ -69,6 +87,8 @@ class InProcessFlow:
         """Run every dispatched task until none is left."""
         while self.dispatcher.started or self.dispatcher.pages:
             if self.dispatcher.started:
-                process_inbox_event(self.engine, self.dispatcher, self.config, self.dispatcher.started.popleft())
+                process_inbox_event(
+                    self.engine, self.dispatcher, self.config, self.dispatcher.started.popleft()
+                )
             else:
                 self.run_one_page()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,7 +25,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> None:
     """Poll `condition` until it holds; fail the test with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,11 +39,13 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float
 
 def http_ready(url: str) -> Callable[[], bool]:
     """A condition that holds once `url` answers anything below 500."""
+
     def check() -> bool:
         try:
             return requests.get(url, timeout=1).status_code < 500
         except requests.RequestException:
             return False
+
     return check
 
 
@@ -54,7 +59,9 @@ class ProcessGroup:
 
     def run(self, *args: str, timeout: float = 60) -> str:
         """Run a promobridge command to completion and return its output (fails on a non-zero exit)."""
-        result = subprocess.run([*PROMOBRIDGE, *args], env=self.env, capture_output=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [*PROMOBRIDGE, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+        )
         output = result.stdout.decode() + result.stderr.decode()
         assert result.returncode == 0, f"promobridge {' '.join(args)} failed:\n{output}"
         return result.stdout.decode()
@@ -62,28 +69,25 @@ class ProcessGroup:
     def start(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
         """Start `promobridge ARGS` in its own process group (so its children can be signalled too)."""
         log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([*PROMOBRIDGE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [*PROMOBRIDGE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = process
         return process
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to the whole process group of `name`."""
         process = self.processes[name]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=STOP_GRACE_SECONDS)
 
     def stop_all(self) -> None:
         """SIGTERM everything, then SIGKILL what is still alive."""
         for process in self.processes.values():
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in self.processes.values():
             try:

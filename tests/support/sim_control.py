@@ -18,7 +18,9 @@ class SimControl:
         self.http.trust_env = False
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, f"{self.base_url}/_sim{path}", timeout=CONTROL_TIMEOUT_SECONDS, **kwargs)
+        response = self.http.request(
+            method, f"{self.base_url}/_sim{path}", timeout=CONTROL_TIMEOUT_SECONDS, **kwargs
+        )
         response.raise_for_status()
         return response.json() if response.content else None
 
@@ -26,7 +28,9 @@ class SimControl:
         return dict(self._call("POST", "/campaigns", json={"size": size, **spec}))
 
     def fire(self, campaign_id: int, *, times: int = 1, event_type_id: int = 5) -> list[dict[str, Any]]:
-        body = self._call("POST", f"/campaigns/{campaign_id}/fire", json={"times": times, "event_type_id": event_type_id})
+        body = self._call(
+            "POST", f"/campaigns/{campaign_id}/fire", json={"times": times, "event_type_id": event_type_id}
+        )
         return list(body["deliveries"])
 
     def customers(self, campaign_id: int) -> list[dict[str, Any]]:
@@ -42,7 +46,9 @@ class SimControl:
         self._call("DELETE", "/faults")
 
     def set_rate_limit(self, *, enabled: bool, limit: int = 50, window_seconds: float = 10.0) -> None:
-        self._call("POST", "/ratelimit", json={"enabled": enabled, "limit": limit, "window_seconds": window_seconds})
+        self._call(
+            "POST", "/ratelimit", json={"enabled": enabled, "limit": limit, "window_seconds": window_seconds}
+        )
 
     def state(self) -> dict[str, Any]:
         return dict(self._call("GET", "/state"))

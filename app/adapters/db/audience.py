@@ -33,7 +33,8 @@ _STAGE_COLUMNS = (
 )
 _MERGE_STAGE = f"""
 INSERT INTO campaign_audience ({_STAGE_COLUMNS})
-SELECT campaign_id, customer_id, page_no, action_id, promo_code, attributes::json, segment, eligible, scrub_reason
+SELECT campaign_id, customer_id, page_no, action_id, promo_code, attributes::json, segment, eligible,
+       scrub_reason
 FROM audience_stage
 ON CONFLICT (campaign_id, customer_id) DO NOTHING
 """

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
 from app.adapters.db.dialect import lock_rows_skip_locked
 from app.adapters.db.tables import outbox
@@ -31,7 +31,7 @@ class ClaimedBatch:
     previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     return and_(
         outbox.c.sent_at.is_(None),
         outbox.c.dead_at.is_(None),
@@ -46,19 +46,19 @@ def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta
         lock_rows_skip_locked(
             conn,
             select(outbox.c.campaign_id, outbox.c.kind)
-            .where(_claimable(now))  # type: ignore[arg-type]
+            .where(_claimable(now))
             .order_by(outbox.c.deadline.asc().nulls_last(), outbox.c.id)
             .limit(1),
         )
     ).first()
     if head is None:
         return None
-    campaign_id, kind = head
+    campaign_id, kind = head[0], head[1]
     rows = conn.execute(
         lock_rows_skip_locked(
             conn,
             select(outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline)
-            .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)  # type: ignore[arg-type]
+            .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)
             .order_by(outbox.c.id)
             .limit(limit),
         )
