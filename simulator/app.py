@@ -9,12 +9,14 @@ from simulator.config import SimulatorConfig
 from simulator.context import attach_state
 from simulator.control_api import control_api
 from simulator.optimove_api import optimove_api
+from simulator.optipromo_api import optipromo_api
+from simulator.promotion_control import promotion_control
 from simulator.responses import ApiError, error_response
 from simulator.state import SimulatorState
 
 
 def create_simulator_app(config: SimulatorConfig) -> Flask:
-    """A Flask app serving the Optimove API under ``/current`` and the control API under ``/_sim``.
+    """A Flask app serving Optimove (``/current``), OptiPromo (``/optipromo``) and control (``/_sim``).
 
     Each app owns a fresh ``SimulatorState`` (reach it with ``simulator.context.state_of(app)``), so
     several simulators can run in one process without sharing anything.
@@ -22,7 +24,9 @@ def create_simulator_app(config: SimulatorConfig) -> Flask:
     app = Flask("simulator")
     attach_state(app, SimulatorState(config))
     app.register_blueprint(optimove_api)
+    app.register_blueprint(optipromo_api)
     app.register_blueprint(control_api)
+    app.register_blueprint(promotion_control)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from simulator.config import DEFAULT_API_KEY, SimulatorConfig
+from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
 from simulator.server import DEFAULT_HOST, DEFAULT_PORT, serve_forever
 
 DEFAULT_RATE_LIMIT_SPEC = "50/10"
@@ -41,6 +42,13 @@ def parse_rate_limit(spec: str) -> tuple[int, float]:
 @click.option("--no-rate-limit", is_flag=True, help="Do not enforce the rate limit.")
 @click.option("--timezone", default="UTC", show_default=True, help="Tenant time zone for webhook timestamps.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for audiences and faults.")
+@click.option(
+    "--max-validate-contexts",
+    default=DEFAULT_MAX_VALIDATE_CONTEXTS,
+    show_default=True,
+    type=int,
+    help="Contexts per validateCustomers call, unless a promotion sets its own.",
+)
 def simulator_command(
     host: str,
     port: int,
@@ -49,8 +57,9 @@ def simulator_command(
     no_rate_limit: bool,
     timezone: str,
     seed: int,
+    max_validate_contexts: int,
 ) -> None:
-    """Run the Optimove simulator (Optimove API under /current, control API under /_sim)."""
+    """Run the simulator: Optimove under /current, OptiPromo under /optipromo, control under /_sim."""
     try:
         limit, window = parse_rate_limit(rate_limit)
         config = SimulatorConfig(
@@ -60,6 +69,7 @@ def simulator_command(
             rate_window_seconds=window,
             timezone=timezone,
             seed=seed,
+            max_validate_contexts=max_validate_contexts,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
+
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_RATE_LIMIT = 50  # requests per window per API key [C S12]
 DEFAULT_RATE_WINDOW_SECONDS = 10.0
@@ -26,6 +28,7 @@ class SimulatorConfig:
     timezone: str = "UTC"
     webhook_timeout_seconds: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
     seed: int = 0
+    max_validate_contexts: int = DEFAULT_MAX_VALIDATE_CONTEXTS  # unless a promotion sets its own
 
     def __post_init__(self) -> None:
         if not self.api_keys or any(not key for key in self.api_keys):
@@ -34,6 +37,8 @@ class SimulatorConfig:
             raise ValueError("rate_limit must be at least 1")
         if self.rate_window_seconds <= 0:
             raise ValueError("rate_window_seconds must be positive")
+        if self.max_validate_contexts < 1:
+            raise ValueError("max_validate_contexts must be at least 1")
         if self.webhook_timeout_seconds <= 0:
             raise ValueError("webhook_timeout_seconds must be positive")
         try:

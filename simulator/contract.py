@@ -46,8 +46,34 @@ Inferred parts ([I] / [GAP]), and what the simulator does:
 10. Fault "bare_string" answers 200 with a JSON string body, as [3P T3] saw some GET calls do.
 11. Customer ids are ``f"{campaign_id}-{index:07d}"`` and attributes are the simulator's own invention
     (``Consent``, ``FraudFlag``, ``VIPLevel``, ``Country``, ``Email``); real tenants define their own.
-12. Not served (out of scope here): the OptiPromo ``validateCustomers`` API, GetCanceledCampaignCustomers,
-    and the v1 ``triggered_conditional_execution_gateway`` PUT.
+12. Not served (out of scope here): GetCanceledCampaignCustomers, the v1
+    ``triggered_conditional_execution_gateway`` PUT, and OptiPromo's other APIs (activation, admin).
+13. OptiPromo ``validateCustomers`` is served at ``/optipromo/v1/promocodes/<promocodeId>/validateCustomers``
+    (``OPTIPROMO_PREFIX`` is the simulator's stand-in for the undocumented host [GAP 1.1]) with the same
+    ``X-API-KEY`` keys [I 5]. Body ``{"contexts": [{"customerId": str, "sessionProperties": {...}?}],
+    "campaignData": {"campaignId": str|int}?}``; answer 200 ``{"promocodeId": str, "contexts":
+    [{"customerId": str, "effects": [{"tier": str, "reward": {"type": str, "amount": number}}],
+    "reason"?: str}]}``, one entry per requested context, in order [GAP: the reference sample is
+    illustrative only]. The four undocumented query parameters are ignored.
+14. Not eligible is a 200 whose context has ``effects: []`` plus a simulator-only ``reason`` [GAP]:
+    ``not_eligible`` (no tier matches, or the customer is in no campaign using the promo code, or not in
+    the named ``campaignId``, compared as the CampaignID's decimal text), ``audience_cap_reached``,
+    ``reward_budget_exhausted``, ``promotion_inactive``. Unknown promocodeId -> 404; a malformed body, an
+    empty ``contexts``, a context without a string ``customerId`` or more than ``max_contexts`` contexts
+    (``SimulatorConfig.max_validate_contexts``, default 100, or the promotion's own) -> 400 [GAP].
+15. Validation RESERVES budget (simulator.promotions) [I; the reference hints that only the status update
+    consumes it, but reserving is the stand-in that can never over-promise]: a customer's first
+    successful validation takes one ``audience_cap`` slot and its reward amount from ``reward_budget``;
+    validating it again answers the reserved effect (even with other session properties) and consumes
+    nothing. A reward larger than what is left is refused whole. Checks run in this order: inactive,
+    membership, earlier reservation, tier, audience cap, reward budget.
+16. validateCustomers spends the SAME per-key rate-limit budget as the Optimove functions (one sliding
+    window per key) [I; no OptiPromo limit is documented, GAP 1.3] and takes the same injected faults
+    under the endpoint name ``validateCustomers``; ``applied_lost`` makes the reservation, then resets.
+17. Promotions are the simulator's own model of OptiPromo's tiers and publishing budget [C S16 concepts,
+    I shapes]: each campaign's promo code gets a default promotion (tiers by ``VIPLevel``, amount doubled
+    when ``sessionProperties.deposit_amount >= 100``, no budget limit) unless one exists, and
+    ``POST /_sim/promotions`` creates or replaces one (a replaced promotion starts with no usage).
 """
 
 from __future__ import annotations
@@ -57,9 +83,11 @@ from typing import Final
 API_KEY_HEADER: Final = "X-API-KEY"
 OPTIMOVE_PREFIX: Final = "/current"
 CONTROL_PREFIX: Final = "/_sim"
+OPTIPROMO_PREFIX: Final = "/optipromo"
 
 MAX_PAGE_SIZE: Final = 10_000  # rows per GetProcessedCampaignCustomers page [3P T1]
 MAX_STATUS_UPDATES_PER_CALL: Final = 10_000  # PromosUpdated entries per call [C S6]
+DEFAULT_MAX_VALIDATE_CONTEXTS: Final = 100  # contexts per validateCustomers call (contract #14) [GAP]
 ATTRIBUTE_NAME_SEPARATOR: Final = ";"
 
 # strftime spellings of the wire formats (the vendor writes them .NET-style).
@@ -89,3 +117,7 @@ OPTIMOVE_ENDPOINTS: Final = (
     GET_PROCESSED_CAMPAIGN_CUSTOMERS,
     UPDATE_CUSTOMER_PROMOTION_STATUS,
 )
+
+VALIDATE_CUSTOMERS: Final = "validateCustomers"
+OPTIPROMO_ENDPOINTS: Final = (VALIDATE_CUSTOMERS,)
+SERVED_ENDPOINTS: Final = OPTIMOVE_ENDPOINTS + OPTIPROMO_ENDPOINTS  # what faults can target

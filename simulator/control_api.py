@@ -36,10 +36,10 @@ FIREABLE_EVENTS = (contract.EVENT_CAMPAIGN_CANCELED, contract.EVENT_SCHEDULED_CO
 
 @control_api.post("/campaigns")
 def create_campaign() -> Response:
-    """Create a processed campaign; 409 if the id is taken."""
+    """Create a processed campaign (and its promo code's default promotion); 409 if the id is taken."""
     campaign_request = _parse_campaign_request(read_json_object())
     try:
-        campaign = current_state().campaigns.create(campaign_request)
+        campaign = current_state().create_campaign(campaign_request)
     except CampaignExistsError as exc:
         raise ApiError(409, str(exc)) from exc
     except ValueError as exc:
@@ -175,7 +175,7 @@ def get_state() -> Response:
 
 @control_api.post("/reset")
 def reset_state() -> Response:
-    """Forget everything: campaigns, listeners, faults, counters, rate-limit logs."""
+    """Forget everything: campaigns, promotions, listeners, faults, counters, rate-limit logs."""
     current_state().reset()
     return json_response({"reset": True})
 

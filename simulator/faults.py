@@ -1,7 +1,8 @@
 """Injected failures, so the service's retry, idempotency and ambiguity handling can be proven.
 
-A plan gives a probability per fault kind; each request to a targeted Optimove endpoint draws once
-from a seeded generator (under a lock, so a given seed and request order reproduce the same faults).
+A plan gives a probability per fault kind; each request to a targeted endpoint (Optimove's functions
+and OptiPromo's validateCustomers, contract #16) draws once from a seeded generator (under a lock, so
+a given seed and request order reproduce the same faults).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from simulator.contract import OPTIMOVE_ENDPOINTS
+from simulator.contract import SERVED_ENDPOINTS
 
 DEFAULT_FAULT_TIMEOUT_SECONDS = 5.0
 SERVER_ERROR_STATUSES = (500, 502, 503)
@@ -46,7 +47,7 @@ _DRAWN_KINDS = (
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """Probabilities per request; ``endpoints`` None targets every Optimove endpoint."""
+    """Probabilities per request; ``endpoints`` None targets every Optimove and OptiPromo endpoint."""
 
     latency_ms: float = 0.0
     rate_5xx: float = 0.0
@@ -66,9 +67,9 @@ class FaultPlan:
             raise ValueError("fault rates must each be in [0, 1] and sum to at most 1")
         if self.latency_ms < 0 or self.timeout_seconds < 0:
             raise ValueError("latency_ms and timeout_seconds must not be negative")
-        unknown = (self.endpoints or frozenset()) - set(OPTIMOVE_ENDPOINTS)
+        unknown = (self.endpoints or frozenset()) - set(SERVED_ENDPOINTS)
         if unknown:
-            raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {list(OPTIMOVE_ENDPOINTS)}")
+            raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {list(SERVED_ENDPOINTS)}")
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FaultPlan:

@@ -1,4 +1,4 @@
-"""The gate every Optimove call passes: counting, API key, rate limit, then injected faults.
+"""The gate every Optimove (and OptiPromo) call passes: counting, API key, rate limit, then faults.
 
 The order matters and mirrors what a client can observe from the real service: a bad key is refused
 before it costs any budget, every authenticated request spends budget (even one that then gets an
@@ -31,7 +31,10 @@ def rate_limited_response(retry_after_seconds: int) -> Response:
 
 
 def serve_optimove_call(endpoint: str, handler: OptimoveHandler) -> Response:
-    """Run ``handler`` for an Optimove endpoint behind auth, the rate limit and the fault plan."""
+    """Run ``handler`` for an Optimove or OptiPromo endpoint behind auth, the rate limit and faults.
+
+    Both APIs pass the same limiter, so they share one budget per key (contract #16).
+    """
     state = current_state()
     state.traffic.count_request(endpoint)
     response = _gate(state, endpoint, handler)

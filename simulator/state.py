@@ -6,17 +6,18 @@ import threading
 from collections import Counter
 from typing import Any
 
-from simulator.campaigns import CampaignRegistry
+from simulator.campaigns import Campaign, CampaignRegistry, CampaignRequest
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultInjector
 from simulator.listeners import ListenerRegistry
+from simulator.promotions import PromotionRegistry
 from simulator.ratelimit import RatePolicy, SlidingWindowLimiter
 
 RESET_OUTCOME = "reset"  # recorded instead of a status code when the answer was never sent
 
 
 class TrafficStats:
-    """Requests and answers per Optimove endpoint, and how many the rate limiter refused."""
+    """Requests and answers per Optimove or OptiPromo endpoint, and how many the rate limiter refused."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -55,6 +56,7 @@ class SimulatorState:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.campaigns = CampaignRegistry(config.seed)
+        self.promotions = PromotionRegistry()
         self.listeners = ListenerRegistry()
         self.limiter = SlidingWindowLimiter(self.default_rate_policy())
         self.faults = FaultInjector()
@@ -68,9 +70,19 @@ class SimulatorState:
             window_seconds=self.config.rate_window_seconds,
         )
 
+    def create_campaign(self, request: CampaignRequest) -> Campaign:
+        """Create a campaign and, unless its promo code has one, its default promotion (contract #17).
+
+        Raises ``CampaignExistsError`` or ``ValueError`` like ``CampaignRegistry.create``.
+        """
+        campaign = self.campaigns.create(request)
+        self.promotions.ensure_default(campaign.audience.spec.promo_code)
+        return campaign
+
     def reset(self) -> None:
         """Back to a freshly started simulator."""
         self.campaigns.clear()
+        self.promotions.clear()
         self.listeners.clear()
         self.limiter.reconfigure(self.default_rate_policy())
         self.limiter.clear()
@@ -93,4 +105,5 @@ class SimulatorState:
             "faults_injected": faults_by_kind,
             "faults_injected_by_endpoint": faults_by_endpoint,
             "campaigns": {str(c.campaign_id): c.describe() for c in self.campaigns.all()},
+            "promotions": self.promotions.snapshot(),
         }

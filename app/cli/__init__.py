@@ -7,6 +7,7 @@ import os
 
 import click
 
+from app.cli.bench import bench_group
 from app.cli.campaigns import campaigns_group, operator_data_group
 from app.cli.db import db_group
 from app.cli.processes import relay_command, web_command, worker_command
@@ -29,3 +30,4 @@ main.add_command(web_command)
 main.add_command(worker_command)
 main.add_command(relay_command)
 main.add_command(simulator_command)
+main.add_command(bench_group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 
 from app.domain.audience import Candidate, OperatorFlags, Verdict
@@ -38,6 +39,7 @@ class VipSegmentation(Policy):
         if not mapping:
             raise ValueError("VipSegmentation needs at least one segment")
         self.segments = dict(sorted(mapping.items()))
+        self._levels = list(self.segments)
 
     def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
         """Map the customer's VIP level to a segment."""
@@ -49,11 +51,10 @@ class VipSegmentation(Policy):
         return Verdict(segment=self._segment_for(level))
 
     def _segment_for(self, level: int | None) -> str:
-        levels = list(self.segments)
+        levels = self._levels
         if level is None or level < levels[0]:
             return self.segments[levels[0]]
-        eligible = [known for known in levels if known <= level]
-        return self.segments[eligible[-1]]
+        return self.segments[levels[bisect.bisect_right(levels, level) - 1]]
 
 
 def _as_int(value: str | None) -> int | None:

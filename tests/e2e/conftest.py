@@ -11,8 +11,8 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
+from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
 from tests.support.databases import migrated_engine, throwaway_postgres_database
-from tests.support.processes import ProcessGroup, free_port, http_ready, wait_until
 from tests.support.sim_control import SimControl
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/11"

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from app.adapters.db import audience, campaigns
 from app.adapters.db.tables import campaign_pages, inbox_events
+from benchmarks.stack import wait_until
 from tests.e2e.conftest import LISTENER_TOKEN, Stack
-from tests.support.processes import wait_until
 from tests.support.sim_control import expected_scrub_reason
 
 pytestmark = pytest.mark.e2e

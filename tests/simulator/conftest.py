@@ -1,4 +1,4 @@
-"""Fixtures: a simulator on a free port, an authenticated Optimove client, and a webhook listener."""
+"""Fixtures: a simulator on a free port, authenticated Optimove/OptiPromo clients, a webhook listener."""
 
 from __future__ import annotations
 
@@ -62,6 +62,28 @@ class Control:
         return state
 
 
+def validate(
+    optipromo: OptimoveClient,
+    promo_code: str,
+    customer_ids: list[str],
+    session: dict[str, Any] | None = None,
+    campaign_id: int | str | None = None,
+) -> requests.Response:
+    """POST validateCustomers for ``customer_ids``, all with the same session properties."""
+    body: dict[str, Any] = {
+        "contexts": [{"customerId": cid, "sessionProperties": session or {}} for cid in customer_ids]
+    }
+    if campaign_id is not None:
+        body["campaignData"] = {"campaignId": campaign_id}
+    return optipromo.post(f"/v1/promocodes/{promo_code}/validateCustomers", json=body)
+
+
+def effects_of(response: requests.Response) -> list[list[dict[str, Any]]]:
+    """Each answered context's effects, in order (asserting a 200 first)."""
+    assert response.status_code == 200, response.text
+    return [context["effects"] for context in response.json()["contexts"]]
+
+
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
     """A simulator without a rate limit, so tests that are not about it never see a 429."""
@@ -73,6 +95,12 @@ def sim() -> Iterator[SimulatorServer]:
 @pytest.fixture
 def optimove(sim: SimulatorServer) -> OptimoveClient:
     return OptimoveClient(sim.optimove_url)
+
+
+@pytest.fixture
+def optipromo(sim: SimulatorServer) -> OptimoveClient:
+    """The same bare client pointed at the simulated OptiPromo API (same key, same budget)."""
+    return OptimoveClient(sim.optipromo_url)
 
 
 @pytest.fixture

@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from app.adapters.db.schema import build_engine, upgrade_database
 from app.adapters.db.tables import metadata
+from benchmarks.stack import throwaway_postgres_database
+
+__all__ = [
+    "POSTGRES_ADMIN_URL",
+    "REDIS_TEST_URL",
+    "migrated_engine",
+    "throwaway_postgres_database",
+    "truncate_all",
+]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-
-
-@contextmanager
-def throwaway_postgres_database(prefix: str = "promobridge_test") -> Iterator[str]:
-    """Create an empty database, yield its URL, drop it afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def migrated_engine(url: str) -> Engine:

@@ -47,7 +47,7 @@ def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta
             conn,
             select(outbox.c.campaign_id, outbox.c.kind)
             .where(_claimable(now))
-            .order_by(outbox.c.deadline.asc().nulls_last(), outbox.c.id)
+            .order_by(outbox.c.deadline.asc().nulls_last(), outbox.c.campaign_id, outbox.c.id)
             .limit(1),
         )
     ).first()

@@ -141,7 +141,9 @@ outbox = Table(
     Column("last_error", Text),
     UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),
 )
-# Partial: the relay only ever scans rows still waiting to be sent.
+# Partial indexes: the relay only ever scans rows still waiting to be sent. The first serves "which
+# campaign is most urgent" (ORDER BY deadline, campaign_id, id LIMIT 1), the second "the next batch
+# of that campaign", the third the fenced updates by lease id.
 _PENDING_OUTBOX = and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
 Index(
     "ix_outbox_pending",
@@ -151,6 +153,16 @@ Index(
     postgresql_where=_PENDING_OUTBOX,
     sqlite_where=_PENDING_OUTBOX,
 )
+Index(
+    "ix_outbox_pending_by_campaign",
+    outbox.c.campaign_id,
+    outbox.c.id,
+    postgresql_where=_PENDING_OUTBOX,
+    sqlite_where=_PENDING_OUTBOX,
+)
+_LEASED = outbox.c.lease_id.is_not(None)
+Index("ix_outbox_lease", outbox.c.lease_id, postgresql_where=_LEASED, sqlite_where=_LEASED)
+
 
 customer_flags = Table(
     "customer_flags",

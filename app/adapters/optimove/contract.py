@@ -98,6 +98,9 @@ class OptimoveContract:
         """Turn one customer row into a ``CampaignCustomer``; raises ValueError on a malformed row."""
         if not isinstance(row, Mapping):
             raise ValueError(f"a customer row must be an object, got {type(row).__name__}")
+        fast = self._parse_exact_row(row, attributes)
+        if fast is not None:
+            return fast
         action_id = get_field(row, self.action_id_field)
         promo_code = get_field(row, self.promo_code_field)
         return CampaignCustomer(
@@ -105,6 +108,32 @@ class OptimoveContract:
             action_id=None if action_id in (None, "") else as_int(action_id, self.action_id_field),
             promo_code=None if promo_code in (None, "") else as_text(promo_code, self.promo_code_field),
             attributes=self._map_attributes(get_field(row, self.customer_attributes_field), attributes),
+        )
+
+    def _parse_exact_row(self, row: Mapping[str, object], names: Sequence[str]) -> CampaignCustomer | None:
+        # Pages hold up to 10,000 rows: when a row has exactly the documented keys and types, skip the
+        # lenient per-field lookups (a third of a page's CPU); anything unusual takes the lenient path.
+        customer_id = row.get(self.customer_id_field)
+        action_id = row.get(self.action_id_field)
+        promo_code = row.get(self.promo_code_field)
+        raw = row.get(self.customer_attributes_field) if names else None
+        if (
+            type(customer_id) is not str
+            or not customer_id
+            or (action_id is not None and type(action_id) is not int)
+            or (promo_code is not None and (type(promo_code) is not str or not promo_code))
+            or (names and (type(raw) is not list or len(raw) != len(names)))
+        ):
+            return None
+        values: list[object] = raw if isinstance(raw, list) else []
+        for value in values:
+            if value is not None and type(value) is not str:
+                return None
+        return CampaignCustomer(
+            customer_id=customer_id,
+            action_id=action_id,
+            promo_code=promo_code,
+            attributes=dict(zip(names, values, strict=True)),  # type: ignore[arg-type]
         )
 
     def _map_attributes(self, raw: object, names: Sequence[str]) -> dict[str, str | None]:

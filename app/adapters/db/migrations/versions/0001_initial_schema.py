@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:37:53.205325
+Create Date: 2026-11-25 18:53:26.947959
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = "0001"
 down_revision = None
@@ -134,8 +135,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_outbox_lease",
+            ["lease_id"],
+            unique=False,
+            postgresql_where=sa.text("lease_id IS NOT NULL"),
+            sqlite_where=sa.text("lease_id IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_outbox_pending",
             ["deadline", "campaign_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_outbox_pending_by_campaign",
+            ["campaign_id", "id"],
             unique=False,
             postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
             sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
@@ -145,9 +160,19 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(
+            "ix_outbox_pending_by_campaign",
+            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+        )
+        batch_op.drop_index(
             "ix_outbox_pending",
             postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
             sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_outbox_lease",
+            postgresql_where=sa.text("lease_id IS NOT NULL"),
+            sqlite_where=sa.text("lease_id IS NOT NULL"),
         )
 
     op.drop_table("outbox")

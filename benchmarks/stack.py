@@ -1,4 +1,4 @@
-"""Real processes for end-to-end tests: started with the project's own commands, stopped cleanly."""
+"""Real processes for end-to-end tests and benchmarks: started with the project's own commands."""
 
 from __future__ import annotations
 
@@ -9,13 +9,38 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from sqlalchemy import create_engine, text
 
 PROMOBRIDGE = [sys.executable, "-m", "app.cli"]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 STOP_GRACE_SECONDS = 10.0
+
+
+@contextmanager
+def throwaway_postgres_database(
+    prefix: str = "promobridge_test", admin_url: str | None = None
+) -> Iterator[str]:
+    """Create an empty database, yield its URL, drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin_url = admin_url or POSTGRES_ADMIN_URL
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def free_port() -> int:

@@ -1,0 +1,305 @@
+"""Benchmark of flow A: webhook → paged ingest → approvals, against the simulator, on real servers.
+
+It starts the simulator, the web app, a Celery worker and the relay as real processes on a
+throwaway PostgreSQL database and a Redis database, then prints, side by side:
+  * customers ingested per second, beside a bare COPY of the same rows into an identically
+    indexed table in the same run (the floor of what PostgreSQL itself costs);
+  * the worker's peak memory for a small and a large audience (it must not grow with the size);
+  * with the rate limit on, the time from webhook to the last approval sent, beside the floor
+    the limit allows (calls needed ÷ limit per second).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import psutil
+import redis
+from sqlalchemy import Engine, create_engine, text
+
+from app.adapters.db import campaigns
+from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
+from simulator.control_client import SimControl
+
+Say = Callable[[str], None]
+POLL_SECONDS = 1.0
+CAMPAIGN_TIMEOUT_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class IngestBenchConfig:
+    """Sizes and servers of one benchmark run."""
+
+    customers: int = 1_000_000
+    small_customers: int = 100_000
+    admin_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/12"
+    worker_concurrency: int = 2
+    page_size: int = 10_000
+    rate_limit: int = 50
+    rate_window_seconds: float = 10.0
+    limited_customers: int | None = None  # defaults to `customers`
+
+
+@dataclass
+class CampaignRun:
+    """What one campaign cost."""
+
+    customers: int
+    eligible: int = 0
+    ingest_seconds: float = 0.0
+    webhook_to_last_approval_seconds: float = 0.0
+    worker_peak_rss_mb: float = 0.0
+    worker_peak_child_rss_mb: float = 0.0
+    page_calls: int = 0
+    status_calls: int = 0
+    rate_limited: int = 0
+
+    @property
+    def ingest_rate(self) -> float:
+        return self.customers / self.ingest_seconds if self.ingest_seconds else 0.0
+
+
+@dataclass
+class BenchResult:
+    """Everything the benchmark measured."""
+
+    unlimited: list[CampaignRun] = field(default_factory=list)
+    copy_rows_per_second: float = 0.0
+    limited: CampaignRun | None = None
+    limited_floor_seconds: float = 0.0
+
+
+class PeakMemory:
+    """Samples the resident memory of a process tree in a background thread."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_child = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                sizes = [p.memory_info().rss for p in tree]
+            except psutil.Error:
+                sizes = []
+            if sizes:
+                self.peak_total = max(self.peak_total, sum(sizes))
+                self.peak_child = max(self.peak_child, max(sizes[1:], default=0))
+            self._stop.wait(self.interval)
+
+
+def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
+    """Run both phases and return the measurements (progress goes to `say`)."""
+    result = BenchResult()
+    redis.Redis.from_url(config.redis_url).flushdb()
+    with (
+        TemporaryDirectory(prefix="promobridge-bench-") as tmp,
+        throwaway_postgres_database("promobridge_bench", config.admin_url) as database_url,
+    ):
+        sim_port, web_port = free_port(), free_port()
+        env = {
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": config.redis_url,
+            "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
+            "LISTENER_TOKEN": "bench-listener-token",
+            "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            "PROMOBRIDGE_DATA_DIR": str(Path(tmp) / "data"),
+            "OPTIMOVE_PAGE_SIZE": str(config.page_size),
+            "OPTIMOVE_RATE_LIMIT": str(config.rate_limit),
+            "OPTIMOVE_RATE_WINDOW_SECONDS": str(config.rate_window_seconds),
+            "OPTIMOVE_RATE_LIMIT_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+        group = ProcessGroup(env, Path(tmp))
+        engine = create_engine(database_url)
+        try:
+            group.run("db", "upgrade")
+            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit"])
+            group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
+            wait_until(
+                http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=30, what="the simulator"
+            )
+            wait_until(http_ready(f"http://127.0.0.1:{web_port}/healthz"), timeout=30, what="the web app")
+            sim = SimControl(f"http://127.0.0.1:{sim_port}")
+            group.run("register")
+
+            say("phase 1: rate limit off (simulator and promobridge)")
+            worker = _start_pipeline(group, config, limiter=False)
+            for size in (config.small_customers, config.customers):
+                result.unlimited.append(_run_campaign(engine, sim, worker.pid, size, say))
+            result.copy_rows_per_second = _bare_copy_rate(
+                engine, campaign_id=_last_campaign_id(engine), say=say
+            )
+
+            say(f"phase 2: rate limit on ({config.rate_limit} per {config.rate_window_seconds:g} s)")
+            group.kill("worker", signal.SIGTERM)
+            group.kill("relay", signal.SIGTERM)
+            sim.set_rate_limit(
+                enabled=True, limit=config.rate_limit, window_seconds=config.rate_window_seconds
+            )
+            worker = _start_pipeline(group, config, limiter=True)
+            limited = _run_campaign(
+                engine, sim, worker.pid, config.limited_customers or config.customers, say
+            )
+            result.limited = limited
+            calls = _calls_needed(limited.customers, limited.eligible, config.page_size)
+            result.limited_floor_seconds = calls / (config.rate_limit / config.rate_window_seconds)
+        except BaseException:
+            say(group.logs())
+            raise
+        finally:
+            group.stop_all()
+            engine.dispose()
+    return result
+
+
+def _start_pipeline(group: ProcessGroup, config: IngestBenchConfig, *, limiter: bool) -> psutil.Process:
+    group.env["OPTIMOVE_RATE_LIMIT_ENABLED"] = "true" if limiter else "false"
+    worker = group.start("worker", ["worker", "-c", str(config.worker_concurrency)])
+    group.start("relay", ["relay"])
+    return psutil.Process(worker.pid)
+
+
+def _run_campaign(engine: Engine, sim: SimControl, worker_pid: int, size: int, say: Say) -> CampaignRun:
+    before = sim.state()
+    campaign_id = int(sim.create_campaign(size, clearance_in_seconds=3600)["campaign_id"])
+    run = CampaignRun(customers=size)
+    with PeakMemory(worker_pid) as memory:
+        fired_at = datetime.now(UTC)
+        deliveries = sim.fire(campaign_id)
+        if deliveries[0].get("status") != 200:
+            raise RuntimeError(f"the webhook was not accepted: {deliveries}")
+        campaign = _wait_for_approvals(engine, campaign_id, size, say)
+    after = sim.state()
+    assert campaign.ingest_finished_at is not None and campaign.approvals_finished_at is not None
+    run.eligible = campaign.eligible_count
+    run.ingest_seconds = (campaign.ingest_finished_at - fired_at).total_seconds()
+    run.webhook_to_last_approval_seconds = (campaign.approvals_finished_at - fired_at).total_seconds()
+    run.worker_peak_rss_mb = memory.peak_total / 2**20
+    run.worker_peak_child_rss_mb = memory.peak_child / 2**20
+    run.page_calls = _delta(before, after, "GetProcessedCampaignCustomers")
+    run.status_calls = _delta(before, after, "UpdateCustomerPromotionStatus")
+    run.rate_limited = int(after["rate_limited"]) - int(before["rate_limited"])
+    say(
+        f"  campaign {campaign_id}: {size:,} customers ingested in {run.ingest_seconds:.1f} s "
+        f"({run.ingest_rate:,.0f}/s), last approval after {run.webhook_to_last_approval_seconds:.1f} s"
+    )
+    return run
+
+
+def _wait_for_approvals(engine: Engine, campaign_id: int, size: int, say: Say) -> campaigns.Campaign:
+    deadline = time.monotonic() + CAMPAIGN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            campaign = campaigns.get_campaign(conn, campaign_id)
+        if campaign is not None:
+            say(
+                f"  campaign {campaign_id}: {campaign.state.value:<9} pages {campaign.pages_done:>4}  "
+                f"rows {campaign.rows_ingested:>9,}/{size:,}  approved {campaign.approved_count:>9,}"
+            )
+            if campaign.state.value == "approved":
+                return campaign
+            if campaign.state.value == "failed":
+                raise RuntimeError(f"campaign {campaign_id} failed: {campaign.error}")
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"campaign {campaign_id} did not finish in {CAMPAIGN_TIMEOUT_SECONDS} s")
+
+
+def _last_campaign_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT max(id) FROM campaigns")).scalar_one())
+
+
+def _bare_copy_rate(engine: Engine, *, campaign_id: int, say: Say) -> float:
+    """COPY the campaign's rows into a fresh table with the same unique key: PostgreSQL's own cost."""
+    columns = (
+        "campaign_id, customer_id, page_no, action_id, promo_code, attributes, segment, eligible, "
+        "scrub_reason"
+    )
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        buffer = io.StringIO()
+        cursor.copy_expert(
+            f"COPY (SELECT {columns} FROM campaign_audience WHERE campaign_id = {campaign_id}) TO STDOUT",
+            buffer,
+        )
+        rows = buffer.getvalue().count("\n")
+        cursor.execute("CREATE TABLE bench_copy (LIKE campaign_audience INCLUDING ALL)")
+        raw.commit()
+        buffer.seek(0)
+        started = time.perf_counter()
+        cursor.copy_expert(f"COPY bench_copy ({columns}) FROM STDIN", buffer)
+        raw.commit()
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+        raw.commit()
+    finally:
+        raw.close()
+    say(f"  baseline: COPY of the same {rows:,} rows straight into PostgreSQL in {seconds:.1f} s")
+    return rows / seconds
+
+
+def _calls_needed(customers: int, eligible: int, page_size: int) -> int:
+    pages = customers // page_size + 1  # the last page is short (or empty) and ends the paging
+    return pages + math.ceil(eligible / page_size)
+
+
+def _delta(before: dict[str, object], after: dict[str, object], endpoint: str) -> int:
+    old = before["requests"].get(endpoint, 0)  # type: ignore[attr-defined]
+    new = after["requests"].get(endpoint, 0)  # type: ignore[attr-defined]
+    return int(new) - int(old)
+
+
+def render(result: BenchResult, config: IngestBenchConfig) -> str:
+    """The side-by-side table."""
+    small, large = result.unlimited[0], result.unlimited[-1]
+    lines = [
+        "",
+        "flow A ingest benchmark (2 worker processes, PostgreSQL + Redis on this machine)",
+        f"{'measure':<52}{'promobridge':>16}{'baseline':>16}{'ratio':>8}",
+        f"{'customers/s ingested (webhook → last page), ' + f'{large.customers:,}':<52}"
+        f"{large.ingest_rate:>16,.0f}{result.copy_rows_per_second:>16,.0f}"
+        f"{large.ingest_rate / result.copy_rows_per_second:>8.2f}",
+        f"{'  (baseline: bare COPY of the same rows, same index)':<52}",
+        f"{'worker peak RSS, MB (all processes), ' + f'{large.customers:,} vs {small.customers:,}':<52}"
+        f"{large.worker_peak_rss_mb:>16.0f}{small.worker_peak_rss_mb:>16.0f}"
+        f"{large.worker_peak_rss_mb / small.worker_peak_rss_mb:>8.2f}",
+        f"{'worker peak RSS, MB (largest pool child)':<52}"
+        f"{large.worker_peak_child_rss_mb:>16.0f}{small.worker_peak_child_rss_mb:>16.0f}"
+        f"{large.worker_peak_child_rss_mb / max(small.worker_peak_child_rss_mb, 1):>8.2f}",
+    ]
+    if result.limited is not None:
+        limited = result.limited
+        lines += [
+            f"{f'webhook → last approval s, limit {config.rate_limit}/{config.rate_window_seconds:g}s':<52}"
+            f"{limited.webhook_to_last_approval_seconds:>16.1f}{result.limited_floor_seconds:>16.1f}"
+            f"{limited.webhook_to_last_approval_seconds / result.limited_floor_seconds:>8.2f}",
+            f"{'  (baseline: calls needed ÷ limit per second)':<52}",
+            f"{'  calls made: pages / status updates / 429s':<52}"
+            f"{f'{limited.page_calls} / {limited.status_calls} / {limited.rate_limited}':>16}",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""Bulk audience writes keep every value intact, whatever characters Optimove sends."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from app.adapters.db import audience
+from app.adapters.db.tables import campaign_audience
+from app.domain.audience import Candidate, Decision
+
+AWKWARD = ["tab\there", "new\nline", "back\\slash", "carriage\rreturn", 'quote"d', "ünïcødé ✓", r"\N", ""]
+
+
+def test_awkward_values_survive_the_copy_round_trip(any_engine: Engine) -> None:
+    decisions = [
+        Decision(
+            Candidate(f"cust{value}{i}", value or None, i, {"Note": value, "Empty": None}),
+            i % 2 == 0,
+            None if i % 2 == 0 else value or "reason",
+            value or None,
+        )
+        for i, value in enumerate(AWKWARD)
+    ]
+    with any_engine.begin() as conn:
+        counts = audience.write_page(conn, 9, 0, decisions)
+    assert (counts.rows, counts.eligible) == (len(AWKWARD), 4)
+    with any_engine.connect() as conn:
+        rows = (
+            conn.execute(select(campaign_audience).order_by(campaign_audience.c.action_id)).mappings().all()
+        )
+    for decision, row in zip(decisions, rows, strict=True):
+        candidate = decision.candidate
+        assert row["customer_id"] == candidate.customer_id
+        assert row["promo_code"] == candidate.promo_code
+        assert row["attributes"] == dict(candidate.attributes)
+        assert (row["segment"], row["scrub_reason"], row["eligible"]) == (
+            decision.segment,
+            decision.scrub_reason,
+            decision.eligible,
+        )

@@ -1,0 +1,115 @@
+"""The built-in audience policies and the pipeline that runs them (pure, no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.domain.audience import Candidate, OperatorFlags, Verdict
+from app.policies.base import Policy, PolicyConfigError, PolicyPipeline, build_pipeline, load_policy
+from app.policies.consent import ConsentScrub
+from app.policies.fraud import FraudCheck
+from app.policies.segmentation import VipSegmentation, parse_segments
+
+
+def customer(**attributes: str | None) -> Candidate:
+    return Candidate("c-1", "PROMO", 1, attributes)
+
+
+DEFAULT = build_pipeline(
+    [
+        "app.policies.consent:ConsentScrub",
+        "app.policies.fraud:FraudCheck",
+        "app.policies.segmentation:VipSegmentation",
+    ],
+    {},
+)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "flags", "eligible", "reason", "segment"),
+    [
+        ({"Consent": "1", "FraudFlag": "0", "VIPLevel": "2"}, OperatorFlags(), True, None, "gold"),
+        # A scrub stops the pipeline: later policies (segmentation) do not run.
+        ({"Consent": "0", "FraudFlag": "0", "VIPLevel": "2"}, OperatorFlags(), False, "no_consent", None),
+        ({"Consent": "true", "FraudFlag": "1"}, OperatorFlags(), False, "fraud_flagged", None),
+        ({"Consent": "1"}, OperatorFlags(consent=False), False, "consent_withdrawn", None),
+        ({"Consent": "1", "FraudFlag": "0"}, OperatorFlags(fraud=True), False, "fraud_flagged", None),
+        ({"Consent": "0", "FraudFlag": "1"}, OperatorFlags(), False, "no_consent", None),  # first scrub wins
+        ({"VIPLevel": "1"}, OperatorFlags(vip_level=3), True, None, "platinum"),  # operator data wins
+        ({"VIPLevel": "9"}, OperatorFlags(), True, None, "platinum"),
+        ({"VIPLevel": "oops"}, OperatorFlags(), True, None, "standard"),
+        ({}, OperatorFlags(), True, None, "standard"),
+    ],
+)
+def test_default_pipeline_decisions(
+    attributes: dict[str, str], flags: OperatorFlags, eligible: bool, reason: str | None, segment: str | None
+) -> None:
+    decision = DEFAULT.decide(customer(**attributes), flags)
+    assert (decision.eligible, decision.scrub_reason, decision.segment) == (eligible, reason, segment)
+
+
+def test_consent_can_be_required_explicitly_and_read_from_another_attribute() -> None:
+    strict = ConsentScrub(attribute="OptIn", require_explicit=True)
+    assert strict.evaluate(customer(), OperatorFlags()).scrub_reason == "no_consent"
+    assert strict.evaluate(customer(OptIn="yes"), OperatorFlags()).scrubs is False
+    assert strict.evaluate(customer(), OperatorFlags(consent=True)).scrubs is False
+
+
+def test_fraud_attribute_is_configurable() -> None:
+    assert (
+        FraudCheck(attribute="Risk").evaluate(customer(Risk="1"), OperatorFlags()).scrub_reason
+        == "fraud_flagged"
+    )
+
+
+def test_segments_come_from_configuration() -> None:
+    policy = VipSegmentation(segments="0:bronze,5:diamond")
+    assert policy.evaluate(customer(VIPLevel="4"), OperatorFlags()).segment == "bronze"
+    assert policy.evaluate(customer(VIPLevel="7"), OperatorFlags()).segment == "diamond"
+    assert parse_segments(" 1:a , 2:b ") == {1: "a", 2: "b"}
+    with pytest.raises(ValueError, match="LEVEL:NAME"):
+        parse_segments("gold")
+
+
+class BlockTestAccounts(Policy):
+    """An operator's own policy, plugged in by dotted path."""
+
+    def __init__(self, prefix: str = "test-") -> None:
+        self.prefix = prefix
+
+    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+        return (
+            Verdict(scrub_reason="test_account")
+            if candidate.customer_id.startswith(self.prefix)
+            else Verdict()
+        )
+
+
+def test_operators_plug_in_their_own_policies_with_options() -> None:
+    pipeline = build_pipeline(
+        [f"{__name__}:BlockTestAccounts", "app.policies.fraud.FraudCheck"],
+        {"BlockTestAccounts": {"prefix": "c-"}},
+    )
+    assert pipeline.decide(customer()).scrub_reason == "test_account"
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "message"),
+    [
+        ("nowhere", None, "not of the form"),
+        ("app.policies.nothing:Policy", None, "cannot load"),
+        ("app.policies.consent:Missing", None, "cannot load"),
+        ("app.policies.consent:ConsentScrub", {"bogus": 1}, "cannot configure"),
+        ("app.domain.audience:Verdict", None, "no evaluate"),
+    ],
+)
+def test_misconfigured_policies_fail_with_a_clear_message(
+    path: str, options: dict[str, int] | None, message: str
+) -> None:
+    with pytest.raises(PolicyConfigError, match=message):
+        load_policy(path, options)
+
+
+def test_an_empty_pipeline_keeps_everyone() -> None:
+    decision = PolicyPipeline([]).decide(customer(Consent="0"))
+    assert decision.eligible and decision.segment is None
