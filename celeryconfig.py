@@ -55,4 +55,8 @@ task_send_sent_event = True
 task_default_queue = "default"
 task_routes = {
     "promobridge.ingest.*": {"queue": "ingest"},
+    "promobridge.claims.submit.*": {"queue": "claims"},
+    "promobridge.claims.validate": {"queue": "validate"},
+    "promobridge.claims.activate": {"queue": "activate"},
+    "promobridge.claims.report_status": {"queue": "status"},
 }

@@ -12,8 +12,12 @@ from datetime import timedelta
 import redis
 from sqlalchemy import Engine
 
+from app.adapters.activators import RewardActivator
+from app.adapters.activators.http import HttpRewardActivator
+from app.adapters.activators.wallet import WalletLedgerActivator
 from app.adapters.db.schema import build_engine
 from app.adapters.optimove.client import OptimoveClient
+from app.adapters.optimove.optipromo import OptiPromoClient
 from app.adapters.ratelimit import (
     LocalSlidingWindowLimiter,
     RateLimiter,
@@ -24,6 +28,8 @@ from app.adapters.ratelimit import (
 from app.config import Settings
 from app.domain.campaigns import ApprovalBudget, CampaignMode
 from app.policies.base import PolicyPipeline, build_pipeline
+from app.policies.rewards import RewardPipeline, build_reward_pipeline
+from app.services.claim_processing import ValidationConfig
 from app.services.ingest import IngestConfig
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
@@ -54,6 +60,35 @@ def build_optimove_client(settings: Settings, limiter: RateLimiter) -> OptimoveC
         rate_limiter=limiter,
         timeout_seconds=settings.optimove_timeout_seconds,
     )
+
+
+def build_optipromo_client(settings: Settings, limiter: RateLimiter) -> OptiPromoClient:
+    """The OptiPromo client; it shares the Optimove key's rate budget."""
+    return OptiPromoClient(
+        base_url=settings.optipromo_api_url,
+        api_key=settings.optimove_api_key,
+        rate_limiter=limiter,
+        timeout_seconds=settings.optimove_timeout_seconds,
+        max_contexts=settings.optipromo_max_contexts,
+    )
+
+
+def build_activator(settings: Settings) -> RewardActivator:
+    """The configured reward activator: the PostgreSQL wallet ledger or the operator's HTTP endpoint."""
+    if settings.reward_activator == "http":
+        if not settings.reward_activator_url:
+            raise ValueError("REWARD_ACTIVATOR=http needs REWARD_ACTIVATOR_URL")
+        return HttpRewardActivator(
+            url=settings.reward_activator_url,
+            auth_header=settings.reward_activator_auth or None,
+            timeout_seconds=settings.optimove_timeout_seconds,
+        )
+    return WalletLedgerActivator()
+
+
+def build_reward_pipeline_from(settings: Settings) -> RewardPipeline:
+    """The configured reward-scaling policies."""
+    return build_reward_pipeline(settings.reward_policy_paths, settings.reward_policy_option_map)
 
 
 def build_policy_pipeline(settings: Settings) -> PolicyPipeline:
@@ -104,18 +139,28 @@ class Runtime:
     limiter: RateLimiter
     client: OptimoveClient
     pipeline: PolicyPipeline
+    optipromo: OptiPromoClient
+    activator: RewardActivator
+    rewards: RewardPipeline
     ingest: IngestConfig = field(init=False)
     relay: RelayConfig = field(init=False)
     deadlines: DeadlineWatch = field(init=False)
+    validation: ValidationConfig = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingest = ingest_config(self.settings)
+        self.validation = ValidationConfig(
+            max_contexts=self.settings.optipromo_max_contexts,
+            lease=timedelta(seconds=self.settings.relay_lease_seconds),
+        )
         self.relay = relay_config(self.settings)
         self.deadlines = deadline_watch(self.settings)
 
     def close(self) -> None:
         """Release connections."""
         self.client.close()
+        self.optipromo.close()
+        self.activator.close()
         self.engine.dispose()
 
 
@@ -128,4 +173,7 @@ def build_runtime(settings: Settings) -> Runtime:
         limiter=limiter,
         client=build_optimove_client(settings, limiter),
         pipeline=build_policy_pipeline(settings),
+        optipromo=build_optipromo_client(settings, limiter),
+        activator=build_activator(settings),
+        rewards=build_reward_pipeline_from(settings),
     )

@@ -53,6 +53,23 @@ class Settings(BaseSettings):
         default="Consent;FraudFlag;VIPLevel;Country", alias="OPTIMOVE_CUSTOMER_ATTRIBUTES"
     )
 
+    optipromo_max_contexts: int = Field(default=100, alias="OPTIPROMO_MAX_CONTEXTS", ge=1, le=1000)
+
+    # Claims (flow C).
+    reward_activator: Literal["wallet", "http"] = Field(default="wallet", alias="REWARD_ACTIVATOR")
+    reward_activator_url: str = Field(default="", alias="REWARD_ACTIVATOR_URL")
+    reward_activator_auth: str = Field(default="", alias="REWARD_ACTIVATOR_AUTH", repr=False)
+    reward_policies: str = Field(
+        default="app.policies.rewards:VipMultiplier,app.policies.rewards:RewardCap",
+        alias="PROMOBRIDGE_REWARD_POLICIES",
+    )
+    reward_policy_options: str = Field(default="{}", alias="PROMOBRIDGE_REWARD_POLICY_OPTIONS")
+    claims_rate_limit_per_minute: int = Field(default=600, alias="CLAIMS_RATE_LIMIT_PER_MINUTE", ge=1)
+    claims_max_wait_seconds: float = Field(default=30.0, alias="CLAIMS_MAX_WAIT_SECONDS", gt=0)
+    claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
+    claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
+    triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
+
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
     listener_token: str = Field(default="change-me-listener-token", alias="LISTENER_TOKEN", repr=False)
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
@@ -133,10 +150,17 @@ class Settings(BaseSettings):
     @property
     def policy_option_map(self) -> dict[str, dict[str, Any]]:
         """Keyword options for each policy, by class name or dotted path."""
-        options = json.loads(self.policy_options or "{}")
-        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-            raise ValueError("PROMOBRIDGE_POLICY_OPTIONS must be a JSON object of objects")
-        return options
+        return _json_options(self.policy_options, "PROMOBRIDGE_POLICY_OPTIONS")
+
+    @property
+    def reward_policy_paths(self) -> tuple[str, ...]:
+        """The ordered dotted paths of the reward-scaling policies."""
+        return tuple(path.strip() for path in self.reward_policies.split(",") if path.strip())
+
+    @property
+    def reward_policy_option_map(self) -> dict[str, dict[str, Any]]:
+        """Keyword options for each reward policy."""
+        return _json_options(self.reward_policy_options, "PROMOBRIDGE_REWARD_POLICY_OPTIONS")
 
     @property
     def listener_url(self) -> str:
@@ -144,9 +168,24 @@ class Settings(BaseSettings):
         return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/{self.listener_token}"
 
     @property
+    def triggered_gateway_url(self) -> str:
+        """The triggered-campaign gateway URL registered with Optimove (carries the secret token)."""
+        return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/triggered/{self.listener_token}"
+
+    @property
     def is_postgres(self) -> bool:
         """Whether the database is PostgreSQL (COPY and SKIP LOCKED are available)."""
         return self.resolved_database_url.startswith("postgresql")
+
+
+def _json_options(raw: str, name: str) -> dict[str, dict[str, Any]]:
+    try:
+        options = json.loads(raw or "{}")
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ValueError(f"{name} must be a JSON object of objects")
+    return options
 
 
 def load_settings() -> Settings:

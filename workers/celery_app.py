@@ -8,7 +8,7 @@ from celery import Celery
 
 import celeryconfig
 
-app = Celery("promobridge", include=["tasks.ingest"])
+app = Celery("promobridge", include=["tasks.ingest", "tasks.claims"])
 app.config_from_object(celeryconfig)
 
 if celeryconfig.broker_url.startswith("filesystem://"):

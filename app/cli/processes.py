@@ -44,7 +44,7 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
 
 
 @click.command("worker", context_settings={"ignore_unknown_options": True})
-@click.option("--queues", "-Q", default="ingest,default", show_default=True)
+@click.option("--queues", "-Q", default="ingest,claims,validate,activate,status,default", show_default=True)
 @click.option("--concurrency", "-c", default=2, show_default=True, type=int)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:

@@ -56,8 +56,8 @@ class PolicyPipeline:
         return [self.decide(c, flags.get(c.customer_id, NO_FLAGS)) for c in candidates]
 
 
-def load_policy(path: str, options: Mapping[str, Any] | None = None) -> Policy:
-    """Instantiate the policy class at ``module:Class`` (or ``module.Class``) with `options`."""
+def load_object(path: str, options: Mapping[str, Any] | None = None) -> Any:
+    """Instantiate the class at ``module:Class`` (or ``module.Class``) with keyword `options`."""
     module_name, _, class_name = path.partition(":") if ":" in path else path.rpartition(".")
     if not module_name or not class_name:
         raise PolicyConfigError(f"policy path {path!r} is not of the form 'package.module:ClassName'")
@@ -66,9 +66,14 @@ def load_policy(path: str, options: Mapping[str, Any] | None = None) -> Policy:
     except (ImportError, AttributeError) as exc:
         raise PolicyConfigError(f"cannot load policy {path!r}: {exc}") from exc
     try:
-        policy = policy_class(**(options or {}))
-    except TypeError as exc:
+        return policy_class(**(options or {}))
+    except (TypeError, ValueError) as exc:
         raise PolicyConfigError(f"cannot configure policy {path!r}: {exc}") from exc
+
+
+def load_policy(path: str, options: Mapping[str, Any] | None = None) -> Policy:
+    """Instantiate an audience policy; it must have an ``evaluate(candidate, flags)`` method."""
+    policy = load_object(path, options)
     if not callable(getattr(policy, "evaluate", None)):
         raise PolicyConfigError(f"policy {path!r} has no evaluate(candidate, flags) method")
     return policy  # type: ignore[no-any-return]

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from app.adapters.db import campaigns, outbox
+from app.adapters.db import claims as claim_rows
 from app.adapters.optimove.errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
 from app.adapters.optimove.models import PromoStatus
 from app.clock import utcnow
-from app.domain.campaigns import CampaignState
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.services.ports import StatusSink
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,12 @@ def relay_once(
         return _handle_failure(engine, batch, exc, config, clock(), rng or random.Random())
     now = clock()
     with engine.begin() as conn:
-        marked = outbox.mark_sent(conn, batch.lease_id, now=now)
+        marked = outbox.mark_sent(conn, batch, now=now)
+        campaign = campaigns.get_campaign(conn, batch.campaign_id)
+        if campaign is not None and campaign.mode == CampaignMode.CLAIM:
+            claim_rows.complete_for_customers(
+                conn, batch.campaign_id, [c for c, _ in batch.customers], now=now
+            )
         campaigns.add_approvals_sent(
             conn, batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
         )
@@ -99,13 +105,13 @@ def _handle_failure(
 ) -> RelayResult:
     error = f"{type(exc).__name__}: {exc}"
     with engine.begin() as conn:
-        attempts = outbox.attempts_of_lease(conn, batch.lease_id)
+        attempts = outbox.attempts_of_lease(conn, batch)
         if isinstance(exc, TransientOptimoveError) and attempts < config.max_attempts:
             retry_after = exc.retry_after if isinstance(exc, OptimoveRateLimited) else None
             delay = backoff_seconds(attempts, config, retry_after=retry_after, rng=rng)
             outbox.release_for_retry(
                 conn,
-                batch.lease_id,
+                batch,
                 available_at=now + timedelta(seconds=delay),
                 error=error,
                 maybe_applied=exc.ambiguous,
@@ -120,7 +126,7 @@ def _handle_failure(
                 },
             )
             return RelayResult("retry", batch.campaign_id, len(batch.customers), error)
-        outbox.mark_dead(conn, batch.lease_id, now=now, error=error)
+        outbox.mark_dead(conn, batch, now=now, error=error)
         campaigns.set_error(conn, batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
     log.error(
         "status update gave up", extra={"campaign_id": batch.campaign_id, "attempt": attempts, "error": error}

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from app.adapters.db import campaigns, outbox
-from app.adapters.db.tables import outbox as outbox_table
+from app.adapters.db.tables import campaigns as campaigns_table
 from app.clock import utcnow
 from app.domain.campaigns import CampaignState
 from app.services.relay import RelayConfig, relay_once
@@ -148,8 +148,8 @@ def test_a_stale_lease_cannot_mark_rows_sent(pg_engine: Engine, simulator: Simul
         fresh = outbox.claim_batch(conn, now=later, limit=1000, lease=timedelta(seconds=60))
     assert fresh is not None
     with pg_engine.begin() as conn:
-        assert outbox.mark_sent(conn, stale.lease_id, now=later) == 0
-        assert outbox.mark_sent(conn, fresh.lease_id, now=later) == len(fresh.customers)
+        assert outbox.mark_sent(conn, stale, now=later) == 0
+        assert outbox.mark_sent(conn, fresh, now=later) == len(fresh.customers)
 
 
 @pytest.mark.parametrize("deadline_in", [timedelta(seconds=30), timedelta(hours=2)])
@@ -160,14 +160,14 @@ def test_the_most_urgent_campaign_is_sent_first(
     urgent = _ingested_campaign(pg_engine, simulator, 100)
     with pg_engine.begin() as conn:
         conn.execute(
-            update(outbox_table)
-            .where(outbox_table.c.campaign_id == urgent)
-            .values(deadline=utcnow() + deadline_in)
+            update(campaigns_table)
+            .where(campaigns_table.c.id == urgent)
+            .values(clearance_required_by=utcnow() + deadline_in)
         )
         conn.execute(
-            update(outbox_table)
-            .where(outbox_table.c.campaign_id == relaxed)
-            .values(deadline=utcnow() + timedelta(hours=3))
+            update(campaigns_table)
+            .where(campaigns_table.c.id == relaxed)
+            .values(clearance_required_by=utcnow() + timedelta(hours=3))
         )
     result = relay_once(pg_engine, simulator_client(simulator.optimove_url), FAST_RETRY)
     assert result is not None and result.campaign_id == urgent

@@ -190,3 +190,28 @@ def audience_ids(conn: Connection, campaign_id: int, *, eligible: bool) -> set[s
             )
         ).scalars()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceMember:
+    """One customer's place in a campaign's audience."""
+
+    eligible: bool
+    scrub_reason: str | None
+    promo_code: str | None
+    segment: str | None
+
+
+def member(conn: Connection, campaign_id: int, customer_id: str) -> AudienceMember | None:
+    """The customer's audience row, or None when Optimove did not target them."""
+    row = conn.execute(
+        select(
+            campaign_audience.c.eligible,
+            campaign_audience.c.scrub_reason,
+            campaign_audience.c.promo_code,
+            campaign_audience.c.segment,
+        ).where(
+            campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.customer_id == customer_id
+        )
+    ).first()
+    return None if row is None else AudienceMember(bool(row[0]), row[1], row[2], row[3])

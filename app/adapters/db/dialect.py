@@ -22,3 +22,9 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, index_elements: li
 def lock_rows_skip_locked(conn: Connection, query: Select[Any]) -> Select[Any]:
     """FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers, so no lock clause there."""
     return query.with_for_update(skip_locked=True) if is_postgres(conn) else query
+
+
+def insert_ignoring_any_conflict(conn: Connection, table: Table) -> Any:
+    """An INSERT that silently skips a row violating any unique constraint of `table`."""
+    dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing()

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
 from app.adapters.db.dialect import lock_rows_skip_locked
-from app.adapters.db.tables import outbox
+from app.adapters.db.tables import campaigns, outbox
 from app.clock import as_utc
 
 
@@ -42,36 +42,40 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta) -> ClaimedBatch | None:
     """Lease up to `limit` pending rows of the most urgent campaign; None when nothing is due."""
+    # The most urgent campaign with something due; its rows are then read through the partial index.
+    due = select(outbox.c.kind).where(_claimable(now), outbox.c.campaign_id == campaigns.c.id).limit(1)
     head = conn.execute(
-        lock_rows_skip_locked(
-            conn,
-            select(outbox.c.campaign_id, outbox.c.kind)
-            .where(_claimable(now))
-            .order_by(outbox.c.deadline.asc().nulls_last(), outbox.c.campaign_id, outbox.c.id)
-            .limit(1),
-        )
+        select(campaigns.c.id, due.scalar_subquery())
+        .where(due.exists())
+        .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
+        .limit(1)
     ).first()
     if head is None:
         return None
     campaign_id, kind = head[0], head[1]
-    rows = conn.execute(
-        lock_rows_skip_locked(
-            conn,
-            select(outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline)
-            .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)
-            .order_by(outbox.c.id)
-            .limit(limit),
-        )
-    ).all()
+    lease_id = str(uuid.uuid4())
+    # One statement: lock the batch (SKIP LOCKED) and stamp the lease. An IN list of 10,000 literal
+    # ids made the UPDATE itself the relay's bottleneck.
+    batch = lock_rows_skip_locked(
+        conn,
+        select(outbox.c.id)
+        .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)
+        .order_by(outbox.c.id)
+        .limit(limit),
+    )
+    rows = list(
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(batch))
+            .values(lease_id=lease_id, lease_until=now + lease, attempts=outbox.c.attempts + 1)
+            .returning(
+                outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline
+            )
+        ).all()
+    )
     if not rows:
         return None
-    lease_id = str(uuid.uuid4())
-    ids = [row.id for row in rows]
-    conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(ids))
-        .values(lease_id=lease_id, lease_until=now + lease, attempts=outbox.c.attempts + 1)
-    )
+    rows.sort(key=lambda row: row.id)
     return ClaimedBatch(
         lease_id=lease_id,
         campaign_id=campaign_id,
@@ -82,11 +86,21 @@ def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta
     )
 
 
-def mark_sent(conn: Connection, lease_id: str, *, now: datetime) -> int:
+def _leased(batch: ClaimedBatch) -> ColumnElement[bool]:
+    # campaign_id and the pending predicate let PostgreSQL use the partial index; lease_id fences.
+    return and_(
+        outbox.c.campaign_id == batch.campaign_id,
+        outbox.c.lease_id == batch.lease_id,
+        outbox.c.sent_at.is_(None),
+        outbox.c.dead_at.is_(None),
+    )
+
+
+def mark_sent(conn: Connection, batch: ClaimedBatch, *, now: datetime) -> int:
     """Mark the leased rows sent; returns how many still held the lease."""
     result = conn.execute(
         update(outbox)
-        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .where(_leased(batch))
         .values(
             sent_at=now, lease_id=None, lease_until=None, send_count=outbox.c.send_count + 1, last_error=None
         )
@@ -95,12 +109,12 @@ def mark_sent(conn: Connection, lease_id: str, *, now: datetime) -> int:
 
 
 def release_for_retry(
-    conn: Connection, lease_id: str, *, available_at: datetime, error: str, maybe_applied: bool
+    conn: Connection, batch: ClaimedBatch, *, available_at: datetime, error: str, maybe_applied: bool
 ) -> int:
     """Give the leased rows back to be retried at `available_at`; count the attempt if it may have landed."""
     result = conn.execute(
         update(outbox)
-        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .where(_leased(batch))
         .values(
             lease_id=None,
             lease_until=None,
@@ -112,19 +126,19 @@ def release_for_retry(
     return int(result.rowcount)
 
 
-def mark_dead(conn: Connection, lease_id: str, *, now: datetime, error: str) -> int:
+def mark_dead(conn: Connection, batch: ClaimedBatch, *, now: datetime, error: str) -> int:
     """Give up on the leased rows (permanent error or too many attempts); they stay visible."""
     result = conn.execute(
         update(outbox)
-        .where(outbox.c.lease_id == lease_id, outbox.c.sent_at.is_(None))
+        .where(_leased(batch))
         .values(dead_at=now, lease_id=None, lease_until=None, last_error=error[:2000])
     )
     return int(result.rowcount)
 
 
-def attempts_of_lease(conn: Connection, lease_id: str) -> int:
+def attempts_of_lease(conn: Connection, batch: ClaimedBatch) -> int:
     """The highest attempt count among the leased rows."""
-    value = conn.execute(select(func.max(outbox.c.attempts)).where(outbox.c.lease_id == lease_id)).scalar()
+    value = conn.execute(select(func.max(outbox.c.attempts)).where(_leased(batch))).scalar()
     return int(value or 0)
 
 

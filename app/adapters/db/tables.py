@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -141,18 +142,10 @@ outbox = Table(
     Column("last_error", Text),
     UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),
 )
-# Partial indexes: the relay only ever scans rows still waiting to be sent. The first serves "which
-# campaign is most urgent" (ORDER BY deadline, campaign_id, id LIMIT 1), the second "the next batch
-# of that campaign", the third the fenced updates by lease id.
+# One partial index: the relay only ever scans rows still waiting to be sent, one campaign at a
+# time. Every index on this table is paid for three times per row (insert, lease, sent), and the lease
+# columns are left unindexed so that leasing a row is a HOT update.
 _PENDING_OUTBOX = and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
-Index(
-    "ix_outbox_pending",
-    outbox.c.deadline,
-    outbox.c.campaign_id,
-    outbox.c.id,
-    postgresql_where=_PENDING_OUTBOX,
-    sqlite_where=_PENDING_OUTBOX,
-)
 Index(
     "ix_outbox_pending_by_campaign",
     outbox.c.campaign_id,
@@ -160,8 +153,6 @@ Index(
     postgresql_where=_PENDING_OUTBOX,
     sqlite_where=_PENDING_OUTBOX,
 )
-_LEASED = outbox.c.lease_id.is_not(None)
-Index("ix_outbox_lease", outbox.c.lease_id, postgresql_where=_LEASED, sqlite_where=_LEASED)
 
 
 customer_flags = Table(
@@ -173,3 +164,83 @@ customer_flags = Table(
     Column("vip_level", Integer),
     _utc_timestamp("updated_at", nullable=False),
 )
+
+# Claims (flow C) ---------------------------------------------------------------------------------
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # Keys look like pb_<key_id>_<secret>: the key id finds the row, the secret is only stored hashed.
+    Column("key_id", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("rate_limit_per_minute", Integer, nullable=False),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("revoked_at"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", BigInteger),
+    Column("source", String(16), nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("promo_code", String(128)),
+    Column("segment", String(64)),
+    Column("session_properties", JSON, nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(255)),
+    Column("tier", String(64)),
+    Column("reward_type", String(64)),
+    Column("reward_amount", Numeric(18, 4)),
+    Column("granted_amount", Numeric(18, 4)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("lease_id", String(36)),
+    _utc_timestamp("lease_until"),
+    Column("correlation_id", String(64)),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("updated_at", nullable=False),
+    _utc_timestamp("dispatched_at"),
+    _utc_timestamp("validated_at"),
+    _utc_timestamp("activated_at"),
+    _utc_timestamp("completed_at"),
+    UniqueConstraint("campaign_id", "customer_id", name="uq_claims_campaign_customer"),
+    UniqueConstraint("client_id", "idempotency_key", name="uq_claims_client_idempotency_key"),
+)
+Index("ix_claims_state", claims.c.state, claims.c.updated_at)
+Index(
+    "ix_claims_pending_promo",
+    claims.c.promo_code,
+    claims.c.created_at,
+    postgresql_where=claims.c.state == "pending",
+    sqlite_where=claims.c.state == "pending",
+)
+
+activations = Table(
+    "activations",
+    metadata,
+    Column("claim_id", String(36), primary_key=True),
+    Column("activator", String(32), nullable=False),
+    Column("external_ref", String(128)),
+    Column("amount", Numeric(18, 4), nullable=False),
+    _utc_timestamp("created_at", nullable=False),
+)
+
+wallet_ledger = Table(
+    "wallet_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # One credit per claim, whatever is retried or redelivered.
+    Column("claim_id", String(36), nullable=False, unique=True),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("reward_type", String(64)),
+    Column("amount", Numeric(18, 4), nullable=False),
+    _utc_timestamp("created_at", nullable=False),
+)
+Index("ix_wallet_ledger_customer", wallet_ledger.c.customer_id)

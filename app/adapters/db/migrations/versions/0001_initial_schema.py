@@ -2,14 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:53:26.947959
+Create Date: 2026-11-25 18:57:51.651603
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0001"
 down_revision = None
@@ -18,6 +17,30 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "activations",
+        sa.Column("claim_id", sa.String(length=36), nullable=False),
+        sa.Column("activator", sa.String(length=32), nullable=False),
+        sa.Column("external_ref", sa.String(length=128), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=18, scale=4), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("claim_id", name=op.f("pk_activations")),
+    )
+    op.create_table(
+        "api_clients",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("rate_limit_per_minute", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_clients")),
+        sa.UniqueConstraint("key_id", name=op.f("uq_api_clients_key_id")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_clients_name")),
+    )
     op.create_table(
         "campaign_audience",
         sa.Column(
@@ -81,6 +104,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
     )
     op.create_table(
+        "claims",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("client_id", sa.BigInteger(), nullable=True),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("promo_code", sa.String(length=128), nullable=True),
+        sa.Column("segment", sa.String(length=64), nullable=True),
+        sa.Column("session_properties", sa.JSON(), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=255), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=255), nullable=True),
+        sa.Column("tier", sa.String(length=64), nullable=True),
+        sa.Column("reward_type", sa.String(length=64), nullable=True),
+        sa.Column("reward_amount", sa.Numeric(precision=18, scale=4), nullable=True),
+        sa.Column("granted_amount", sa.Numeric(precision=18, scale=4), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("lease_id", sa.String(length=36), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("correlation_id", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("validated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_claims")),
+        sa.UniqueConstraint("campaign_id", "customer_id", name="uq_claims_campaign_customer"),
+        sa.UniqueConstraint("client_id", "idempotency_key", name="uq_claims_client_idempotency_key"),
+    )
+    with op.batch_alter_table("claims", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_claims_pending_promo",
+            ["promo_code", "created_at"],
+            unique=False,
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        )
+        batch_op.create_index("ix_claims_state", ["state", "updated_at"], unique=False)
+
+    op.create_table(
         "customer_flags",
         sa.Column("customer_id", sa.String(length=128), nullable=False),
         sa.Column("consent", sa.Boolean(), nullable=True),
@@ -135,20 +200,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_outbox_lease",
-            ["lease_id"],
-            unique=False,
-            postgresql_where=sa.text("lease_id IS NOT NULL"),
-            sqlite_where=sa.text("lease_id IS NOT NULL"),
-        )
-        batch_op.create_index(
-            "ix_outbox_pending",
-            ["deadline", "campaign_id", "id"],
-            unique=False,
-            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
-        )
-        batch_op.create_index(
             "ix_outbox_pending_by_campaign",
             ["campaign_id", "id"],
             unique=False,
@@ -156,23 +207,34 @@ def upgrade() -> None:
             sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
         )
 
+    op.create_table(
+        "wallet_ledger",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("claim_id", sa.String(length=36), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("reward_type", sa.String(length=64), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=18, scale=4), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_wallet_ledger")),
+        sa.UniqueConstraint("claim_id", name=op.f("uq_wallet_ledger_claim_id")),
+    )
+    with op.batch_alter_table("wallet_ledger", schema=None) as batch_op:
+        batch_op.create_index("ix_wallet_ledger_customer", ["customer_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("wallet_ledger", schema=None) as batch_op:
+        batch_op.drop_index("ix_wallet_ledger_customer")
+
+    op.drop_table("wallet_ledger")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_outbox_pending_by_campaign",
             postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
             sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_outbox_pending",
-            postgresql_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL AND dead_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_outbox_lease",
-            postgresql_where=sa.text("lease_id IS NOT NULL"),
-            sqlite_where=sa.text("lease_id IS NOT NULL"),
         )
 
     op.drop_table("outbox")
@@ -181,6 +243,15 @@ def downgrade() -> None:
 
     op.drop_table("inbox_events")
     op.drop_table("customer_flags")
+    with op.batch_alter_table("claims", schema=None) as batch_op:
+        batch_op.drop_index("ix_claims_state")
+        batch_op.drop_index(
+            "ix_claims_pending_promo",
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        )
+
+    op.drop_table("claims")
     op.drop_table("campaigns")
     with op.batch_alter_table("campaign_pages", schema=None) as batch_op:
         batch_op.drop_index("ix_campaign_pages_state")
@@ -190,3 +261,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_campaign_audience_page")
 
     op.drop_table("campaign_audience")
+    op.drop_table("api_clients")
+    op.drop_table("activations")

@@ -1,0 +1,302 @@
+"""Claim rows: inserted once per (campaign, customer), moved only by state-guarded updates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from app.adapters.db.dialect import insert_ignoring_any_conflict, lock_rows_skip_locked
+from app.adapters.db.tables import claims
+from app.clock import as_utc
+from app.domain.claims import TERMINAL_STATES, ClaimState, check_transition
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """A stored claim."""
+
+    id: str
+    client_id: int | None
+    source: str
+    campaign_id: int
+    customer_id: str
+    promo_code: str | None
+    segment: str | None
+    session_properties: dict[str, Any]
+    idempotency_key: str | None
+    request_hash: str
+    state: ClaimState
+    reason: str | None
+    tier: str | None
+    reward_type: str | None
+    reward_amount: Decimal | None
+    granted_amount: Decimal | None
+    attempts: int
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    validated_at: datetime | None
+    activated_at: datetime | None
+    completed_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The claim as the API shows it."""
+        reward = None
+        if self.granted_amount is not None or self.reward_amount is not None:
+            amount = self.granted_amount if self.granted_amount is not None else self.reward_amount
+            reward = {"type": self.reward_type, "amount": str(amount), "tier": self.tier}
+        return {
+            "id": self.id,
+            "status": self.state.value,
+            "reason": self.reason,
+            "campaign_id": self.campaign_id,
+            "customer_id": self.customer_id,
+            "promo_code": self.promo_code,
+            "reward": reward,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "validated_at": _iso(self.validated_at),
+            "activated_at": _iso(self.activated_at),
+            "completed_at": _iso(self.completed_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _record(row: Any) -> ClaimRecord:
+    return ClaimRecord(
+        id=row["id"],
+        client_id=row["client_id"],
+        source=row["source"],
+        campaign_id=row["campaign_id"],
+        customer_id=row["customer_id"],
+        promo_code=row["promo_code"],
+        segment=row["segment"],
+        session_properties=dict(row["session_properties"] or {}),
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        state=ClaimState(row["state"]),
+        reason=row["reason"],
+        tier=row["tier"],
+        reward_type=row["reward_type"],
+        reward_amount=row["reward_amount"],
+        granted_amount=row["granted_amount"],
+        attempts=row["attempts"],
+        correlation_id=row["correlation_id"],
+        created_at=as_utc(row["created_at"]) or row["created_at"],
+        updated_at=as_utc(row["updated_at"]) or row["updated_at"],
+        validated_at=as_utc(row["validated_at"]),
+        activated_at=as_utc(row["activated_at"]),
+        completed_at=as_utc(row["completed_at"]),
+    )
+
+
+def new_claim_id() -> str:
+    """A fresh, unguessable claim id."""
+    return str(uuid.uuid4())
+
+
+def insert_claim(conn: Connection, **values: Any) -> bool:
+    """Insert a claim unless one exists for its (campaign, customer) or (client, idempotency key)."""
+    return conn.execute(insert_ignoring_any_conflict(conn, claims).values(**values)).rowcount == 1
+
+
+def get_claim(conn: Connection, claim_id: str) -> ClaimRecord | None:
+    """Read one claim."""
+    row = conn.execute(select(claims).where(claims.c.id == claim_id)).mappings().first()
+    return None if row is None else _record(row)
+
+
+def get_claims(conn: Connection, claim_ids: Sequence[str]) -> list[ClaimRecord]:
+    """Read several claims (in no particular order)."""
+    if not claim_ids:
+        return []
+    rows = conn.execute(select(claims).where(claims.c.id.in_(list(claim_ids)))).mappings()
+    return [_record(row) for row in rows]
+
+
+def find_by_idempotency_key(conn: Connection, client_id: int | None, key: str) -> ClaimRecord | None:
+    """The claim a client created with this Idempotency-Key."""
+    row = (
+        conn.execute(
+            select(claims).where(
+                claims.c.client_id.is_(client_id) if client_id is None else claims.c.client_id == client_id,
+                claims.c.idempotency_key == key,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _record(row)
+
+
+def find_by_customer(conn: Connection, campaign_id: int, customer_id: str) -> ClaimRecord | None:
+    """The one claim of a customer in a campaign."""
+    row = (
+        conn.execute(
+            select(claims).where(claims.c.campaign_id == campaign_id, claims.c.customer_id == customer_id)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _record(row)
+
+
+def transition(
+    conn: Connection,
+    claim_ids: Sequence[str],
+    *,
+    source: ClaimState,
+    target: ClaimState,
+    now: datetime,
+    **values: Any,
+) -> list[str]:
+    """Move the claims that are still in `source` to `target`; returns the ids that moved."""
+    check_transition(source, target)
+    if not claim_ids:
+        return []
+    result = conn.execute(
+        update(claims)
+        .where(claims.c.id.in_(list(claim_ids)), claims.c.state == source.value)
+        .values(state=target.value, updated_at=now, **values)
+        .returning(claims.c.id)
+    )
+    return list(result.scalars())
+
+
+def lease_pending_batch(
+    conn: Connection, *, promo_code: str | None, campaign_id: int, limit: int, lease: timedelta, now: datetime
+) -> tuple[str, list[ClaimRecord]]:
+    """Move up to `limit` pending claims of one promo code and campaign to validating, under a new lease."""
+    lease_id = str(uuid.uuid4())
+    code_matches = claims.c.promo_code.is_(None) if promo_code is None else claims.c.promo_code == promo_code
+    batch = lock_rows_skip_locked(
+        conn,
+        select(claims.c.id)
+        .where(claims.c.state == ClaimState.PENDING.value, claims.c.campaign_id == campaign_id, code_matches)
+        .order_by(claims.c.created_at)
+        .limit(limit),
+    )
+    rows = conn.execute(
+        update(claims)
+        .where(claims.c.id.in_(batch), claims.c.state == ClaimState.PENDING.value)
+        .values(
+            state=ClaimState.VALIDATING.value,
+            lease_id=lease_id,
+            lease_until=now + lease,
+            updated_at=now,
+            attempts=claims.c.attempts + 1,
+        )
+        .returning(*claims.c)
+    ).mappings()
+    return lease_id, [_record(row) for row in rows]
+
+
+def release_lease(conn: Connection, lease_id: str, *, now: datetime, reason: str) -> list[str]:
+    """Put a batch whose validation failed transiently back to pending."""
+    result = conn.execute(
+        update(claims)
+        .where(claims.c.lease_id == lease_id, claims.c.state == ClaimState.VALIDATING.value)
+        .values(
+            state=ClaimState.PENDING.value,
+            lease_id=None,
+            lease_until=None,
+            updated_at=now,
+            reason=reason[:255],
+        )
+        .returning(claims.c.id)
+    )
+    return list(result.scalars())
+
+
+def expire_leases(conn: Connection, *, now: datetime) -> list[str]:
+    """Validations whose worker died: back to pending so they are validated again."""
+    result = conn.execute(
+        update(claims)
+        .where(claims.c.state == ClaimState.VALIDATING.value, claims.c.lease_until < now)
+        .values(state=ClaimState.PENDING.value, lease_id=None, lease_until=None, updated_at=now)
+        .returning(claims.c.id)
+    )
+    return list(result.scalars())
+
+
+def stale_claims(conn: Connection, *, stale_before: datetime, limit: int) -> list[tuple[str, ClaimState]]:
+    """Non-terminal claims untouched since `stale_before` (their task was probably lost)."""
+    live = [
+        state.value for state in ClaimState if state not in TERMINAL_STATES and state != ClaimState.VALIDATING
+    ]
+    rows = conn.execute(
+        select(claims.c.id, claims.c.state)
+        .where(
+            claims.c.state.in_(live),
+            or_(claims.c.dispatched_at.is_(None), claims.c.dispatched_at < stale_before),
+            claims.c.updated_at < stale_before,
+        )
+        .order_by(claims.c.updated_at)
+        .limit(limit)
+    )
+    return [(row[0], ClaimState(row[1])) for row in rows]
+
+
+def mark_dispatched(conn: Connection, claim_ids: Sequence[str], *, now: datetime) -> None:
+    """Remember when work for these claims was last handed to the workers."""
+    if claim_ids:
+        conn.execute(update(claims).where(claims.c.id.in_(list(claim_ids))).values(dispatched_at=now))
+
+
+def complete_for_customers(
+    conn: Connection, campaign_id: int, customer_ids: Sequence[str], *, now: datetime
+) -> int:
+    """Activated claims whose status Optimove has now accepted become completed."""
+    if not customer_ids:
+        return 0
+    result = conn.execute(
+        update(claims)
+        .where(
+            claims.c.campaign_id == campaign_id,
+            claims.c.customer_id.in_(list(customer_ids)),
+            claims.c.state == ClaimState.ACTIVATED.value,
+        )
+        .values(state=ClaimState.COMPLETED.value, updated_at=now, completed_at=now)
+    )
+    return int(result.rowcount)
+
+
+def failed_claim_ids(conn: Connection, *, limit: int = 10_000) -> list[str]:
+    """Claims that used up their retries."""
+    return list(
+        conn.execute(
+            select(claims.c.id)
+            .where(claims.c.state == ClaimState.FAILED.value)
+            .order_by(claims.c.updated_at)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def counts_by_state(conn: Connection, campaign_id: int | None = None) -> dict[str, int]:
+    """How many claims are in each state."""
+    query = select(claims.c.state, func.count()).group_by(claims.c.state)
+    if campaign_id is not None:
+        query = query.where(claims.c.campaign_id == campaign_id)
+    return {str(state): int(count) for state, count in conn.execute(query)}
+
+
+def counts_by_reason(conn: Connection, campaign_id: int | None = None) -> dict[str, int]:
+    """Rejected and failed claims by reason."""
+    query = (
+        select(claims.c.reason, func.count())
+        .where(claims.c.state.in_([ClaimState.REJECTED.value, ClaimState.FAILED.value]))
+        .group_by(claims.c.reason)
+    )
+    if campaign_id is not None:
+        query = query.where(claims.c.campaign_id == campaign_id)
+    return {str(reason): int(count) for reason, count in conn.execute(query)}

@@ -1,0 +1,136 @@
+"""Claim tasks: validate → activate → report status, flat, taking claim ids, each on its own queue.
+
+Each task re-reads the claims and moves them with state-guarded updates, then queues the next step
+after its transaction commits; the reconciler re-dispatches anything whose message was lost.
+Transient failures retry with backoff and jitter up to CLAIM_MAX_RETRIES, then land in `failed`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import Task, shared_task
+from sqlalchemy.exc import OperationalError
+
+from app.adapters.activators import TransientActivatorError
+from app.adapters.optimove.errors import OptimoveRateLimited, PermanentOptimoveError, TransientOptimoveError
+from app.domain.claims import ClaimRequest
+from app.services import claim_processing
+from app.services.claims import ClaimError, submit_claim
+from app.services.relay import relay_once
+from tasks.runtime import dispatcher, runtime
+
+RETRY_BACKOFF_MAX_SECONDS = 60
+STATUS_BATCHES_PER_ROUND = 5
+
+
+def _countdown(retries: int, exc: BaseException) -> float:
+    delay = random.uniform(0, min(RETRY_BACKOFF_MAX_SECONDS, 2 ** (retries + 1)))
+    if isinstance(exc, OptimoveRateLimited) and exc.retry_after:
+        delay = max(delay, exc.retry_after)
+    return delay
+
+
+def _retry_or_fail(task: Task[Any, Any], claim_ids: list[str], exc: Exception) -> Any:
+    if task.request.retries >= runtime().settings.claim_max_retries:
+        claim_processing.fail_claims(runtime().engine, claim_ids, reason=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    raise task.retry(exc=exc, countdown=_countdown(task.request.retries, exc), max_retries=None)
+
+
+@shared_task(
+    bind=True,
+    name="promobridge.claims.validate",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=None,
+)
+def validate(self: Task[Any, Any], claim_id: str) -> str:
+    """Validate the pending claim and every claim waiting on the same promo code (one OptiPromo call)."""
+    rt = runtime()
+    try:
+        result = claim_processing.validate_pending(
+            rt.engine, rt.optipromo, dispatcher(), rt.validation, claim_id
+        )
+    except TransientOptimoveError as exc:
+        return str(_retry_or_fail(self, [claim_id], exc))
+    except PermanentOptimoveError as exc:
+        claim_processing.fail_claims(rt.engine, [claim_id], reason=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    return result.outcome
+
+
+@shared_task(
+    bind=True,
+    name="promobridge.claims.activate",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=None,
+)
+def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
+    """Grant the rewards of validated claims and queue their status updates."""
+    rt = runtime()
+    try:
+        result = claim_processing.activate_validated(
+            rt.engine, rt.activator, rt.rewards, dispatcher(), claim_ids
+        )
+    except TransientActivatorError as exc:
+        return str(_retry_or_fail(self, claim_ids, exc))
+    return result.outcome
+
+
+@shared_task(
+    name="promobridge.claims.report_status",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=None,
+)
+def report_status() -> int:
+    """Send a few outbox batches now (the relay process does the same continuously)."""
+    rt = runtime()
+    sent = 0
+    for _ in range(STATUS_BATCHES_PER_ROUND):
+        result = relay_once(rt.engine, rt.client, rt.relay)
+        if result is None:
+            break
+        sent += result.customers if result.outcome == "sent" else 0
+    return sent
+
+
+@shared_task(
+    name="promobridge.claims.submit.v1",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=None,
+)
+def submit_v1(
+    campaign_id: int,
+    customer_id: str,
+    session_properties: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Versioned entry point for backends that share the broker: write the claim, then validate it.
+
+    The same job enqueued twice is one claim (one claim per campaign and customer). Unlike the HTTP
+    API, this path is only as durable as the broker: a job lost before it runs is never seen.
+    """
+    rt = runtime()
+    request = ClaimRequest(int(campaign_id), str(customer_id), dict(session_properties or {}))
+    try:
+        submitted = submit_claim(
+            rt.engine, request, client_id=None, idempotency_key=idempotency_key, source="broker"
+        )
+    except ClaimError as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+    if submitted.created and submitted.claim.state.value == "pending":
+        dispatcher().validate_claim(submitted.claim.id)
+    return {"id": submitted.claim.id, "status": submitted.claim.state.value}
