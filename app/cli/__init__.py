@@ -9,6 +9,7 @@ import click
 
 from app.cli.bench import bench_group
 from app.cli.campaigns import campaigns_group, operator_data_group
+from app.cli.claims import claims_group, clients_group
 from app.cli.db import db_group
 from app.cli.processes import relay_command, web_command, worker_command
 from app.cli.register import register_command
@@ -31,3 +32,5 @@ main.add_command(worker_command)
 main.add_command(relay_command)
 main.add_command(simulator_command)
 main.add_command(bench_group)
+main.add_command(clients_group)
+main.add_command(claims_group)

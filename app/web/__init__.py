@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Flask, Response, jsonify
 from sqlalchemy import Engine
 
+from app.adapters.broker import TaskPublisher
 from app.adapters.db.schema import build_engine
 from app.config import Settings, load_settings
+from app.web.auth import ClientRateLimiter
+from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
 from app.web.webhooks import webhooks
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
-    """Build the web app; tests pass their own settings and engine instead of patching."""
+@dataclass
+class WebServices:
+    """What the views use, built once per process."""
+
+    engine: Engine
+    publisher: TaskPublisher
+    rate_limiter: ClientRateLimiter
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, publisher: TaskPublisher | None = None
+) -> Flask:
+    """Build the web app; tests pass their own settings, engine and publisher instead of patching."""
     settings = settings or load_settings()
+    engine = engine or build_engine(settings.resolved_database_url)
     app = Flask("promobridge")
     # One byte more than allowed: Werkzeug silently truncates a chunked body at the limit, so the
     # views read up to limit + 1 bytes and answer 413 themselves when they get that extra byte.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes + 1
     app.config["PROMOBRIDGE_SETTINGS"] = settings
-    app.config["PROMOBRIDGE_ENGINE"] = engine or build_engine(settings.resolved_database_url)
+    app.config["PROMOBRIDGE_ENGINE"] = engine
+    app.config["PROMOBRIDGE_SERVICES"] = WebServices(
+        engine=engine,
+        publisher=publisher or TaskPublisher(),
+        rate_limiter=ClientRateLimiter(settings.rate_limiter_redis_url or "memory://"),
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     app.register_blueprint(webhooks)
+    app.register_blueprint(claims_api)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
@@ -11,9 +12,9 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, error: str, message: str) -> tuple[Response, int]:
-    """The one shape of every error body."""
-    return jsonify({"error": error, "message": message}), status
+def error_response(status: int, error: str, message: str, **extra: Any) -> tuple[Response, int]:
+    """The one shape of every error body (`extra` adds fields such as validation details)."""
+    return jsonify({"error": error, "message": message, **extra}), status
 
 
 def register_error_handlers(app: Flask) -> None:

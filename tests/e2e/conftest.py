@@ -17,6 +17,7 @@ from tests.support.sim_control import SimControl
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/11"
 LISTENER_TOKEN = "e2e-listener-token-7f3a9c"
+CLAIM_CAMPAIGN_ID = 5001  # configured as a claim-mode campaign (CAMPAIGN_MODES)
 # Small pages and batches so that a 20,000-customer campaign needs more calls than the rate limit allows
 # in one window, which makes the shared limiter do real work.
 E2E_SETTINGS = {
@@ -42,6 +43,9 @@ class Stack:
     sim: SimControl
     web_url: str
 
+    def api_key(self, name: str = "e2e-backend") -> str:
+        return self.processes.run("clients", "create", name, "--rate-limit-per-minute", "100000").strip()
+
     def campaign_report(self, campaign_id: int) -> dict[str, object]:
         return dict(json.loads(self.processes.run("campaigns", "show", str(campaign_id), "--json")))
 
@@ -57,6 +61,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": E2E_REDIS_URL,
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
+            "OPTIPROMO_API_URL": f"http://127.0.0.1:{sim_port}/optipromo",
+            "CAMPAIGN_MODES": f"{CLAIM_CAMPAIGN_ID}:claim",
             "OPTIMOVE_API_KEY": "sim-key",
             "LISTENER_TOKEN": LISTENER_TOKEN,
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",

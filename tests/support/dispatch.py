@@ -12,6 +12,9 @@ class RecordingDispatcher:
 
     started: deque[int] = field(default_factory=deque)
     pages: deque[tuple[int, int]] = field(default_factory=deque)
+    validations: deque[str] = field(default_factory=deque)
+    activations: deque[list[str]] = field(default_factory=deque)
+    status_rounds: int = 0
     sent: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
     def start_campaign(self, inbox_event_id: int) -> None:
@@ -21,3 +24,15 @@ class RecordingDispatcher:
     def ingest_page(self, campaign_id: int, page_no: int) -> None:
         self.pages.append((campaign_id, page_no))
         self.sent.append(("ingest_page", (campaign_id, page_no)))
+
+    def validate_claim(self, claim_id: str) -> None:
+        self.validations.append(claim_id)
+        self.sent.append(("validate_claim", ()))
+
+    def activate_claims(self, claim_ids: list[str]) -> None:  # type: ignore[override]
+        self.activations.append(list(claim_ids))
+        self.sent.append(("activate_claims", ()))
+
+    def report_status(self) -> None:
+        self.status_rounds += 1
+        self.sent.append(("report_status", ()))

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from app.adapters.db.dialect import insert_ignoring_any_conflict, lock_rows_skip_locked
+from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids
 from app.adapters.db.tables import claims
 from app.clock import as_utc
 from app.domain.claims import TERMINAL_STATES, ClaimState, check_transition
@@ -178,12 +178,13 @@ def lease_pending_batch(
     """Move up to `limit` pending claims of one promo code and campaign to validating, under a new lease."""
     lease_id = str(uuid.uuid4())
     code_matches = claims.c.promo_code.is_(None) if promo_code is None else claims.c.promo_code == promo_code
-    batch = lock_rows_skip_locked(
+    batch = locked_batch_ids(
         conn,
         select(claims.c.id)
         .where(claims.c.state == ClaimState.PENDING.value, claims.c.campaign_id == campaign_id, code_matches)
         .order_by(claims.c.created_at)
         .limit(limit),
+        "claim_batch",
     )
     rows = conn.execute(
         update(claims)

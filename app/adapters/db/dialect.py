@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table
+from sqlalchemy import Connection, Select, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -28,3 +28,13 @@ def insert_ignoring_any_conflict(conn: Connection, table: Table) -> Any:
     """An INSERT that silently skips a row violating any unique constraint of `table`."""
     dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
     return dialect_insert(table).on_conflict_do_nothing()
+
+
+def locked_batch_ids(conn: Connection, query: Select[Any], name: str) -> Select[Any]:
+    """`SELECT id FROM <locked batch>` for an ``UPDATE … WHERE id IN (…)``, evaluated exactly once.
+
+    A plain ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` may be rescanned by the planner and
+    then return more than n rows; a MATERIALIZED CTE is computed once.
+    """
+    batch = lock_rows_skip_locked(conn, query).cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
+    return select(batch.c.id)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
-from app.adapters.db.dialect import lock_rows_skip_locked
+from app.adapters.db.dialect import locked_batch_ids
 from app.adapters.db.tables import campaigns, outbox
 from app.clock import as_utc
 
@@ -56,12 +56,13 @@ def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta
     lease_id = str(uuid.uuid4())
     # One statement: lock the batch (SKIP LOCKED) and stamp the lease. An IN list of 10,000 literal
     # ids made the UPDATE itself the relay's bottleneck.
-    batch = lock_rows_skip_locked(
+    batch = locked_batch_ids(
         conn,
         select(outbox.c.id)
         .where(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind)
         .order_by(outbox.c.id)
         .limit(limit),
+        "outbox_batch",
     )
     rows = list(
         conn.execute(

@@ -1,0 +1,73 @@
+"""API keys for the claims API: generated once, shown once, stored as a hash, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app.adapters.db import clients
+from app.clock import utcnow
+
+KEY_PREFIX = "pb"
+KEY_ID_BYTES = 6
+SECRET_BYTES = 32
+
+
+class ClientExists(ValueError):
+    """Raised when a client name is already taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new client's key: printed once, never stored in clear."""
+
+    client_id: int
+    name: str
+    key: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_client(
+    engine: Engine, name: str, *, rate_limit_per_minute: int, clock: Callable[[], datetime] = utcnow
+) -> IssuedKey:
+    """Create a client and its key; raises ClientExists when the name is taken."""
+    key_id = secrets.token_hex(KEY_ID_BYTES)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    try:
+        with engine.begin() as conn:
+            client_id = clients.create_client(
+                conn,
+                name=name,
+                key_id=key_id,
+                key_hash=_hash(secret),
+                rate_limit_per_minute=rate_limit_per_minute,
+                now=clock(),
+            )
+    except IntegrityError as exc:
+        raise ClientExists(f"a client named {name!r} already exists") from exc
+    return IssuedKey(client_id, name, f"{KEY_PREFIX}_{key_id}_{secret}")
+
+
+def authenticate(engine: Engine, presented: str) -> clients.ApiClient | None:
+    """The active client owning `presented`, or None (unknown, malformed, wrong secret or revoked)."""
+    prefix, _, rest = presented.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != KEY_PREFIX or not key_id or not secret:
+        return None
+    with engine.connect() as conn:
+        client = clients.find_by_key_id(conn, key_id)
+    if client is None or client.revoked:
+        # Still hash, so an unknown key id takes as long as a wrong secret.
+        hmac.compare_digest(_hash(secret), _hash(""))
+        return None
+    return client if hmac.compare_digest(_hash(secret), client.key_hash) else None

@@ -1,0 +1,62 @@
+"""Client authentication (Bearer API keys) and per-client rate limits for the claims API."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.services.clients import authenticate
+from app.web.errors import error_response
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class ClientRateLimiter:
+    """A moving window per client, in Redis when one is configured (shared by every web process)."""
+
+    def __init__(self, storage_uri: str) -> None:
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def allow(self, client_id: int, per_minute: int) -> float | None:
+        """None when the request may go on; otherwise the seconds to wait before retrying."""
+        item = RateLimitItemPerMinute(per_minute)
+        if self.limiter.hit(item, "claims", str(client_id)):
+            return None
+        reset_at = self.limiter.get_window_stats(item, "claims", str(client_id)).reset_time
+        return max(1.0, reset_at - time.time())
+
+
+def require_client(view: View) -> View:
+    """Reject requests without a valid `Authorization: Bearer <key>` (401) or over their limit (429)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        services = current_app.config["PROMOBRIDGE_SERVICES"]
+        client = authenticate(services.engine, key.strip()) if scheme.lower() == "bearer" else None
+        if client is None:
+            response, status = error_response(
+                401, "unauthorized", "a valid Authorization: Bearer <key> is required"
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="promobridge"'
+            return response, status
+        retry_after = services.rate_limiter.allow(client.id, client.rate_limit_per_minute)
+        if retry_after is not None:
+            response, status = error_response(
+                429, "too_many_requests", "this client's rate limit is exhausted"
+            )
+            response.headers["Retry-After"] = str(math.ceil(retry_after))
+            return response, status
+        g.client = client
+        return view(*args, **kwargs)
+
+    return cast(View, wrapper)

@@ -1,0 +1,97 @@
+"""The claims API: POST /v1/claims, GET /v1/claims/<id>[?wait=], GET /v1/campaigns/<id>."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import ValidationError
+
+from app.domain.claims import TERMINAL_STATES, ClaimRequest
+from app.services import claims as claim_service
+from app.services.reports import campaign_report
+from app.web.auth import require_client
+from app.web.errors import error_response
+from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
+
+claims_api = Blueprint("claims_api", __name__)
+LONG_POLL_INTERVAL_SECONDS = 0.1
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def _services() -> Any:
+    return current_app.config["PROMOBRIDGE_SERVICES"]
+
+
+@claims_api.post("/v1/claims")
+@require_client
+def create_claim() -> tuple[Response, int]:
+    """Submit a claim; 202 when this request created it, 200 when it returns an existing one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        return error_response(400, "bad_request", "Idempotency-Key must be 1-255 printable ASCII characters")
+    if not request.is_json:
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return error_response(400, "bad_request", "the body must be a JSON object")
+    try:
+        body = ClaimBody.model_validate(payload)
+    except ValidationError as exc:
+        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        return error_response(422, "invalid_claim", "the claim does not match the schema", details=details)
+    services = _services()
+    try:
+        submitted = claim_service.submit_claim(
+            services.engine,
+            ClaimRequest(body.campaign_id, body.customer_id, body.session_properties),
+            client_id=g.client.id,
+            idempotency_key=key,
+            source="http",
+            correlation_id=request.headers.get("X-Request-ID"),
+        )
+    except claim_service.UnknownCampaign as exc:
+        return error_response(404, "unknown_campaign", str(exc))
+    except claim_service.CampaignNotClaimable as exc:
+        return error_response(409, "campaign_not_claimable", str(exc))
+    except claim_service.IdempotencyConflict as exc:
+        return error_response(409, "idempotency_conflict", str(exc))
+    claim = submitted.claim
+    if submitted.created and claim.state.value == "pending":
+        services.publisher.validate_claim(claim.id)
+    body_json = {**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}
+    return jsonify(body_json), 202 if submitted.created else 200
+
+
+@claims_api.get("/v1/claims/<claim_id>")
+@require_client
+def read_claim(claim_id: str) -> tuple[Response, int]:
+    """A claim's progress; `?wait=SECONDS` holds the answer until the claim is final or the time is up."""
+    wait_text = request.args.get("wait", "0")
+    try:
+        wait = float(wait_text)
+    except ValueError:
+        return error_response(400, "bad_request", "wait must be a number of seconds")
+    limit = current_app.config["PROMOBRIDGE_SETTINGS"].claims_max_wait_seconds
+    if not 0 <= wait <= limit:
+        return error_response(400, "bad_request", f"wait must be between 0 and {limit:g} seconds")
+    deadline = time.monotonic() + wait
+    while True:
+        claim = claim_service.get_claim(_services().engine, claim_id)
+        if claim is None or claim.client_id != g.client.id:
+            return error_response(404, "not_found", "no such claim")
+        if claim.state in TERMINAL_STATES or time.monotonic() >= deadline:
+            return jsonify({**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}), 200
+        time.sleep(LONG_POLL_INTERVAL_SECONDS)
+
+
+@claims_api.get("/v1/campaigns/<int:campaign_id>")
+@require_client
+def read_campaign(campaign_id: int) -> tuple[Response, int]:
+    """A campaign's progress and counters."""
+    report = campaign_report(_services().engine, campaign_id)
+    if report is None:
+        return error_response(404, "not_found", "no such campaign")
+    return jsonify(report.as_json()), 200

@@ -1,0 +1,99 @@
+"""Done-when for claims: real processes; every claim completed, one reward and one status per customer."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from app.adapters.db import activations, campaigns, claims
+from app.adapters.db.tables import claims as claims_table
+from benchmarks.stack import wait_until
+from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
+from tests.support.sim_control import expected_scrub_reason
+
+pytestmark = pytest.mark.e2e
+CLAIMS = 200
+
+
+def _ready_claim_campaign(stack: Stack, size: int) -> list[str]:
+    stack.processes.run("register")
+    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.05, fraud_rate=0.05)
+    stack.sim.fire(CLAIM_CAMPAIGN_ID)
+
+    def ready() -> bool:
+        with stack.engine.connect() as conn:
+            campaign = campaigns.get_campaign(conn, CLAIM_CAMPAIGN_ID)
+        return campaign is not None and campaign.state.value == "ready"
+
+    wait_until(ready, timeout=60, what="the claim campaign to be ingested")
+    customers = stack.sim.customers(CLAIM_CAMPAIGN_ID)
+    return [c["customer_id"] for c in customers if expected_scrub_reason(c["attributes"]) is None]
+
+
+def test_claims_complete_with_one_reward_and_one_status_each_despite_double_clicks(stack: Stack) -> None:
+    eligible = _ready_claim_campaign(stack, 400)[:CLAIMS]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {stack.api_key()}"
+    url = f"{stack.web_url}/v1/claims"
+    rng = random.Random(5)
+
+    def click(customer: str) -> list[str]:
+        body = {
+            "campaign_id": CLAIM_CAMPAIGN_ID,
+            "customer_id": customer,
+            "session_properties": {"deposit_amount": rng.choice([20, 150])},
+        }
+        ids = [
+            session.post(url, json=body, headers={"Idempotency-Key": f"{customer}-a"}, timeout=10).json()[
+                "id"
+            ]
+        ]
+        if rng.random() < 0.3:  # double click with the same key, then a replay with another key
+            ids.append(
+                session.post(url, json=body, headers={"Idempotency-Key": f"{customer}-a"}, timeout=10).json()[
+                    "id"
+                ]
+            )
+            ids.append(
+                session.post(url, json=body, headers={"Idempotency-Key": f"{customer}-b"}, timeout=10).json()[
+                    "id"
+                ]
+            )
+        return ids
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        per_customer = list(pool.map(click, eligible))
+    assert all(len(set(ids)) == 1 for ids in per_customer)
+    claim_ids = [ids[0] for ids in per_customer]
+
+    def all_final() -> bool:
+        with stack.engine.connect() as conn:
+            states = claims.counts_by_state(conn, CLAIM_CAMPAIGN_ID)
+        return states.get("completed", 0) + states.get("rejected", 0) + states.get("failed", 0) >= len(
+            claim_ids
+        )
+
+    wait_until(all_final, timeout=180, interval=1, what="every claim to reach a final state")
+    final = session.get(f"{url}/{claim_ids[0]}?wait=1", timeout=10).json()
+    assert final["status"] == "completed" and final["reward"]["amount"]
+
+    with stack.engine.connect() as conn:
+        states = claims.counts_by_state(conn, CLAIM_CAMPAIGN_ID)
+        credits = activations.wallet_credits_per_claim(conn)
+        completed = set(
+            conn.execute(
+                select(claims_table.c.customer_id).where(claims_table.c.state == "completed")
+            ).scalars()
+        )
+    assert states == {"completed": CLAIMS}
+    assert credits == dict.fromkeys(claim_ids, 1)
+    statuses = stack.sim.statuses(CLAIM_CAMPAIGN_ID)
+    assert set(statuses) == completed == set(eligible)
+    assert all(s["times"] == 1 and s["status"] is True for s in statuses.values())
+    promotions = stack.sim.state()["promotions"]
+    assert sum(p["customers_reserved"] for p in promotions.values()) == CLAIMS
+    assert stack.sim.state()["rate_limited"] == 0

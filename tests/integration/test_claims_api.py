@@ -1,0 +1,184 @@
+"""The claims HTTP API: authentication, validation, idempotency, limits; bad input writes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from app.adapters.db import claims
+from app.config import Settings
+from app.services.clients import create_client
+from app.web import create_app
+from simulator.server import SimulatorServer
+from tests.support.claims_flow import claim_mode_campaign
+from tests.support.dispatch import RecordingDispatcher
+from tests.support.sim_control import SimControl
+
+
+class Api:
+    def __init__(self, client: FlaskClient, key: str, publisher: RecordingDispatcher) -> None:
+        self.client, self.key, self.publisher = client, key, publisher
+
+    def post(
+        self,
+        body: Any,
+        *,
+        key: str | None = None,
+        auth: str | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        headers = {"Authorization": auth if auth is not None else f"Bearer {self.key}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        data = raw if raw is not None else json.dumps(body).encode()
+        return self.client.post("/v1/claims", data=data, headers=headers, content_type=content_type)
+
+    def get(self, path: str, *, auth: str | None = None) -> Any:
+        return self.client.get(path, headers={"Authorization": auth or f"Bearer {self.key}"})
+
+
+@pytest.fixture
+def api(pg_engine: Engine) -> Iterator[Api]:
+    settings = Settings(CLAIMS_MAX_WAIT_SECONDS=2)  # type: ignore[call-arg]
+    publisher = RecordingDispatcher()
+    app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
+    key = create_client(pg_engine, "backend", rate_limit_per_minute=1000).key
+    yield Api(app.test_client(), key, publisher)
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return sum(claims.counts_by_state(conn).values())
+
+
+def test_a_claim_is_accepted_with_a_status_url_and_dispatched(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 20, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    response = api.post(
+        {"campaign_id": campaign_id, "customer_id": customer, "session_properties": {"deposit_amount": 120}},
+        key="k-1",
+    )
+    assert response.status_code == 202
+    body = response.json
+    assert body["status"] == "pending" and body["status_url"] == f"/v1/claims/{body['id']}"
+    assert list(api.publisher.validations) == [body["id"]]
+
+    again = api.post(
+        {"campaign_id": campaign_id, "customer_id": customer, "session_properties": {"deposit_amount": 120}},
+        key="k-1",
+    )
+    assert again.status_code == 200 and again.json["id"] == body["id"]
+    conflict = api.post({"campaign_id": campaign_id, "customer_id": customer}, key="k-1")
+    assert conflict.status_code == 409 and conflict.json["error"] == "idempotency_conflict"
+    other_key = api.post({"campaign_id": campaign_id, "customer_id": customer}, key="k-2")
+    assert other_key.status_code == 200 and other_key.json["id"] == body["id"]
+    assert _count(pg_engine) == 1
+    assert api.get(f"/v1/claims/{body['id']}").json["status"] == "pending"
+    assert api.get(f"/v1/campaigns/{campaign_id}").json["rows_ingested"] == 20
+
+
+def test_long_poll_waits_then_answers_with_the_current_state(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    claim_id = api.post({"campaign_id": campaign_id, "customer_id": customer}).json["id"]
+    import time
+
+    started = time.monotonic()
+    response = api.get(f"/v1/claims/{claim_id}?wait=0.5")
+    assert response.status_code == 200 and response.json["status"] == "pending"
+    assert time.monotonic() - started >= 0.45
+    assert api.get(f"/v1/claims/{claim_id}?wait=99").status_code == 400
+    assert api.get(f"/v1/claims/{claim_id}?wait=soon").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"campaign_id": "7", "customer_id": "c"}, 422, "invalid_claim"),
+        ({"campaign_id": 7, "customer_id": 12}, 422, "invalid_claim"),
+        ({"campaign_id": 0, "customer_id": "c"}, 422, "invalid_claim"),
+        ({"campaign_id": 7, "customer_id": ""}, 422, "invalid_claim"),
+        ({"campaign_id": 7, "customer_id": "a\nb"}, 422, "invalid_claim"),
+        ({"campaign_id": 7, "customer_id": "x" * 129}, 422, "invalid_claim"),
+        ({"campaign_id": 7, "customer_id": "c", "status": "completed"}, 422, "invalid_claim"),
+        (
+            {"campaign_id": 7, "customer_id": "c", "session_properties": {"k": {"nested": 1}}},
+            422,
+            "invalid_claim",
+        ),
+        (
+            {"campaign_id": 7, "customer_id": "c", "session_properties": {f"k{i}": i for i in range(51)}},
+            422,
+            "invalid_claim",
+        ),
+        ({"campaign_id": 2**70, "customer_id": "c"}, 422, "invalid_claim"),
+        ([1, 2], 400, "bad_request"),
+        ({"campaign_id": 999999, "customer_id": "c"}, 404, "unknown_campaign"),
+    ],
+)
+def test_bad_claims_get_a_clear_4xx_and_write_nothing(
+    api: Api, pg_engine: Engine, body: Any, status: int, error: str
+) -> None:
+    response = api.post(body)
+    assert response.status_code == status and response.json["error"] == error and response.json["message"]
+    assert _count(pg_engine) == 0 and not api.publisher.sent
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"raw": b"{nope"}, 400),
+        ({"raw": b"\xff"}, 400),
+        ({"raw": b'{"campaign_id": 1}', "content_type": "text/plain"}, 415),
+        ({"raw": b'{"a": "' + b"x" * 70_000 + b'"}'}, 413),
+        ({"auth": ""}, 401),
+        ({"auth": "Bearer pb_0000_wrong"}, 401),
+        ({"auth": "Basic dXNlcjpwYXNz"}, 401),
+        ({"key": "has space"}, 400),
+        ({"key": "x" * 256}, 400),
+    ],
+)
+def test_malformed_requests_are_refused(
+    api: Api, pg_engine: Engine, kwargs: dict[str, Any], status: int
+) -> None:
+    response = api.post({"campaign_id": 1, "customer_id": "c"}, **kwargs)
+    assert response.status_code == status
+    assert response.is_json and response.json["error"]
+    assert _count(pg_engine) == 0
+
+
+def test_a_wrong_key_for_another_clients_claim_reads_as_not_found(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    claim_id = api.post({"campaign_id": campaign_id, "customer_id": customer}).json["id"]
+    other = create_client(pg_engine, "other-backend", rate_limit_per_minute=10).key
+    assert api.get(f"/v1/claims/{claim_id}", auth=f"Bearer {other}").status_code == 404
+
+
+def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engine) -> None:
+    settings = Settings()
+    app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+    key = create_client(pg_engine, "chatty", rate_limit_per_minute=3).key
+    client = app.test_client()
+    codes = [
+        client.post(
+            "/v1/claims",
+            json={"campaign_id": 5, "customer_id": "c"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        for _ in range(5)
+    ]
+    assert [r.status_code for r in codes] == [404, 404, 404, 429, 429]
+    assert int(codes[-1].headers["Retry-After"]) >= 1

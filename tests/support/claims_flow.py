@@ -1,0 +1,88 @@
+"""Runs flow C in-process (no Celery) against the simulator: what the claim workers would do."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from app.adapters.activators.wallet import WalletLedgerActivator
+from app.adapters.optimove.optipromo import OptiPromoClient
+from app.adapters.ratelimit import UnlimitedLimiter
+from app.domain.campaigns import CampaignMode
+from app.domain.claims import ClaimRequest
+from app.policies.rewards import RewardPipeline, VipMultiplier
+from app.services import claim_processing
+from app.services.claims import SubmittedClaim, submit_claim
+from app.services.relay import RelayConfig, relay_once
+from simulator.server import SimulatorServer
+from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
+from tests.support.sim_control import SimControl
+
+
+def claim_mode_campaign(engine: Engine, sim_server: SimulatorServer, size: int, **spec: object) -> int:
+    """A claim-mode campaign of `size` customers, ingested and ready for claims."""
+    sim = SimControl(sim_server.url)
+    campaign_id = int(sim.create_campaign(size, **spec)["campaign_id"])
+    flow = InProcessFlow(
+        engine, simulator_client(sim_server.optimove_url), ingest_config(mode=CampaignMode.CLAIM)
+    )
+    flow.receive(webhook_payload(campaign_id))
+    flow.dispatch()
+    flow.drain()
+    return campaign_id
+
+
+class InProcessClaims:
+    """Submits claims and runs the dispatched validate/activate/status steps inside the test."""
+
+    def __init__(self, engine: Engine, sim_server: SimulatorServer, *, max_contexts: int = 100) -> None:
+        self.engine = engine
+        self.flow = InProcessFlow(engine, simulator_client(sim_server.optimove_url), ingest_config())
+        self.dispatcher = self.flow.dispatcher
+        self.optipromo = OptiPromoClient(
+            base_url=sim_server.optipromo_url,
+            api_key="sim-key",
+            rate_limiter=UnlimitedLimiter(),
+            timeout_seconds=5,
+        )
+        self.activator = WalletLedgerActivator()
+        self.rewards = RewardPipeline([VipMultiplier()])
+        self.validation = claim_processing.ValidationConfig(max_contexts=max_contexts)
+        self.validation_results: list[claim_processing.StepResult] = []
+
+    def submit(
+        self,
+        campaign_id: int,
+        customer_id: str,
+        *,
+        key: str | None = None,
+        session: dict[str, object] | None = None,
+    ) -> SubmittedClaim:
+        submitted = submit_claim(
+            self.engine,
+            ClaimRequest(campaign_id, customer_id, session or {}),
+            client_id=None,
+            idempotency_key=key,
+            source="test",
+        )
+        if submitted.created and submitted.claim.state.value == "pending":
+            self.dispatcher.validate_claim(submitted.claim.id)
+        return submitted
+
+    def drain(self) -> None:
+        """Run every dispatched step until nothing is left, then relay the outbox."""
+        d = self.dispatcher
+        while d.validations or d.activations or d.status_rounds:
+            if d.validations:
+                self.validation_results.append(
+                    claim_processing.validate_pending(
+                        self.engine, self.optipromo, d, self.validation, d.validations.popleft()
+                    )
+                )
+            elif d.activations:
+                claim_processing.activate_validated(
+                    self.engine, self.activator, self.rewards, d, d.activations.popleft()
+                )
+            else:
+                d.status_rounds = 0
+                while relay_once(self.engine, self.flow.client, RelayConfig(batch_size=10_000)) is not None:
+                    pass
