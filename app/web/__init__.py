@@ -9,7 +9,9 @@ from sqlalchemy import Engine
 
 from app.adapters.broker import TaskPublisher
 from app.adapters.db.schema import build_engine
+from app.bootstrap import build_policy_pipeline
 from app.config import Settings, load_settings
+from app.policies.base import PolicyPipeline
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
@@ -23,6 +25,7 @@ class WebServices:
     engine: Engine
     publisher: TaskPublisher
     rate_limiter: ClientRateLimiter
+    pipeline: PolicyPipeline
 
 
 def create_app(
@@ -41,6 +44,7 @@ def create_app(
         engine=engine,
         publisher=publisher or TaskPublisher(),
         rate_limiter=ClientRateLimiter(settings.rate_limiter_redis_url or "memory://"),
+        pipeline=build_policy_pipeline(settings),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.adapters.optimove.contract import InvalidCampaignEvent
 from app.config import Settings
+from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse_triggered_call
 from app.services.webhooks import UnsupportedEventType, receive_optimove_event
 from app.web.errors import error_response
 
@@ -46,6 +47,33 @@ def optimove_listener(token: str) -> tuple[Response, int]:
         "campaign_id": received.event.campaign_id,
     }
     return jsonify(body), 200
+
+
+@webhooks.post("/webhooks/optimove/triggered/<token>")
+def triggered_gateway(token: str) -> tuple[Response, int]:
+    """Answer Optimove's triggered-campaign gateway: {"user_id": …, "allowed": …}, failing closed."""
+    settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
+    if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
+        return error_response(401, "unauthorized", "unknown listener token", allowed=False)
+    raw = request.get_data(cache=False)
+    if len(raw) > settings.webhook_max_bytes:
+        raise RequestEntityTooLarge(f"the body exceeds {settings.webhook_max_bytes} bytes")
+    if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
+        return error_response(
+            401, "unauthorized", f"missing or invalid {settings.webhook_signature_header}", allowed=False
+        )
+    payload = _json_object(raw)
+    if payload is None:
+        return error_response(400, "bad_request", "the body must be a JSON object", allowed=False)
+    try:
+        call = parse_triggered_call(payload)
+    except InvalidTriggeredCall as exc:
+        return error_response(400, "invalid_event", str(exc), allowed=False)
+    services = current_app.config["PROMOBRIDGE_SERVICES"]
+    answer = decide_triggered(
+        services.engine, services.pipeline, call, timeout_ms=settings.triggered_timeout_ms
+    )
+    return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
 
 
 def _signature_valid(raw: bytes, settings: Settings) -> bool:

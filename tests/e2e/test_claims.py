@@ -97,3 +97,25 @@ def test_claims_complete_with_one_reward_and_one_status_each_despite_double_clic
     promotions = stack.sim.state()["promotions"]
     assert sum(p["customers_reserved"] for p in promotions.values()) == CLAIMS
     assert stack.sim.state()["rate_limited"] == 0
+
+
+def test_the_triggered_gateway_answers_optimove_and_the_customer_can_then_claim(stack: Stack) -> None:
+    stack.processes.run("register")
+    created = stack.sim.create_campaign(10, no_consent_rate=0, fraud_rate=0)
+    campaign_id = int(created["campaign_id"])
+    customer = stack.sim.customers(campaign_id)[3]["customer_id"]
+    fired = stack.sim._call(
+        "POST", "/triggered/fire", json={"campaign_id": campaign_id, "customer_id": customer}
+    )
+    delivery = fired["deliveries"][0]
+    assert delivery["status"] == 200, fired
+    import json
+
+    assert json.loads(delivery["body"]) == {"user_id": customer, "allowed": True}
+    response = requests.post(
+        f"{stack.web_url}/v1/claims",
+        json={"campaign_id": campaign_id, "customer_id": customer},
+        headers={"Authorization": f"Bearer {stack.api_key('gateway-backend')}"},
+        timeout=10,
+    )
+    assert response.status_code == 202 and response.json()["status"] == "pending"

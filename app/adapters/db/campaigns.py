@@ -75,13 +75,15 @@ def create_campaign(
     event_timestamp: datetime | None,
     page_size: int,
     now: datetime,
+    kind: str = "scheduled",
+    state: CampaignState = CampaignState.INGESTING,
 ) -> bool:
-    """Create the campaign in the ingesting state; False when it already exists."""
+    """Create the campaign (scheduled ones start ingesting); False when it already exists."""
     statement = insert_ignoring_conflicts(conn, campaigns, ["id"]).values(
         id=campaign_id,
-        kind="scheduled",
+        kind=kind,
         mode=mode.value,
-        state=CampaignState.INGESTING.value,
+        state=state.value,
         clearance_required_by=clearance_required_by,
         event_timestamp=event_timestamp,
         page_size=page_size,
