@@ -7,47 +7,30 @@ Transient failures retry with backoff and jitter up to CLAIM_MAX_RETRIES, then l
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from celery import Task, shared_task
-from sqlalchemy.exc import OperationalError
+from celery import Task
 
 from app.adapters.activators import TransientActivatorError
-from app.adapters.optimove.errors import OptimoveRateLimited, PermanentOptimoveError, TransientOptimoveError
+from app.adapters.optimove.errors import PermanentOptimoveError, TransientOptimoveError
 from app.domain.claims import ClaimRequest
 from app.services import claim_processing
 from app.services.claims import ClaimError, submit_claim
 from app.services.relay import relay_once
+from tasks.policy import backoff_countdown, promobridge_task
 from tasks.runtime import dispatcher, runtime
 
-RETRY_BACKOFF_MAX_SECONDS = 60
 STATUS_BATCHES_PER_ROUND = 5
-
-
-def _countdown(retries: int, exc: BaseException) -> float:
-    delay = random.uniform(0, min(RETRY_BACKOFF_MAX_SECONDS, 2 ** (retries + 1)))
-    if isinstance(exc, OptimoveRateLimited) and exc.retry_after:
-        delay = max(delay, exc.retry_after)
-    return delay
 
 
 def _retry_or_fail(task: Task[Any, Any], claim_ids: list[str], exc: Exception) -> Any:
     if task.request.retries >= runtime().settings.claim_max_retries:
         claim_processing.fail_claims(runtime().engine, claim_ids, reason=f"{type(exc).__name__}: {exc}")
         return "failed"
-    raise task.retry(exc=exc, countdown=_countdown(task.request.retries, exc), max_retries=None)
+    raise task.retry(exc=exc, countdown=backoff_countdown(task.request.retries, exc), max_retries=None)
 
 
-@shared_task(
-    bind=True,
-    name="promobridge.claims.validate",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=None,
-)
+@promobridge_task("promobridge.claims.validate", bind=True)
 def validate(self: Task[Any, Any], claim_id: str) -> str:
     """Validate the pending claim and every claim waiting on the same promo code (one OptiPromo call)."""
     rt = runtime()
@@ -63,15 +46,7 @@ def validate(self: Task[Any, Any], claim_id: str) -> str:
     return result.outcome
 
 
-@shared_task(
-    bind=True,
-    name="promobridge.claims.activate",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=None,
-)
+@promobridge_task("promobridge.claims.activate", bind=True)
 def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
     """Grant the rewards of validated claims and queue their status updates."""
     rt = runtime()
@@ -84,14 +59,7 @@ def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
     return result.outcome
 
 
-@shared_task(
-    name="promobridge.claims.report_status",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=None,
-)
+@promobridge_task("promobridge.claims.report_status")
 def report_status() -> int:
     """Send a few outbox batches now (the relay process does the same continuously)."""
     rt = runtime()
@@ -104,14 +72,7 @@ def report_status() -> int:
     return sent
 
 
-@shared_task(
-    name="promobridge.claims.submit.v1",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=None,
-)
+@promobridge_task("promobridge.claims.submit.v1")
 def submit_v1(
     campaign_id: int,
     customer_id: str,

@@ -3,52 +3,30 @@
 from __future__ import annotations
 
 import logging
-import random
 
-from celery import Task, shared_task
-from sqlalchemy.exc import OperationalError
+from celery import Task
 
 from app.adapters.db import campaigns
-from app.adapters.optimove.errors import OptimoveRateLimited, PermanentOptimoveError, TransientOptimoveError
+from app.adapters.optimove.errors import PermanentOptimoveError, TransientOptimoveError
 from app.clock import utcnow
 from app.domain.campaigns import CampaignState
 from app.services import ingest
+from tasks.policy import backoff_countdown, promobridge_task
 from tasks.runtime import dispatcher, runtime
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_RETRIES = 20
-RETRY_BACKOFF_MAX_SECONDS = 60
 
 
-def _backoff(retries: int) -> float:
-    """Exponential backoff with full jitter, capped well below the broker's visibility timeout."""
-    return random.uniform(0, min(RETRY_BACKOFF_MAX_SECONDS, 2 ** (retries + 1)))
-
-
-@shared_task(
-    name="promobridge.ingest.start_campaign",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=None,
-)
+@promobridge_task("promobridge.ingest.start_campaign")
 def start_campaign(inbox_event_id: int) -> str:
     """Act on a stored webhook event (start or cancel a campaign)."""
     rt = runtime()
     return ingest.process_inbox_event(rt.engine, dispatcher(), rt.ingest, inbox_event_id)
 
 
-@shared_task(
-    bind=True,
-    name="promobridge.ingest.ingest_page",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=MAX_PAGE_RETRIES,
-)
+@promobridge_task("promobridge.ingest.ingest_page", bind=True, max_retries=MAX_PAGE_RETRIES)
 def ingest_page(self: Task, campaign_id: int, page_no: int) -> str:  # type: ignore[type-arg]
     """Fetch, scrub and store one page of a campaign's audience."""
     rt = runtime()
@@ -57,9 +35,7 @@ def ingest_page(self: Task, campaign_id: int, page_no: int) -> str:  # type: ign
             rt.engine, rt.client, rt.pipeline, dispatcher(), rt.ingest, campaign_id, page_no
         )
     except TransientOptimoveError as exc:
-        countdown = _backoff(self.request.retries)
-        if isinstance(exc, OptimoveRateLimited) and exc.retry_after:
-            countdown = max(countdown, exc.retry_after)
+        countdown = backoff_countdown(self.request.retries, exc)
         _record_page_error(campaign_id, page_no, exc)
         # Past MAX_PAGE_RETRIES the page stays pending and the sweeper dispatches it again.
         raise self.retry(exc=exc, countdown=countdown) from exc

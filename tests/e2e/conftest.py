@@ -50,8 +50,15 @@ class Stack:
         return dict(json.loads(self.processes.run("campaigns", "show", str(campaign_id), "--json")))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each phase's outcome so the stack fixture can print the process logs of a failed test."""
+    outcome = yield
+    setattr(item, f"rep_{call.when}", outcome.get_result())  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """Start every process; stop them all afterwards (their logs are printed if the test failed)."""
     redis.Redis.from_url(E2E_REDIS_URL).flushdb()
     sim_port, web_port = free_port(), free_port()
@@ -85,6 +92,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         except BaseException:
             print(group.logs())
             raise
+        else:
+            report = getattr(request.node, "rep_call", None)
+            if report is not None and report.failed:
+                print(group.logs())
         finally:
             group.stop_all()
             engine.dispose()
