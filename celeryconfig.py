@@ -49,8 +49,20 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 task_time_limit = TASK_TIME_LIMIT_SECONDS
 task_soft_time_limit = TASK_SOFT_TIME_LIMIT_SECONDS
 
-worker_send_task_events = True
-task_send_sent_event = True
+# Task events feed Flower; the file-system transport has no fanout exchange, so in embedded mode
+# they would only pile up as files nobody reads.
+worker_send_task_events = not broker_url.startswith("filesystem://")
+task_send_sent_event = worker_send_task_events
+
+# One beat process runs the maintenance sweep (a backstop for the relay process's own sweeps).
+beat_schedule = {
+    "maintenance-sweep": {
+        "task": "promobridge.maintenance.sweep",
+        "schedule": max(5.0, _settings.sweep_interval_seconds),
+        "options": {"expires": 60},
+    },
+}
+beat_schedule_filename = str(_settings.data_dir.resolve() / "celerybeat-schedule")
 
 task_default_queue = "default"
 task_routes = {

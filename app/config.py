@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
 
+    flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
+
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
     listener_token: str = Field(default="change-me-listener-token", alias="LISTENER_TOKEN", repr=False)
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)

@@ -8,7 +8,7 @@ from celery import Celery
 
 import celeryconfig
 
-app = Celery("promobridge", include=["tasks.ingest", "tasks.claims"])
+app = Celery("promobridge", include=["tasks.ingest", "tasks.claims", "tasks.maintenance"])
 app.config_from_object(celeryconfig)
 
 if celeryconfig.broker_url.startswith("filesystem://"):

@@ -11,8 +11,10 @@ from app.cli.bench import bench_group
 from app.cli.campaigns import campaigns_group, operator_data_group
 from app.cli.claims import claims_group, clients_group
 from app.cli.db import db_group
-from app.cli.processes import relay_command, web_command, worker_command
+from app.cli.demo import demo_command
+from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
+from app.cli.run import run_command
 from simulator.cli import simulator_command
 
 
@@ -23,6 +25,7 @@ def main(log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
+main.add_command(demo_command)
 main.add_command(db_group)
 main.add_command(campaigns_group)
 main.add_command(operator_data_group)
@@ -30,6 +33,9 @@ main.add_command(register_command)
 main.add_command(web_command)
 main.add_command(worker_command)
 main.add_command(relay_command)
+main.add_command(beat_command)
+main.add_command(flower_command)
+main.add_command(run_command)
 main.add_command(simulator_command)
 main.add_command(bench_group)
 main.add_command(clients_group)

@@ -62,7 +62,6 @@ def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) 
             queues,
             "-c",
             str(concurrency),
-            "-E",
             "--loglevel",
             "INFO",
             *celery_args,
@@ -74,3 +73,37 @@ def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) 
 def relay_command() -> None:
     """Run the relay: inbox dispatch, sweepers and the outbox relay to Optimove."""
     os.execvp(sys.executable, [sys.executable, "-m", "workers.relay"])
+
+
+@click.command("beat")
+def beat_command() -> None:
+    """Run Celery beat (exactly one per deployment): schedules the maintenance sweep."""
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"],
+    )
+
+
+@click.command("flower", context_settings={"ignore_unknown_options": True})
+@click.option("--port", default=5555, show_default=True, type=int)
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.argument("flower_args", nargs=-1, type=click.UNPROCESSED)
+def flower_command(port: int, address: str, flower_args: tuple[str, ...]) -> None:
+    """Run Flower against the workers; basic auth from FLOWER_BASIC_AUTH (user:password[,user2:pw2])."""
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "flower",
+        f"--port={port}",
+        f"--address={address}",
+        "--purge_offline_workers=60",
+    ]
+    from app.config import load_settings
+
+    auth = load_settings().flower_basic_auth
+    if auth:
+        args.append(f"--basic-auth={auth}")
+    os.execvp(sys.executable, [*args, *flower_args])

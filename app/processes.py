@@ -1,0 +1,118 @@
+"""Supervising promobridge's own processes (web, worker, relay, simulator) from Python.
+
+Used by `promobridge demo` and `promobridge run`, the end-to-end tests and the benchmarks: every
+process is started with the same `promobridge …` command the Procfile and docker-compose use, in
+its own process group (so its children can be signalled), logging to a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import requests
+
+PROMOBRIDGE = [sys.executable, "-m", "app.cli"]
+STOP_GRACE_SECONDS = 10.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> None:
+    """Poll `condition` until it holds; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A condition that holds once `url` answers anything below 500."""
+
+    def check() -> bool:
+        try:
+            return requests.get(url, timeout=1).status_code < 500
+        except requests.RequestException:
+            return False
+
+    return check
+
+
+class CommandFailed(RuntimeError):
+    """Raised when a one-shot promobridge command exits with an error."""
+
+
+class ProcessGroup:
+    """Starts named processes with one environment, logs each to a file, stops them all at the end."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def run(self, *args: str, timeout: float = 60) -> str:
+        """Run a promobridge command to completion and return its output (fails on a non-zero exit)."""
+        result = subprocess.run(
+            [*PROMOBRIDGE, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            output = result.stdout.decode() + result.stderr.decode()
+            raise CommandFailed(f"promobridge {' '.join(args)} exited {result.returncode}:\n{output}")
+        return result.stdout.decode()
+
+    def start(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        """Start `promobridge ARGS` in its own process group (so its children can be signalled too)."""
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [*PROMOBRIDGE, *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the whole process group of `name`."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+
+    def stop_all(self) -> None:
+        """SIGTERM everything, then SIGKILL what is still alive."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def logs(self) -> str:
+        """The tail of every process log, for failure messages."""
+        parts = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            parts.append(f"----- {path.name} -----\n" + path.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
