@@ -78,6 +78,9 @@ def relay_command() -> None:
 @click.command("beat")
 def beat_command() -> None:
     """Run Celery beat (exactly one per deployment): schedules the maintenance sweep."""
+    from app.config import load_settings
+
+    load_settings().data_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
     os.execvp(
         sys.executable,
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"],
