@@ -15,6 +15,7 @@ from app.policies.base import PolicyPipeline
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
+from app.web.openapi import openapi
 from app.web.webhooks import webhooks
 
 
@@ -50,6 +51,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(webhooks)
     app.register_blueprint(claims_api)
+    app.register_blueprint(openapi)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -1,0 +1,227 @@
+"""The HTTP API as OpenAPI 3.1, built from the same pydantic schemas that validate the requests.
+
+Served at /openapi.json, with a small self-contained docs page at /docs (no external scripts: the
+service may run where browsers cannot reach a CDN).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
+
+openapi = Blueprint("openapi", __name__)
+API_VERSION = "1.0.0"
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    error: str
+    message: str
+    details: list[dict[str, str]] | None = None
+
+
+class RewardView(BaseModel):
+    """The reward granted (after scaling) or offered."""
+
+    type: str | None
+    amount: str = Field(description="Decimal amount as a string, to keep precision.")
+    tier: str | None
+
+
+class ClaimView(BaseModel):
+    """A claim as the API shows it."""
+
+    id: str
+    status: str = Field(
+        description="pending, validating, validated, activated, completed, rejected or failed"
+    )
+    reason: str | None
+    campaign_id: int
+    customer_id: str
+    promo_code: str | None
+    reward: RewardView | None
+    created_at: str
+    updated_at: str
+    validated_at: str | None
+    activated_at: str | None
+    completed_at: str | None
+    status_url: str
+
+
+class OptimoveEvent(BaseModel):
+    """EventTypeID 5 (scheduled campaign on hold) or 4 (canceled); parsed leniently, extra keys kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    EventTypeID: int | str
+    CampaignID: int | str
+    TimeStamp: str | None = None
+    ClearanceRequiredBy: str | None = Field(default=None, description="Required for EventTypeID 5.")
+
+
+class GatewayAnswer(BaseModel):
+    """The triggered gateway's synchronous answer."""
+
+    user_id: str
+    allowed: bool
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"description": "error", "content": _json("ErrorBody")} for code in codes}
+
+
+BEARER = [{"clientKey": []}]
+
+
+def build_spec() -> dict[str, Any]:
+    """The OpenAPI document."""
+    components: dict[str, Any] = {}
+    for model in (ClaimBody, ClaimView, ErrorBody, OptimoveEvent, GatewayAnswer):
+        schema = _schema(model)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    idempotency = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    }
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "promobridge",
+            "version": API_VERSION,
+            "description": "Operator-side integration for Optimove OptiPromo's Advanced Activation Flow.",
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"clientKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/v1/claims": {
+                "post": {
+                    "summary": "Submit a claim (the customer clicked Claim Reward)",
+                    "security": BEARER,
+                    "parameters": [idempotency],
+                    "requestBody": {"required": True, "content": _json("ClaimBody")},
+                    "responses": {
+                        "202": {"description": "created", "content": _json("ClaimView")},
+                        "200": {
+                            "description": "an existing claim (replay or second claim)",
+                            "content": _json("ClaimView"),
+                        },
+                        **_errors(400, 401, 404, 409, 413, 415, 422, 429),
+                    },
+                }
+            },
+            "/v1/claims/{claim_id}": {
+                "get": {
+                    "summary": "A claim's progress; ?wait= long-polls until it is final",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "claim_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "wait",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "number", "minimum": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "the claim", "content": _json("ClaimView")},
+                        **_errors(400, 401, 404, 429),
+                    },
+                }
+            },
+            "/v1/campaigns/{campaign_id}": {
+                "get": {
+                    "summary": "A campaign's progress and counters",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {"200": {"description": "the campaign report"}, **_errors(401, 404, 429)},
+                }
+            },
+            "/webhooks/optimove/{token}": {
+                "post": {
+                    "summary": "Optimove's listener (EventTypeID 5 and 4)",
+                    "parameters": [token],
+                    "requestBody": {"required": True, "content": _json("OptimoveEvent")},
+                    "responses": {
+                        "200": {"description": "stored (or a duplicate)"},
+                        **_errors(400, 401, 413, 422, 503),
+                    },
+                }
+            },
+            "/webhooks/optimove/triggered/{token}": {
+                "post": {
+                    "summary": "Optimove's triggered-campaign gateway (fails closed)",
+                    "parameters": [token],
+                    "responses": {
+                        "200": {"description": "the decision", "content": _json("GatewayAnswer")},
+                        **_errors(400, 401, 413),
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: database and broker",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                }
+            },
+            "/metrics": {
+                "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}
+            },
+        },
+    }
+
+
+@openapi.get("/openapi.json")
+def openapi_json() -> Response:
+    """The OpenAPI document."""
+    return jsonify(build_spec())
+
+
+@openapi.get("/docs")
+def docs() -> Response:
+    """A readable page generated from the same document."""
+    spec = build_spec()
+    parts = [
+        f"<h1>{html.escape(spec['info']['title'])} API {spec['info']['version']}</h1>",
+        f"<p>{html.escape(spec['info']['description'])} Machine-readable: <a href='/openapi.json'>"
+        "/openapi.json</a></p>",
+    ]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            codes = ", ".join(operation.get("responses", {}))
+            parts.append(
+                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>"
+                f"<p>{html.escape(operation['summary'])}</p><p>Responses: {codes}</p>"
+            )
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in spec["components"]["schemas"].items():
+        parts.append(f"<h3>{html.escape(name)}</h3><pre>{html.escape(json.dumps(schema, indent=2))}</pre>")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>promobridge API</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;"
+        "padding:1em;overflow:auto}</style></head><body>" + "".join(parts) + "</body></html>"
+    )
+    return Response(page, mimetype="text/html")
