@@ -85,7 +85,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): {"description": "error", "content": _json("ErrorBody")} for code in codes}
 
 
-BEARER = [{"clientKey": []}]
+BEARER: list[dict[str, list[str]]] = [{"clientKey": []}]
 
 
 def build_spec() -> dict[str, Any]:
