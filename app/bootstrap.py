@@ -27,6 +27,7 @@ from app.adapters.ratelimit import (
 )
 from app.config import Settings
 from app.domain.campaigns import ApprovalBudget, CampaignMode
+from app.observability.metrics import record_optimove_call, record_ratelimit_wait
 from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
 from app.services.claim_processing import ValidationConfig
@@ -42,13 +43,16 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
     redis_url = settings.rate_limiter_redis_url
     if redis_url is None:
         return LocalSlidingWindowLimiter(
-            limit=settings.optimove_rate_limit, window_seconds=settings.optimove_rate_window_seconds
+            limit=settings.optimove_rate_limit,
+            window_seconds=settings.optimove_rate_window_seconds,
+            on_wait=record_ratelimit_wait,
         )
     return RedisSlidingWindowLimiter(
         redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5),
         key=limiter_key_for(settings.optimove_api_key),
         limit=settings.optimove_rate_limit,
         window_seconds=settings.optimove_rate_window_seconds,
+        on_wait=record_ratelimit_wait,
     )
 
 
@@ -59,6 +63,7 @@ def build_optimove_client(settings: Settings, limiter: RateLimiter) -> OptimoveC
         api_key=settings.optimove_api_key,
         rate_limiter=limiter,
         timeout_seconds=settings.optimove_timeout_seconds,
+        on_call=record_optimove_call,
     )
 
 
@@ -70,6 +75,7 @@ def build_optipromo_client(settings: Settings, limiter: RateLimiter) -> OptiProm
         rate_limiter=limiter,
         timeout_seconds=settings.optimove_timeout_seconds,
         max_contexts=settings.optipromo_max_contexts,
+        on_call=record_optimove_call,
     )
 
 

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=60.0, alias="RETRY_BACKOFF_MAX_SECONDS", gt=0)
     deadline_safety_margin_seconds: float = Field(default=300.0, alias="DEADLINE_SAFETY_MARGIN_SECONDS", ge=0)
 
+    # Observability. PROMETHEUS_MULTIPROC_DIR is not a setting: prometheus-client reads it itself,
+    # at import, so it must be in the environment before the process starts.
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_json: bool = Field(default=True, alias="LOG_JSON")
+    # 0 = off. Serve this host's metrics from a worker pool / the relay when no web process does.
+    worker_metrics_port: int = Field(default=0, alias="WORKER_METRICS_PORT", ge=0, le=65535)
+    relay_metrics_port: int = Field(default=0, alias="RELAY_METRICS_PORT", ge=0, le=65535)
+
     @property
     def resolved_database_url(self) -> str:
         """The configured database, or an SQLite file in the data directory."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from celery import Celery
 
 import celeryconfig
+import workers.signals  # noqa: F401  (connects logging, correlation-id and metrics signal receivers)
 
 app = Celery("promobridge", include=["tasks.ingest", "tasks.claims", "tasks.maintenance"])
 app.config_from_object(celeryconfig)

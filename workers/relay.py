@@ -93,10 +93,14 @@ def main() -> None:
     """`python -m workers.relay` (what `promobridge relay` and the Procfile run)."""
     from app.bootstrap import build_runtime
     from app.config import load_settings
+    from app.observability.logging import configure_logging
+    from app.observability.metrics import start_worker_metrics_server
     from workers.celery_app import app as celery_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = build_runtime(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    start_worker_metrics_server(settings.relay_metrics_port)
+    runtime = build_runtime(settings)
     loop = RelayLoop(runtime, CeleryDispatcher(celery_app))
     loop.install_signal_handlers()
     log.info("relay started")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import click
@@ -15,6 +14,7 @@ from app.cli.demo import demo_command
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
 from app.cli.run import run_command
+from app.observability.logging import configure_logging
 from simulator.cli import simulator_command
 
 
@@ -22,7 +22,7 @@ from simulator.cli import simulator_command
 @click.option("--log-level", default=lambda: os.environ.get("LOG_LEVEL", "INFO"), show_default="INFO")
 def main(log_level: str) -> None:
     """promobridge: the operator's side of Optimove OptiPromo's Advanced Activation Flow."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_level, json=os.environ.get("LOG_JSON", "true").lower() not in ("0", "false", "no"))
 
 
 main.add_command(demo_command)

@@ -38,6 +38,8 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
             str(workers),
             "--access-logfile",
             "-",
+            "--config",
+            "python:app.observability.gunicorn_conf",
             "app.web:create_app()",
         ],
     )

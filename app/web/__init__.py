@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, Response, jsonify
+from flask import Flask
 from sqlalchemy import Engine
 
 from app.adapters.broker import TaskPublisher
 from app.adapters.db.schema import build_engine
 from app.bootstrap import build_policy_pipeline
 from app.config import Settings, load_settings
+from app.observability.task_context import connect_task_publish_correlation
 from app.policies.base import PolicyPipeline
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
 from app.web.openapi import openapi
+from app.web.ops import install_request_correlation, ops
 from app.web.webhooks import webhooks
 
 
@@ -49,12 +51,10 @@ def create_app(
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
+    install_request_correlation(app)
+    connect_task_publish_correlation()  # tasks this app queues carry the request's correlation id
+    app.register_blueprint(ops)
     app.register_blueprint(webhooks)
     app.register_blueprint(claims_api)
     app.register_blueprint(openapi)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
     return app

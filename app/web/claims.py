@@ -9,7 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
-from app.domain.claims import TERMINAL_STATES, ClaimRequest
+from app.domain.claims import TERMINAL_STATES, ClaimRequest, ClaimState
+from app.observability.context import current_correlation_id
+from app.observability.metrics import record_claim_submission
 from app.services import claims as claim_service
 from app.services.reports import campaign_report
 from app.web.auth import require_client
@@ -50,15 +52,20 @@ def create_claim() -> tuple[Response, int]:
             client_id=g.client.id,
             idempotency_key=key,
             source="http",
-            correlation_id=request.headers.get("X-Request-ID"),
+            correlation_id=current_correlation_id(),  # X-Request-ID once validated (<= 64 chars)
         )
     except claim_service.UnknownCampaign as exc:
         return error_response(404, "unknown_campaign", str(exc))
     except claim_service.CampaignNotClaimable as exc:
         return error_response(409, "campaign_not_claimable", str(exc))
     except claim_service.IdempotencyConflict as exc:
+        record_claim_submission("conflict")
         return error_response(409, "idempotency_conflict", str(exc))
     claim = submitted.claim
+    if not submitted.created:
+        record_claim_submission("existing")
+    else:
+        record_claim_submission("rejected_at_once" if claim.state == ClaimState.REJECTED else "created")
     if submitted.created and claim.state.value == "pending":
         services.publisher.validate_claim(claim.id)
     body_json = {**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}

@@ -12,11 +12,22 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.adapters.optimove.contract import InvalidCampaignEvent
 from app.config import Settings
+from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED
+from app.observability.metrics import record_webhook, record_webhook_rejected, webhook_rejection_reason
 from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse_triggered_call
 from app.services.webhooks import UnsupportedEventType, receive_optimove_event
 from app.web.errors import error_response
 
 webhooks = Blueprint("webhooks", __name__)
+
+
+@webhooks.after_request
+def _count_rejections(response: Response) -> Response:
+    # One place for every 4xx, including 413s raised while reading the body.
+    reason = webhook_rejection_reason(response.status_code)
+    if reason is not None:
+        record_webhook_rejected(reason)
+    return response
 
 
 @webhooks.post("/webhooks/optimove/<token>")
@@ -41,6 +52,7 @@ def optimove_listener(token: str) -> tuple[Response, int]:
         return error_response(400, "invalid_event", str(exc))
     except UnsupportedEventType as exc:
         return error_response(422, "unsupported_event", str(exc))
+    record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
     body = {
         "status": "accepted" if received.new else "duplicate",
         "event_type_id": received.event.event_type_id,
@@ -73,6 +85,7 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
     answer = decide_triggered(
         services.engine, services.pipeline, call, timeout_ms=settings.triggered_timeout_ms
     )
+    record_webhook("triggered")
     return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
 
 

@@ -24,7 +24,7 @@ def test_terminal_states_have_no_way_out_except_failed_which_can_be_retried() ->
     assert ALLOWED_TRANSITIONS[ClaimState.COMPLETED] == frozenset()
     assert ALLOWED_TRANSITIONS[ClaimState.REJECTED] == frozenset()
     assert ALLOWED_TRANSITIONS[ClaimState.FAILED] == {ClaimState.PENDING}
-    assert TERMINAL_STATES == {ClaimState.COMPLETED, ClaimState.REJECTED, ClaimState.FAILED}
+    assert {ClaimState.COMPLETED, ClaimState.REJECTED, ClaimState.FAILED} == TERMINAL_STATES
 
 
 @pytest.mark.parametrize(

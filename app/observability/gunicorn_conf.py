@@ -1,0 +1,48 @@
+"""gunicorn server hooks: ``gunicorn -c python:app.observability.gunicorn_conf 'app.web:create_app()'``.
+
+- ``on_starting`` installs the JSON log handler in the master, which the workers inherit at fork
+  (``promobridge web`` execs gunicorn, so logging configured by the CLI does not survive).
+- It also scrubs gunicorn's own loggers, which do not propagate to the root: the access log
+  prints every request path, and the webhook paths contain the listener token.
+- ``child_exit`` tells prometheus-client a worker is gone (multiprocess mode).
+- The access log line carries the response's ``X-Request-ID`` and the duration: it is written
+  after the request's own context is gone, so that is how it joins the request's other lines.
+
+gunicorn reads only the names it knows from this module; everything else here is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import load_settings
+from app.observability.logging import add_filter_to_handlers, configure_logging
+from app.observability.metrics import mark_process_dead
+
+_GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.access")
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
+
+
+def _logging_options() -> tuple[str, bool]:
+    settings = load_settings()
+    # getattr: LOG_LEVEL / LOG_JSON may not be Settings fields yet; these are their defaults.
+    return str(getattr(settings, "log_level", "INFO")), bool(getattr(settings, "log_json", True))
+
+
+def on_starting(server: Any) -> None:
+    """Configure logging once in the master, before any worker is forked."""
+    level, json = _logging_options()
+    configure_logging(level, json)
+    for name in _GUNICORN_LOGGERS:
+        add_filter_to_handlers(name, json=json)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """gunicorn may have rebuilt its log handlers (SIGHUP); scrub them again (idempotent)."""
+    for name in _GUNICORN_LOGGERS:
+        add_filter_to_handlers(name)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: drop its live gauge files so they stop counting."""
+    mark_process_dead(worker.pid)

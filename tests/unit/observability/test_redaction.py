@@ -1,0 +1,89 @@
+"""No log line ever contains a secret: API keys, Bearer tokens, URL passwords, listener tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from app.observability.redaction import MASK, scrub, strip_url_password
+
+log = logging.getLogger("tests.redaction")
+SECRET = "s3cr3t-Value_9"
+
+
+@pytest.mark.parametrize(
+    ("message", "args"),
+    [
+        ("calling Optimove with X-API-KEY: %s", (SECRET,)),
+        ("headers %s", ({"X-API-KEY": SECRET, "Accept": "application/json"},)),
+        ("claims client sent Authorization: Bearer %s", (SECRET,)),
+        ("Authorization=Basic %s", (SECRET,)),
+        ("curl -H 'Authorization: Bearer %s'", (SECRET,)),
+        ("database postgresql+psycopg2://promobridge:%s@db:5432/promobridge is down", (SECRET,)),
+        ("broker redis://:%s@redis:6379/0 unreachable", (SECRET,)),
+        ("GET /webhooks/optimove/%s HTTP/1.1", (SECRET,)),
+        ("POST /webhooks/optimove/triggered/%s 200", (SECRET,)),
+        ("retrying with token=%s&page=2", (SECRET,)),
+        ('body {"api_key": "%s", "campaign": 1}', (SECRET,)),
+        ("client key pb_0123456789abcdef_%s issued", (SECRET,)),
+    ],
+)
+def test_secrets_in_messages_are_masked(json_log: io.StringIO, message: str, args: tuple[object]) -> None:
+    log.warning(message, *args)
+
+    output = json_log.getvalue()
+    assert SECRET not in output
+    assert MASK in json.loads(output)["message"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"api_key": SECRET},
+        {"listener_token": SECRET},
+        {"password": SECRET},
+        {"Authorization": f"Bearer {SECRET}"},
+        {"client_secret": SECRET},
+        {"headers": {"X-API-KEY": SECRET, "nested": [{"token": SECRET}]}},
+        {"url": f"redis://user:{SECRET}@host/0"},
+        {"error": f"401 for Bearer {SECRET}"},
+    ],
+)
+def test_secrets_in_extra_fields_are_masked(json_log: io.StringIO, extra: dict[str, object]) -> None:
+    log.info("request failed", extra=extra)
+
+    assert SECRET not in json_log.getvalue()
+
+
+def test_secrets_in_tracebacks_are_masked(json_log: io.StringIO) -> None:
+    try:
+        raise ConnectionError(f"cannot reach postgresql://app:{SECRET}@db/app with X-API-KEY={SECRET}")
+    except ConnectionError:
+        log.exception("database down")
+
+    output = json_log.getvalue()
+    assert SECRET not in output
+    assert "ConnectionError" in json.loads(output)["exc_info"]
+
+
+def test_ordinary_fields_are_left_alone(json_log: io.StringIO) -> None:
+    log.info("campaign %s approved", 1359, extra={"customers": 10_000, "outcome": "sent"})
+
+    line = json.loads(json_log.getvalue())
+    assert line["message"] == "campaign 1359 approved"
+    assert (line["customers"], line["outcome"]) == (10_000, "sent")
+
+
+def test_url_passwords_are_stripped_and_the_rest_kept() -> None:
+    assert strip_url_password("redis://:pw@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+    assert strip_url_password("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert strip_url_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_scrub_masks_a_known_secret_in_any_shape() -> None:
+    assert scrub("auth failed for user 'app' (password hunter2)", "hunter2") == (
+        "auth failed for user 'app' (password ***)"
+    )
