@@ -13,6 +13,8 @@ import time
 from datetime import timedelta
 from types import FrameType
 
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.adapters.optimove.errors import OptimoveError
@@ -24,6 +26,8 @@ from tasks.dispatch import CeleryDispatcher
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF_MAX_SECONDS = 10.0
+# Outages of PostgreSQL, Redis (broker, rate-limit ledger) or Optimove: back off and go on, never exit.
+INFRASTRUCTURE_ERRORS = (SQLAlchemyError, OptimoveError, OSError, RedisError, KombuOperationalError)
 
 
 class RelayLoop:
@@ -77,7 +81,7 @@ class RelayLoop:
             try:
                 busy = self.step()
                 errors = 0
-            except (SQLAlchemyError, OptimoveError, OSError) as exc:
+            except INFRASTRUCTURE_ERRORS as exc:
                 errors += 1
                 delay = min(ERROR_BACKOFF_MAX_SECONDS, 0.5 * 2 ** min(errors, 5))
                 log.warning(

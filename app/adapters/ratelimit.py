@@ -64,6 +64,10 @@ return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
 """
 
 
+class RateLimiterUnavailable(Exception):
+    """The shared ledger (Redis) cannot be reached, so no slot can be taken safely; retry later."""
+
+
 class RateLimitWaitExceeded(Exception):
     """A slot would not free up within the caller's ``max_wait_seconds``."""
 
@@ -164,9 +168,15 @@ class RedisSlidingWindowLimiter(_WaitStats):
         try:
             while True:
                 member = uuid.uuid4().hex
-                wait_ms = int(
-                    self._script(keys=[self.key], args=[self.limit, self._window_us, member, self._ttl_ms])
-                )
+                try:
+                    wait_ms = int(
+                        self._script(
+                            keys=[self.key], args=[self.limit, self._window_us, member, self._ttl_ms]
+                        )
+                    )
+                except redis.RedisError as exc:
+                    # Going ahead without the shared budget would risk 429s for every process.
+                    raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
                 if wait_ms <= 0:
                     return waited
                 _check_deadline(waited, wait_ms / 1000, max_wait_seconds)

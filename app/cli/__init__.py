@@ -8,6 +8,7 @@ import click
 
 from app.cli.bench import bench_group
 from app.cli.campaigns import campaigns_group, operator_data_group
+from app.cli.chaos import chaos_group
 from app.cli.claims import claims_group, clients_group
 from app.cli.db import db_group
 from app.cli.demo import demo_command
@@ -38,5 +39,6 @@ main.add_command(flower_command)
 main.add_command(run_command)
 main.add_command(simulator_command)
 main.add_command(bench_group)
+main.add_command(chaos_group)
 main.add_command(clients_group)
 main.add_command(claims_group)

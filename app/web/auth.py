@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -12,11 +13,13 @@ from flask import current_app, g, request
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
 
 from app.services.clients import authenticate
 from app.web.errors import error_response
 
 View = TypeVar("View", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 class ClientRateLimiter:
@@ -28,7 +31,12 @@ class ClientRateLimiter:
     def allow(self, client_id: int, per_minute: int) -> float | None:
         """None when the request may go on; otherwise the seconds to wait before retrying."""
         item = RateLimitItemPerMinute(per_minute)
-        if self.limiter.hit(item, "claims", str(client_id)):
+        try:
+            if self.limiter.hit(item, "claims", str(client_id)):
+                return None
+        except RedisError as exc:
+            # Fail open: a claim only needs PostgreSQL, and the limit protects us, not the customer.
+            log.warning("client rate limit unavailable; allowing the request", extra={"error": repr(exc)})
             return None
         reset_at = self.limiter.get_window_stats(item, "claims", str(client_id)).reset_time
         return max(1.0, reset_at - time.time())

@@ -182,3 +182,19 @@ def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engin
     ]
     assert [r.status_code for r in codes] == [404, 404, 404, 429, 429]
     assert int(codes[-1].headers["Retry-After"]) >= 1
+
+
+def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
+    app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+    key = create_client(pg_engine, "resilient", rate_limit_per_minute=10).key
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    response = app.test_client().post(
+        "/v1/claims",
+        json={"campaign_id": campaign_id, "customer_id": customer},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 202

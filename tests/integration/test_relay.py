@@ -171,3 +171,27 @@ def test_the_most_urgent_campaign_is_sent_first(
         )
     result = relay_once(pg_engine, simulator_client(simulator.optimove_url), FAST_RETRY)
     assert result is not None and result.campaign_id == urgent
+
+
+def test_a_batch_whose_relay_died_mid_call_is_resent_and_counted(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 100)
+    with (
+        pg_engine.begin() as conn
+    ):  # a relay leases the batch, calls Optimove, and dies before marking it sent
+        dead = outbox.claim_batch(conn, now=utcnow(), limit=1000, lease=timedelta(seconds=1))
+    assert dead is not None
+    client = simulator_client(simulator.optimove_url)
+    from app.adapters.optimove.models import PromoStatus
+
+    client.update_customer_promotion_status(campaign_id, [PromoStatus(c, s) for c, s in dead.customers])
+
+    outcomes = _drain(pg_engine, simulator)  # the lease expires; another relay sends the rows again
+
+    assert outcomes == ["sent"]
+    with pg_engine.connect() as conn:
+        stats = outbox.stats(conn, campaign_id)
+        campaign = campaigns.get_campaign(conn, campaign_id)
+    assert stats.resent == len(dead.customers) == campaign.resent_count  # type: ignore[union-attr]
+    assert {s["times"] for s in SimControl(simulator.url).statuses(campaign_id).values()} == {2}

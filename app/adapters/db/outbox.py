@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, update
 
 from app.adapters.db.dialect import locked_batch_ids
 from app.adapters.db.tables import campaigns, outbox
@@ -68,7 +68,14 @@ def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta
         conn.execute(
             update(outbox)
             .where(outbox.c.id.in_(batch))
-            .values(lease_id=lease_id, lease_until=now + lease, attempts=outbox.c.attempts + 1)
+            .values(
+                lease_id=lease_id,
+                lease_until=now + lease,
+                attempts=outbox.c.attempts + 1,
+                # A row still carrying an (expired) lease was in flight when its relay died: the call may
+                # have reached Optimove, so this send may be a re-send and is counted as one.
+                send_count=outbox.c.send_count + case((outbox.c.lease_id.is_not(None), 1), else_=0),
+            )
             .returning(
                 outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline
             )

@@ -20,9 +20,14 @@ from requests.adapters import HTTPAdapter
 
 from app.adapters.optimove._transport import Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
-from app.adapters.optimove.errors import OptimoveError, OptimoveProtocolError, SkipIgnoredError
+from app.adapters.optimove.errors import (
+    OptimoveBudgetUnavailable,
+    OptimoveError,
+    OptimoveProtocolError,
+    SkipIgnoredError,
+)
 from app.adapters.optimove.models import CampaignCustomer, PromoStatus, RegisteredListener
-from app.adapters.ratelimit import RateLimiter
+from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT_SECONDS", "DEFAULT_TIMEOUT_SECONDS", "OptimoveClient"]
 
@@ -247,7 +252,10 @@ class OptimoveClient:
         expect: Expect = "nothing",
     ) -> object:
         """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty)."""
-        self._limiter.acquire()
+        try:
+            self._limiter.acquire()
+        except RateLimiterUnavailable as exc:
+            raise OptimoveBudgetUnavailable(str(exc), endpoint=endpoint) from exc
         started = time.monotonic()
         outcome = "error"  # stays so only if something other than an OptimoveError escapes (a bug)
         try:

@@ -70,6 +70,12 @@ class OptimoveServerError(TransientOptimoveError):
     outcome = "5xx"
 
 
+class OptimoveBudgetUnavailable(TransientOptimoveError):
+    """No rate-limit slot could be taken (the shared ledger is down); nothing was sent."""
+
+    outcome = "limiter_unavailable"
+
+
 class OptimoveRateLimited(TransientOptimoveError):
     """Optimove answered 429; ``retry_after`` is the server's hint in seconds, if it sent one."""
 

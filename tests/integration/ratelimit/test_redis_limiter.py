@@ -143,3 +143,18 @@ def test_four_processes_never_exceed_the_limit_in_any_sliding_window(key: str) -
     throughput = len(stamps) / HAMMER_SECONDS
     assert throughput >= MIN_THROUGHPUT_SHARE * LIMIT / WINDOW_SECONDS, f"only {throughput:.1f}/s"
     assert sum(1 for taken in per_process if taken) >= 2, "the budget was shared, not taken by one process"
+
+
+def test_an_unreachable_ledger_fails_the_call_as_transient_and_sends_nothing() -> None:
+    import redis as redis_lib
+
+    from app.adapters.optimove.client import OptimoveClient
+    from app.adapters.optimove.errors import OptimoveBudgetUnavailable
+    from app.adapters.ratelimit import RedisSlidingWindowLimiter
+
+    down = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    limiter = RedisSlidingWindowLimiter(down, key="promobridge:test:down", limit=5, window_seconds=1)
+    client = OptimoveClient(base_url="http://127.0.0.1:1/current", api_key="k", rate_limiter=limiter)
+    with pytest.raises(OptimoveBudgetUnavailable) as caught:
+        client.get_registered_event_listeners()
+    assert caught.value.ambiguous is False

@@ -1,0 +1,125 @@
+"""`promobridge chaos`: fault-injection runs that check promobridge's guarantees on real processes.
+
+Why a command as well as a test: the full run (2,000 claims, every kind of crash) is what to run before
+trusting a deployment, or a change to the retry, lease or reconcile paths; the default test suite only
+runs a small slice of it. The run needs PostgreSQL's server binaries and redis-server on this machine:
+it starts private instances of both, so crashing them disturbs nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from benchmarks.chaos import ChaosReport
+
+
+@click.group("chaos")
+def chaos_group() -> None:
+    """Fault-injection runs against the whole stack on private PostgreSQL and Redis servers."""
+
+
+@chaos_group.command("claims")
+@click.option("--claims", default=2000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--seed", default=1, show_default=True, type=int, help="Seeds the nemesis, the clicks and faults."
+)
+@click.option(
+    "--worker-kills", default=4, show_default=True, type=click.IntRange(min=0), help="Pool-child SIGKILLs."
+)
+@click.option(
+    "--worker-restarts",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="SIGKILLs of a whole worker (main process and pool), started again 2 s later.",
+)
+@click.option("--redis-restarts", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option("--postgres-restarts", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--faults/--no-faults",
+    default=True,
+    show_default=True,
+    help="Simulator faults on validateCustomers and UpdateCustomerPromotionStatus: "
+    "10% 5xx, 5% 429, 5% timeouts, 3% applied with the answer lost.",
+)
+@click.option(
+    "--convergence-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds to wait after the last fault for every claim to be final.",
+)
+def claims(
+    claims: int,
+    seed: int,
+    worker_kills: int,
+    worker_restarts: int,
+    redis_restarts: int,
+    postgres_restarts: int,
+    faults: bool,
+    convergence_timeout: float,
+) -> None:
+    """Flow C under crashes: 0 lost, 0 stuck, 0 duplicate rewards, every reward reported (exit 1 if not)."""
+    from benchmarks.chaos import ChaosConfig, run_chaos
+
+    config = ChaosConfig(
+        claims=claims,
+        seed=seed,
+        worker_kills=worker_kills,
+        worker_restarts=worker_restarts,
+        redis_restarts=redis_restarts,
+        postgres_restarts=postgres_restarts,
+        faults=faults,
+        convergence_timeout=convergence_timeout,
+    )
+    report = run_chaos(config, say=lambda line: click.echo(line, err=True))
+    click.echo(render(report))
+    if report.violations:
+        raise SystemExit(1)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items())) or "none"
+
+
+def render(report: ChaosReport) -> str:
+    """The report: every invariant with its count, then the figures that explain the run."""
+    c, faults = report.config, "on" if report.config.faults else "off"
+    answered = report.submitted - report.invariants.get("never answered 2xx", 0)
+    resent_unflagged = report.resent - report.resent_after_ambiguous
+    converged = (
+        f"{report.converge_seconds:.1f} s" if report.converge_seconds is not None else "did not converge"
+    )
+    lines = [
+        "",
+        f"flow C chaos run: {c.claims:,} claims, seed {c.seed}, Optimove faults {faults}",
+        f"{'claims submitted (answered 2xx)':<46}{report.submitted:>8,}  ({answered:,})",
+        f"{'final states':<46}{_counts(report.states)}",
+        "invariants (each must be 0):",
+        *(
+            f"  {name:<44}{count:>8,}  {'ok' if count == 0 else 'VIOLATED'}"
+            for name, count in report.invariants.items()
+        ),
+        f"{'re-sends (status received more than once)':<46}{report.resent:>8,}  "
+        f"({report.resent_after_ambiguous:,} after an ambiguous failure promobridge counted, "
+        f"{resent_unflagged:,} not counted by promobridge)",
+        f"{'Optimove faults injected by the simulator':<46}{_counts(report.simulator_faults)}",
+        f"{'nemesis faults':<46}{c.worker_kills} pool-child kills, {c.worker_restarts} worker restarts, "
+        f"{c.redis_restarts} Redis restarts, {c.postgres_restarts} PostgreSQL restarts",
+        *(f"  {line}" for line in report.nemesis_log),
+        f"{'client retries (same Idempotency-Key)':<46}{sum(report.client_retries.values()):>8,}  "
+        f"({_counts(report.client_retries)})",
+        f"{'processes that died on their own':<46}{len(report.crashes):>8,}  "
+        f"({'; '.join(report.crashes) or 'none'}; restarted, as `restart: unless-stopped` would)",
+        f"{'reconciler rounds that re-dispatched claims':<46}{report.reconciler_rounds:>8,}",
+        f"{'broker messages still unacknowledged':<46}{report.unacked_messages:>8,}  "
+        "(held by killed workers: Redis redelivers them only after its visibility timeout)",
+        f"{'time to converge after the last fault':<46}{converged:>8}",
+        f"{'whole run':<46}{report.total_seconds:>6.0f} s",
+    ]
+    violations = report.violations
+    lines.append("RESULT: " + ("PASS" if not violations else "FAIL: " + "; ".join(violations)))
+    return "\n".join(lines)
