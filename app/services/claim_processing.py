@@ -167,7 +167,9 @@ def activate_validated(
     """
     with engine.connect() as conn:
         ready = [c for c in claim_rows.get_claims(conn, claim_ids) if c.state == ClaimState.VALIDATED]
-        deadlines = {c.campaign_id: _deadline(conn, c.campaign_id) for c in ready}
+        deadlines = {
+            campaign_id: _deadline(conn, campaign_id) for campaign_id in {c.campaign_id for c in ready}
+        }
     if not ready:
         return StepResult("skipped")
     grants = [_grant_for(c, rewards) for c in ready]
