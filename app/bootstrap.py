@@ -124,6 +124,7 @@ def relay_config(settings: Settings) -> RelayConfig:
         max_attempts=settings.relay_max_attempts,
         backoff_base_seconds=settings.retry_backoff_base_seconds,
         backoff_max_seconds=settings.retry_backoff_max_seconds,
+        linger=timedelta(seconds=settings.status_linger_seconds),
     )
 
 

@@ -162,6 +162,8 @@ def run_benchmark(config: ClaimsBenchConfig, say: Say = print) -> ClaimsBenchRes
 
 def _start_pipeline(group: ProcessGroup, config: ClaimsBenchConfig, *, limiter: bool) -> None:
     group.env["OPTIMOVE_RATE_LIMIT_ENABLED"] = "true" if limiter else "false"
+    # Under the limit, statuses wait up to two windows for a fuller batch (each call is scarce).
+    group.env["STATUS_LINGER_SECONDS"] = str(2 * config.rate_window_seconds) if limiter else "0"
     group.start("worker", ["worker", "-c", str(config.worker_concurrency), *WORKER_ARGS])
     group.start("relay", ["relay"])
 

@@ -64,6 +64,20 @@ return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
 """
 
 
+# Read-only twin of the acquire script: how long until a slot frees, without taking one.
+_PEEK_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
+"""
+
+
 class RateLimiterUnavailable(Exception):
     """The shared ledger (Redis) cannot be reached, so no slot can be taken safely; retry later."""
 
@@ -85,6 +99,10 @@ class RateLimiter(Protocol):
         Raises RateLimitWaitExceeded, without taking a slot, if that would take longer than
         ``max_wait_seconds`` (``0`` makes it a non-blocking attempt).
         """
+        ...
+
+    def seconds_until_free(self) -> float:
+        """How long until a slot would be free, without taking one (0 when one is free now)."""
         ...
 
 
@@ -159,7 +177,16 @@ class RedisSlidingWindowLimiter(_WaitStats):
         self._window_us = math.ceil((window_seconds + margin_seconds) * 1_000_000)
         self._ttl_ms = math.ceil((window_seconds + margin_seconds) * 1000)
         self._script = redis_client.register_script(_ACQUIRE_SCRIPT)
+        self._peek = redis_client.register_script(_PEEK_SCRIPT)
         self._sleep = sleep
+
+    def seconds_until_free(self) -> float:
+        """How long until a slot frees (0 when one is free now); takes nothing."""
+        try:
+            wait_ms = int(self._peek(keys=[self.key], args=[self.limit, self._window_us]))
+        except redis.RedisError as exc:
+            raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
+        return wait_ms / 1000
 
     def acquire(self, *, max_wait_seconds: float | None = None) -> float:
         """Take a slot, sleeping until one frees; see ``RateLimiter.acquire``."""
@@ -227,6 +254,14 @@ class LocalSlidingWindowLimiter(_WaitStats):
             if waited > 0:
                 self._record_wait(waited)
 
+    def seconds_until_free(self) -> float:
+        """How long until a slot frees (0 when one is free now); takes nothing."""
+        with self._lock:
+            now = self._clock()
+            while self._taken and self._taken[0] <= now - self._span:
+                self._taken.popleft()
+            return 0.0 if len(self._taken) < self.limit else self._taken[0] + self._span - now
+
     def _try_take(self) -> float:
         with self._lock:
             now = self._clock()
@@ -246,4 +281,8 @@ class UnlimitedLimiter:
 
     def acquire(self, *, max_wait_seconds: float | None = None) -> float:
         """Return 0.0 at once."""
+        return 0.0
+
+    def seconds_until_free(self) -> float:
+        """Always free."""
         return 0.0

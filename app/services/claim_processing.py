@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 class PromotionValidator(Protocol):
     """OptiPromo validateCustomers."""
 
+    def wait_for_budget(self, *, max_seconds: float) -> float:
+        """Sleep until a rate-limit slot is free (taking none)."""
+        ...
+
     def validate_customers(
         self,
         promocode_id: str,
@@ -89,6 +93,8 @@ def validate_pending(
         claim = claim_rows.get_claim(conn, claim_id)
     if claim is None or claim.state != ClaimState.PENDING:
         return StepResult("skipped")
+    # Wait for the budget before building the batch: claims arriving meanwhile join this call.
+    validator.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
     with engine.begin() as conn:
         lease_id, batch = claim_rows.lease_pending_batch(
             conn,

@@ -22,6 +22,10 @@ class CampaignSource(Protocol):
 class StatusSink(Protocol):
     """Where promotion statuses are reported (Optimove UpdateCustomerPromotionStatus)."""
 
+    def wait_for_budget(self, *, max_seconds: float) -> float:
+        """Sleep until a rate-limit slot is free (taking none)."""
+        ...
+
     def update_customer_promotion_status(
         self, campaign_id: int, statuses: Sequence[PromoStatus], *, timestamp: datetime | None = None
     ) -> int:

@@ -36,6 +36,8 @@ class RelayConfig:
     max_attempts: int = 12
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
+    # Hold statuses until the oldest is this old or a full batch waits (0: send at once).
+    linger: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +67,16 @@ def relay_once(
     clock: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
 ) -> RelayResult | None:
-    """Send one batch if one is due; None when the outbox has nothing to send now."""
+    """Send one batch if one is due; None when the outbox has nothing to send now.
+
+    It waits for the rate budget before building the batch: under a tight budget, rows that arrive
+    during the wait go out in the same call instead of in many small ones.
+    """
+    sink.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
     with engine.begin() as conn:
-        batch = outbox.claim_batch(conn, now=clock(), limit=config.batch_size, lease=config.lease)
+        batch = outbox.claim_batch(
+            conn, now=clock(), limit=config.batch_size, lease=config.lease, linger=config.linger
+        )
     if batch is None:
         return None
     statuses = [PromoStatus(customer_id, status) for customer_id, status in batch.customers]

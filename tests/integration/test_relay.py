@@ -195,3 +195,19 @@ def test_a_batch_whose_relay_died_mid_call_is_resent_and_counted(
         campaign = campaigns.get_campaign(conn, campaign_id)
     assert stats.resent == len(dead.customers) == campaign.resent_count  # type: ignore[union-attr]
     assert {s["times"] for s in SimControl(simulator.url).statuses(campaign_id).values()} == {2}
+
+
+def test_with_a_linger_statuses_wait_for_a_full_batch_or_the_linger(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = _ingested_campaign(pg_engine, simulator, 300)  # about 250 eligible rows, fewer than a batch
+    client = simulator_client(simulator.optimove_url)
+    lingering = RelayConfig(batch_size=1000, linger=timedelta(seconds=30))
+    assert relay_once(pg_engine, client, lingering) is None  # young rows, no full batch: hold them
+    full_batch = RelayConfig(batch_size=100, linger=timedelta(seconds=30))
+    sent = relay_once(pg_engine, client, full_batch)  # a full batch is waiting: send it now
+    assert sent is not None and sent.customers == 100
+    later = relay_once(pg_engine, client, lingering, clock=lambda: utcnow() + timedelta(seconds=31))
+    assert later is not None and later.outcome == "sent"  # the linger is over
+    with pg_engine.connect() as conn:
+        assert outbox.stats(conn, campaign_id).pending == 0

@@ -40,13 +40,31 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim_batch(conn: Connection, *, now: datetime, limit: int, lease: timedelta) -> ClaimedBatch | None:
-    """Lease up to `limit` pending rows of the most urgent campaign; None when nothing is due."""
+def claim_batch(
+    conn: Connection, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
+) -> ClaimedBatch | None:
+    """Lease up to `limit` pending rows of the most urgent campaign; None when nothing is due.
+
+    With a `linger`, a campaign's rows wait until the oldest is that old or a full batch is waiting,
+    so that under a scarce rate budget each call carries as many statuses as it can.
+    """
     # The most urgent campaign with something due; its rows are then read through the partial index.
     due = select(outbox.c.kind).where(_claimable(now), outbox.c.campaign_id == campaigns.c.id).limit(1)
+    ready: ColumnElement[bool] = due.exists()
+    if linger > timedelta(0):
+        ripe = select(outbox.c.id).where(
+            _claimable(now), outbox.c.campaign_id == campaigns.c.id, outbox.c.created_at <= now - linger
+        )
+        full = (
+            select(outbox.c.id)
+            .where(_claimable(now), outbox.c.campaign_id == campaigns.c.id)
+            .offset(limit - 1)
+            .limit(1)
+        )
+        ready = or_(ripe.exists(), full.exists())
     head = conn.execute(
         select(campaigns.c.id, due.scalar_subquery())
-        .where(due.exists())
+        .where(ready)
         .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
         .limit(1)
     ).first()

@@ -242,6 +242,25 @@ class OptimoveClient:
 
     # -- one HTTP attempt ---------------------------------------------------------------------
 
+    def wait_for_budget(self, *, max_seconds: float) -> float:
+        """Sleep until a rate-limit slot is free (taking none); return the seconds slept.
+
+        Batching callers (the outbox relay, claim validation) wait here before they build a batch,
+        so under a tight budget everything that arrives during the wait goes out in one call.
+        """
+        slept = 0.0
+        while slept < max_seconds:
+            try:
+                wait = self._limiter.seconds_until_free()
+            except RateLimiterUnavailable as exc:
+                raise OptimoveBudgetUnavailable(str(exc), endpoint="budget") from exc
+            if wait <= 0:
+                break
+            step = min(wait, max_seconds - slept)
+            time.sleep(step)
+            slept += step
+        return slept
+
     def _call(
         self,
         method: str,

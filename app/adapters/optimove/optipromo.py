@@ -100,6 +100,10 @@ class OptiPromoClient:
             results.extend(self._match(chunk, answer))
         return results
 
+    def wait_for_budget(self, *, max_seconds: float) -> float:
+        """Sleep until a rate-limit slot is free; see ``OptimoveClient.wait_for_budget``."""
+        return self._transport.wait_for_budget(max_seconds=max_seconds)
+
     def _post(self, path: str, body: object) -> object:
         """Send one attempt, naming failures "validateCustomers" rather than the path.
 

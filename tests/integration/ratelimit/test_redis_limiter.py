@@ -158,3 +158,16 @@ def test_an_unreachable_ledger_fails_the_call_as_transient_and_sends_nothing() -
     with pytest.raises(OptimoveBudgetUnavailable) as caught:
         client.get_registered_event_listeners()
     assert caught.value.ambiguous is False
+
+
+def test_peeking_at_the_budget_takes_no_slot(redis_client: redis.Redis) -> None:
+    limiter = RedisSlidingWindowLimiter(
+        redis_client, key=f"promobridge:test:{uuid.uuid4().hex}", limit=2, window_seconds=1.0
+    )
+    assert limiter.seconds_until_free() == 0
+    limiter.acquire()
+    assert limiter.seconds_until_free() == 0  # one slot left, and peeking did not take it
+    limiter.acquire()
+    assert 0.5 < limiter.seconds_until_free() <= 1.25
+    time.sleep(limiter.seconds_until_free())
+    assert limiter.acquire(max_wait_seconds=0.05) < 0.05

@@ -197,3 +197,17 @@ def test_limiter_key_hides_the_api_key() -> None:
 
 def test_default_margin_is_a_quarter_second() -> None:
     assert DEFAULT_MARGIN_SECONDS == 0.25
+
+
+def test_the_local_limiter_can_be_peeked_without_taking_a_slot() -> None:
+    from app.adapters.ratelimit import LocalSlidingWindowLimiter
+
+    now = [100.0]
+    limiter = LocalSlidingWindowLimiter(
+        limit=1, window_seconds=10, margin_seconds=0, clock=lambda: now[0], sleep=lambda s: None
+    )
+    assert limiter.seconds_until_free() == 0
+    assert limiter.seconds_until_free() == 0
+    limiter.acquire()
+    now[0] = 104.0
+    assert limiter.seconds_until_free() == 6.0
