@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.services.claim_processing import reconcile_claims
-from app.services.sweeper import dispatch_inbox, flag_campaigns_at_risk, redispatch_stale_pages
+from app.services.sweeper import dispatch_inbox, sweep_stale_work
 from tasks.policy import promobridge_task
 from tasks.runtime import dispatcher, runtime
 
@@ -16,11 +15,12 @@ def sweep() -> dict[str, int]:
     rt = runtime()
     settings = rt.settings
     stale = timedelta(seconds=settings.sweep_stale_after_seconds)
-    return {
-        "inbox": dispatch_inbox(rt.engine, dispatcher(), stale_after=stale),
-        "pages": redispatch_stale_pages(rt.engine, dispatcher(), stale_after=stale),
-        "claims": reconcile_claims(
-            rt.engine, dispatcher(), stale_after=timedelta(seconds=settings.claim_stale_after_seconds)
-        ),
-        "at_risk": len(flag_campaigns_at_risk(rt.engine, rt.deadlines)),
-    }
+    inbox = dispatch_inbox(rt.engine, dispatcher(), stale_after=stale)
+    swept = sweep_stale_work(
+        rt.engine,
+        dispatcher(),
+        rt.deadlines,
+        stale_after=stale,
+        claim_stale_after=timedelta(seconds=settings.claim_stale_after_seconds),
+    )
+    return {"inbox": inbox, "pages": swept.pages, "claims": swept.claims, "at_risk": swept.at_risk}

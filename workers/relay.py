@@ -19,9 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.adapters.optimove.errors import OptimoveError
 from app.bootstrap import Runtime
-from app.services.claim_processing import reconcile_claims
 from app.services.relay import relay_once
-from app.services.sweeper import dispatch_inbox, flag_campaigns_at_risk, redispatch_stale_pages
+from app.services.sweeper import dispatch_inbox, sweep_stale_work
 from tasks.dispatch import CeleryDispatcher
 
 log = logging.getLogger(__name__)
@@ -57,10 +56,14 @@ class RelayLoop:
         busy = dispatch_inbox(self.runtime.engine, self.dispatcher, stale_after=stale) > 0
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + settings.sweep_interval_seconds
-            busy |= redispatch_stale_pages(self.runtime.engine, self.dispatcher, stale_after=stale) > 0
-            claims_stale = timedelta(seconds=settings.claim_stale_after_seconds)
-            busy |= reconcile_claims(self.runtime.engine, self.dispatcher, stale_after=claims_stale) > 0
-            flag_campaigns_at_risk(self.runtime.engine, self.runtime.deadlines)
+            swept = sweep_stale_work(
+                self.runtime.engine,
+                self.dispatcher,
+                self.runtime.deadlines,
+                stale_after=stale,
+                claim_stale_after=timedelta(seconds=settings.claim_stale_after_seconds),
+            )
+            busy |= swept.busy
         result = relay_once(self.runtime.engine, self.runtime.client, self.runtime.relay)
         if result is not None:
             self.batches_sent += result.outcome == "sent"

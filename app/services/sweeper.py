@@ -11,15 +11,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
 from app.adapters.db import campaigns, inbox, outbox
 from app.clock import utcnow
 from app.domain.campaigns import ACTIVE_STATES, ApprovalBudget, CampaignMode, is_at_risk
+from app.services.claim_processing import ClaimDispatcher, reconcile_claims
 from app.services.ports import TaskDispatcher
 
 log = logging.getLogger(__name__)
+
+
+class SweepDispatcher(TaskDispatcher, ClaimDispatcher, Protocol):
+    """Dispatches both ingest and claim work (the Celery dispatcher does)."""
+
+
 DISPATCH_BATCH = 200
 
 
@@ -101,3 +109,31 @@ def flag_campaigns_at_risk(
                     },
                 )
     return flagged
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What one sweep re-dispatched or flagged."""
+
+    pages: int
+    claims: int
+    at_risk: int
+
+    @property
+    def busy(self) -> bool:
+        """Whether the sweep found any work."""
+        return self.pages + self.claims > 0
+
+
+def sweep_stale_work(
+    engine: Engine,
+    dispatcher: SweepDispatcher,
+    watch: DeadlineWatch,
+    *,
+    stale_after: timedelta,
+    claim_stale_after: timedelta,
+) -> SweepResult:
+    """The periodic sweep the relay process and beat both run: stale pages and claims, deadline risk."""
+    pages = redispatch_stale_pages(engine, dispatcher, stale_after=stale_after)
+    claims = reconcile_claims(engine, dispatcher, stale_after=claim_stale_after)
+    return SweepResult(pages, claims, len(flag_campaigns_at_risk(engine, watch)))
