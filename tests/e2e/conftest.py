@@ -12,10 +12,10 @@ import redis
 from sqlalchemy import Engine
 
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
-from tests.support.databases import migrated_engine, throwaway_postgres_database
+from tests.support.databases import migrated_engine, redis_test_url, throwaway_postgres_database
 from tests.support.sim_control import SimControl
 
-E2E_REDIS_URL = "redis://127.0.0.1:6379/11"
+E2E_REDIS_URL = redis_test_url(11)
 LISTENER_TOKEN = "e2e-listener-token-7f3a9c"
 CLAIM_CAMPAIGN_ID = 5001  # configured as a claim-mode campaign (CAMPAIGN_MODES)
 # Small pages and batches so that a 20,000-customer campaign needs more calls than the rate limit allows

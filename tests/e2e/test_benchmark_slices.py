@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.gateway import render_gateway, run_gateway_benchmark
 from benchmarks.ingest import IngestBenchConfig, render, run_benchmark
+from tests.support.databases import redis_test_url
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ def test_the_ingest_benchmark_slice_prints_its_figures_beside_the_baselines() ->
         page_size=1_000,
         rate_limit=10,
         rate_window_seconds=2.0,
-        redis_url="redis://127.0.0.1:6379/15",
+        redis_url=redis_test_url(15),
         relays=1,
     )
     progress: list[str] = []

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from benchmarks.claims import ClaimsBenchConfig, render, run_benchmark
+from tests.support.databases import redis_test_url
 
 pytestmark = pytest.mark.e2e
-SLICE_REDIS_URL = "redis://127.0.0.1:6379/14"  # not the full benchmark's database, which may be running
+SLICE_REDIS_URL = redis_test_url(14)  # not the full benchmark's database, which may be running
 
 
 def test_claims_benchmark_slice_prints_positive_figures_and_no_429s() -> None:

@@ -14,9 +14,10 @@ import requests
 
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
+from tests.support.databases import redis_test_url
 
 pytestmark = pytest.mark.e2e
-RUN_REDIS_URL = "redis://127.0.0.1:6379/14"
+RUN_REDIS_URL = redis_test_url(14)
 
 
 def test_the_demo_runs_the_whole_flow_with_no_server_and_no_configuration(tmp_path: Path) -> None:

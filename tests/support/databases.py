@@ -12,8 +12,10 @@ from benchmarks.stack import throwaway_postgres_database
 
 __all__ = [
     "POSTGRES_ADMIN_URL",
+    "REDIS_TEST_SERVER",
     "REDIS_TEST_URL",
     "migrated_engine",
+    "redis_test_url",
     "throwaway_postgres_database",
     "truncate_all",
 ]
@@ -21,7 +23,17 @@ __all__ = [
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# One Redis server for the whole suite; each tier uses its own database number on it. Point
+# TEST_REDIS_SERVER at another server to run two suites side by side without flushing each other.
+REDIS_TEST_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
+
+
+def redis_test_url(database: int) -> str:
+    """The URL of one database number on the test Redis server."""
+    return f"{REDIS_TEST_SERVER}/{database}"
+
+
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", redis_test_url(9))
 
 
 def migrated_engine(url: str) -> Engine:
