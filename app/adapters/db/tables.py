@@ -47,7 +47,8 @@ inbox_events = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("source", String(32), nullable=False),
-    # (EventTypeID, CampaignID): Optimove's redelivery policy is unknown, so that pair is the key.
+    # (EventTypeID, CampaignID, fingerprint of the fields that identify a redelivery): a true
+    # redelivery is stored once; an event that differs from the first of its kind is stored too.
     Column("dedupe_key", String(128), nullable=False, unique=True),
     Column("event_type_id", Integer, nullable=False),
     Column("campaign_id", BigInteger, nullable=False),
@@ -58,8 +59,21 @@ inbox_events = Table(
     Column("dispatch_count", Integer, nullable=False, server_default=text("0")),
     _utc_timestamp("processed_at"),
     Column("outcome", String(64)),
+    Column("fingerprint", String(64)),
+    # Set on an event that differs from the first one of its (EventTypeID, CampaignID): the id of
+    # that first event. Such an event is stored and surfaced, never acted on.
+    Column("conflict_of", BigInteger),
 )
 Index("ix_inbox_events_pending", inbox_events.c.processed_at, inbox_events.c.dispatched_at)
+# One event acted on per (EventTypeID, CampaignID): the first that arrived.
+Index(
+    "uq_inbox_events_primary",
+    inbox_events.c.event_type_id,
+    inbox_events.c.campaign_id,
+    unique=True,
+    postgresql_where=inbox_events.c.conflict_of.is_(None),
+    sqlite_where=inbox_events.c.conflict_of.is_(None),
+)
 
 campaigns = Table(
     "campaigns",
@@ -155,6 +169,21 @@ Index(
 )
 
 
+# What the operator decided about a campaign, possibly before Optimove announced it: its kind (a
+# triggered campaign must be declared before the gateway acts for it), its mode and notes.
+campaign_settings = Table(
+    "campaign_settings",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16)),
+    Column("mode", String(16)),
+    Column("notes", Text),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("updated_at", nullable=False),
+    Column("updated_by", String(64)),
+)
+
+
 customer_flags = Table(
     "customer_flags",
     metadata,
@@ -178,6 +207,8 @@ api_clients = Table(
     Column("rate_limit_per_minute", Integer, nullable=False),
     _utc_timestamp("created_at", nullable=False),
     _utc_timestamp("revoked_at"),
+    # Comma-separated: what the key may do (claims, campaigns:read, admin).
+    Column("scopes", String(255), nullable=False, server_default="claims,campaigns:read"),
 )
 
 claims = Table(
