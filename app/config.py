@@ -9,6 +9,7 @@ explicitly from here; nothing else calls ``os.environ``.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -77,6 +78,17 @@ class Settings(BaseSettings):
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
     webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
     webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
+    # A ClearanceRequiredBy further than this from now is refused (400): year 0001 or 9999 is a
+    # forgery or a bug, never a campaign. Late deliveries of a claim-mode campaign stay welcome.
+    webhook_deadline_max_age_seconds: float = Field(
+        default=7 * 86_400, alias="WEBHOOK_DEADLINE_MAX_AGE_SECONDS", ge=0
+    )
+    webhook_deadline_max_ahead_seconds: float = Field(
+        default=90 * 86_400, alias="WEBHOOK_DEADLINE_MAX_AHEAD_SECONDS", gt=0
+    )
+    # Triggered campaigns the gateway may act for without `promobridge campaigns set ID --triggered`:
+    # ids and ranges, "7001,7100-7199". Any other campaign id is answered "allowed": false.
+    triggered_campaigns: str = Field(default="", alias="TRIGGERED_CAMPAIGNS")
 
     default_campaign_mode: CampaignMode = Field(default="auto", alias="DEFAULT_CAMPAIGN_MODE")
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
@@ -184,6 +196,28 @@ class Settings(BaseSettings):
     def triggered_gateway_url(self) -> str:
         """The triggered-campaign gateway URL registered with Optimove (carries the secret token)."""
         return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/triggered/{self.listener_token}"
+
+    @property
+    def deadline_window(self) -> tuple[timedelta, timedelta]:
+        """How far before and after now an event's ClearanceRequiredBy may be."""
+        return (
+            timedelta(seconds=self.webhook_deadline_max_age_seconds),
+            timedelta(seconds=self.webhook_deadline_max_ahead_seconds),
+        )
+
+    @property
+    def declared_triggered_campaigns(self) -> tuple[tuple[int, int], ...]:
+        """Inclusive id ranges of the triggered campaigns declared in TRIGGERED_CAMPAIGNS."""
+        ranges: list[tuple[int, int]] = []
+        for part in filter(None, (p.strip() for p in self.triggered_campaigns.split(","))):
+            low, _, high = part.partition("-")
+            if not low.strip().isdigit() or (high and not high.strip().isdigit()):
+                raise ValueError(f"TRIGGERED_CAMPAIGNS entry {part!r} is not an id or a range like 7100-7199")
+            first, last = int(low), int(high or low)
+            if first > last:
+                raise ValueError(f"TRIGGERED_CAMPAIGNS range {part!r} runs backwards")
+            ranges.append((first, last))
+        return tuple(ranges)
 
     @property
     def is_postgres(self) -> bool:

@@ -30,6 +30,33 @@ def show(campaign_id: int, as_json: bool) -> None:
     click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_report(report))
 
 
+@campaigns_group.command("set")
+@click.argument("campaign_id", type=click.IntRange(1, 2**63 - 1))
+@click.option(
+    "--triggered",
+    "kind",
+    flag_value="triggered",
+    default=None,
+    help="Declare a triggered campaign: the gateway acts only for declared ones.",
+)
+@click.option(
+    "--scheduled", "kind", flag_value="scheduled", help="Declare a scheduled (EventTypeID 5) campaign."
+)
+@click.option("--notes", help="Free text kept with the campaign (who asked, why).")
+def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
+    """Set a campaign's settings, before or after Optimove announces it."""
+    from app.services.campaign_settings import SettingsRefused, set_campaign_settings
+
+    engine = build_engine(load_settings().resolved_database_url)
+    try:
+        stored = set_campaign_settings(engine, campaign_id, kind=kind, notes=notes, updated_by="cli")
+    except SettingsRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"campaign {campaign_id}: kind={stored.kind or '-'} notes={stored.notes or '-'}")
+
+
 @campaigns_group.command("list")
 @click.option("--limit", default=20, show_default=True, type=int)
 def list_campaigns(limit: int) -> None:
@@ -72,6 +99,15 @@ def render_report(report: CampaignReport) -> str:
     ]
     if report.error:
         lines.append(f"  last error                      {report.error}")
+    if report.event_conflicts:
+        lines.append(
+            f"  CONFLICTING EVENTS              {report.event_conflicts} (differ from the first event; "
+            "not acted on)"
+        )
+        for conflict in report.recent_event_conflicts:
+            lines.append(
+                f"    event {conflict['event_id']} at {conflict['received_at']}: {conflict['payload']}"
+            )
     return "\n".join(lines)
 
 

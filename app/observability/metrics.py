@@ -32,9 +32,11 @@ __all__ = [
     "mark_process_dead",
     "multiprocess_dir",
     "record_claim_submission",
+    "record_gateway_decision",
     "record_optimove_call",
     "record_ratelimit_wait",
     "record_webhook",
+    "record_webhook_conflict",
     "record_webhook_rejected",
     "scrape_registry",
     "start_worker_metrics_server",
@@ -107,6 +109,15 @@ RATELIMIT_WAITS = Counter(
 RATELIMIT_WAIT_SECONDS = Counter(
     "promobridge_ratelimit_wait_seconds", "Seconds spent waiting for Optimove rate-limiter slots."
 )
+WEBHOOK_CONFLICTS = Counter(
+    "promobridge_webhook_conflicts",
+    "Optimove events differing from the first of their EventTypeID and CampaignID (stored, not acted on).",
+)
+GATEWAY_DECISIONS = Counter(
+    "promobridge_gateway_decisions",
+    "Triggered-gateway answers, by outcome (allowed, or why not).",
+    ["outcome"],
+)
 CLAIMS_SUBMITTED = Counter(
     "promobridge_claims_submitted", "Claim submissions over HTTP, by outcome.", ["outcome"]
 )
@@ -134,6 +145,27 @@ def record_webhook_rejected(reason: str) -> None:
         WEBHOOKS_REJECTED.labels(reason=_bounded(reason, REJECTION_REASONS)).inc()
     except Exception:
         log.debug("metrics: record_webhook_rejected failed", exc_info=True)
+
+
+def record_webhook_conflict() -> None:
+    """Count an event that differs from the first one of its kind (a forgery, or a changed campaign)."""
+    try:
+        WEBHOOK_CONFLICTS.inc()
+    except Exception:
+        log.debug("metrics: record_webhook_conflict failed", exc_info=True)
+
+
+GATEWAY_OUTCOMES = frozenset(
+    {"allowed", "scrubbed", "already_scrubbed", "unknown_campaign", "not_triggered", "not_live", "error"}
+)
+
+
+def record_gateway_decision(outcome: str) -> None:
+    """Count a triggered-gateway answer: ``allowed`` or the reason it was not."""
+    try:
+        GATEWAY_DECISIONS.labels(outcome=_bounded(outcome, GATEWAY_OUTCOMES)).inc()
+    except Exception:
+        log.debug("metrics: record_gateway_decision failed", exc_info=True)
 
 
 def record_optimove_call(endpoint: str, outcome: str, seconds: float) -> None:

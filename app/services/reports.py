@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app.adapters.db import audience, campaigns, outbox
+from app.adapters.db import audience, campaigns, inbox, outbox
 from app.clock import utcnow
 
 
@@ -38,6 +38,9 @@ class CampaignReport:
     ingest_seconds: float | None
     webhook_to_last_approval_seconds: float | None
     error: str | None
+    # Events for this campaign that differed from the first one received (stored, never acted on).
+    event_conflicts: int
+    recent_event_conflicts: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO strings)."""
@@ -59,6 +62,7 @@ def campaign_report(
         reasons = audience.scrub_breakdown(conn, campaign_id)
         segments = audience.segment_breakdown(conn, campaign_id)
         box = outbox.stats(conn, campaign_id)
+        conflict_count, conflicts = inbox.conflicts_for(conn, campaign_id, limit=5)
     now = clock()
     deadline = campaign.clearance_required_by
     return CampaignReport(
@@ -85,6 +89,17 @@ def campaign_report(
             campaign.created_at, campaign.approvals_finished_at
         ),
         error=campaign.error,
+        event_conflicts=conflict_count,
+        recent_event_conflicts=[
+            {
+                "event_id": c.event_id,
+                "event_type_id": c.event_type_id,
+                "first_event_id": c.first_event_id,
+                "received_at": c.received_at.isoformat(),
+                "payload": c.payload,
+            }
+            for c in conflicts
+        ],
     )
 
 

@@ -2,23 +2,39 @@
 
 Nothing here talks to Redis: the event is durable once committed, and the dispatcher (relay
 process) or the sweeper hands it to a worker.
+
+Optimove sends no delivery id, so a redelivery is recognised by the event's identity fields (see
+``event_fingerprint``). The first event of a (EventTypeID, CampaignID) is the one acted on; a later
+one that differs (another deadline, say) is stored, logged, counted and shown in the campaign
+report, never acted on and never silently dropped: a forged or mistaken first event must be
+visible when the genuine one arrives.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from app.adapters.db import inbox
-from app.adapters.optimove.contract import CampaignEvent, parse_campaign_event
+from app.adapters.db.inbox import Stored
+from app.adapters.optimove.contract import (
+    CampaignEvent,
+    InvalidCampaignEvent,
+    event_differences,
+    event_fingerprint,
+    parse_campaign_event,
+)
 from app.clock import utcnow
 from app.domain.campaigns import SUPPORTED_EVENT_TYPES
+from app.observability.metrics import record_webhook_conflict
 
 SOURCE_OPTIMOVE = "optimove"
+log = logging.getLogger(__name__)
 
 
 class UnsupportedEventType(ValueError):
@@ -26,16 +42,25 @@ class UnsupportedEventType(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class DeadlineWindow:
+    """How far from now a ClearanceRequiredBy may sensibly be (Optimove sends it ~30 min ahead)."""
+
+    past: timedelta = timedelta(days=1)
+    ahead: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
 class ReceivedEvent:
-    """The stored event and whether it was new (False: a redelivery, deduplicated)."""
+    """The stored event and what storing it did (new, a duplicate, or a conflicting event)."""
 
     event: CampaignEvent
-    new: bool
+    stored: Stored
+    differences: dict[str, tuple[object, object]] = field(default_factory=dict)
 
-
-def dedupe_key(event: CampaignEvent) -> str:
-    """Optimove sends no delivery id, so one event per (EventTypeID, CampaignID) is kept."""
-    return f"{event.event_type_id}:{event.campaign_id}"
+    @property
+    def new(self) -> bool:
+        """Whether this event will be acted on."""
+        return self.stored == Stored.NEW
 
 
 def receive_optimove_event(
@@ -44,24 +69,54 @@ def receive_optimove_event(
     raw_body: str,
     timezone: ZoneInfo,
     *,
+    window: DeadlineWindow = DeadlineWindow(),
     clock: Callable[[], datetime] = utcnow,
 ) -> ReceivedEvent:
     """Validate and store one listener call.
 
-    Raises InvalidCampaignEvent (malformed) or UnsupportedEventType before anything is written.
+    Raises InvalidCampaignEvent (malformed, or a deadline outside `window`) or UnsupportedEventType
+    before anything is written.
     """
     event = parse_campaign_event(payload, timezone)
     if event.event_type_id not in SUPPORTED_EVENT_TYPES:
         raise UnsupportedEventType(f"EventTypeID {event.event_type_id} is not handled (only 4 and 5)")
+    now = clock()
+    _check_deadline(event, now, window)
     with engine.begin() as conn:
-        new = inbox.store_event(
+        result = inbox.store_event(
             conn,
             source=SOURCE_OPTIMOVE,
-            dedupe_key=dedupe_key(event),
             event_type_id=event.event_type_id,
             campaign_id=event.campaign_id,
+            fingerprint=event_fingerprint(event),
             payload=dict(payload),
             raw_body=raw_body,
-            received_at=clock(),
+            received_at=now,
         )
-    return ReceivedEvent(event, new)
+    differences: dict[str, tuple[object, object]] = {}
+    if result.stored == Stored.CONFLICT and result.first_payload is not None:
+        first = parse_campaign_event(result.first_payload, timezone)
+        differences = event_differences(first, event)
+        record_webhook_conflict()
+        log.warning(
+            "webhook event differs from the first one received; stored, not acted on",
+            extra={
+                "campaign_id": event.campaign_id,
+                "event_type_id": event.event_type_id,
+                "first_event_id": result.first_event_id,
+                "differences": {name: [str(a), str(b)] for name, (a, b) in differences.items()},
+            },
+        )
+    return ReceivedEvent(event, result.stored, differences)
+
+
+def _check_deadline(event: CampaignEvent, now: datetime, window: DeadlineWindow) -> None:
+    deadline = event.clearance_required_by
+    if deadline is None:
+        return
+    if not now - window.past <= deadline <= now + window.ahead:
+        raise InvalidCampaignEvent(
+            f"ClearanceRequiredBy {deadline.isoformat()} is outside the accepted window "
+            f"(from {window.past} before now to {window.ahead} after)",
+            field="ClearanceRequiredBy",
+        )

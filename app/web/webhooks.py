@@ -10,12 +10,18 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.adapters.db.inbox import Stored
 from app.adapters.optimove.contract import InvalidCampaignEvent
 from app.config import Settings
 from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED
-from app.observability.metrics import record_webhook, record_webhook_rejected, webhook_rejection_reason
+from app.observability.metrics import (
+    record_gateway_decision,
+    record_webhook,
+    record_webhook_rejected,
+    webhook_rejection_reason,
+)
 from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse_triggered_call
-from app.services.webhooks import UnsupportedEventType, receive_optimove_event
+from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
 from app.web.errors import error_response
 
 webhooks = Blueprint("webhooks", __name__)
@@ -44,21 +50,33 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     payload = _json_object(raw)
     if payload is None:
         return error_response(400, "bad_request", "the body must be a JSON object")
+    past, ahead = settings.deadline_window
     try:
         received = receive_optimove_event(
-            current_app.config["PROMOBRIDGE_ENGINE"], payload, raw.decode("utf-8"), settings.tenant_timezone
+            current_app.config["PROMOBRIDGE_ENGINE"],
+            payload,
+            raw.decode("utf-8"),
+            settings.tenant_timezone,
+            window=DeadlineWindow(past=past, ahead=ahead),
         )
     except InvalidCampaignEvent as exc:
         return error_response(400, "invalid_event", str(exc))
     except UnsupportedEventType as exc:
         return error_response(422, "unsupported_event", str(exc))
     record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
-    body = {
-        "status": "accepted" if received.new else "duplicate",
+    body: dict[str, Any] = {
+        "status": _STATUS_OF[received.stored],
         "event_type_id": received.event.event_type_id,
         "campaign_id": received.event.campaign_id,
     }
+    if received.differences:
+        # Optimove needs a 2xx to stop redelivering; the conflict is for the operator (log, metric,
+        # campaign report), the fields that differ for whoever reads this answer in a proxy log.
+        body["differs_in"] = sorted(received.differences)
     return jsonify(body), 200
+
+
+_STATUS_OF = {Stored.NEW: "accepted", Stored.DUPLICATE: "duplicate", Stored.CONFLICT: "conflict"}
 
 
 @webhooks.post("/webhooks/optimove/triggered/<token>")
@@ -82,10 +100,16 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
     except InvalidTriggeredCall as exc:
         return error_response(400, "invalid_event", str(exc), allowed=False)
     services = current_app.config["PROMOBRIDGE_SERVICES"]
+    ranges = settings.declared_triggered_campaigns
     answer = decide_triggered(
-        services.engine, services.pipeline, call, timeout_ms=settings.triggered_timeout_ms
+        services.engine,
+        services.pipeline,
+        call,
+        timeout_ms=settings.triggered_timeout_ms,
+        declared=lambda campaign_id: any(low <= campaign_id <= high for low, high in ranges),
     )
     record_webhook("triggered")
+    record_gateway_decision(answer.outcome.value)
     return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,12 +27,21 @@ def _client(engine: Engine, **overrides: Any) -> FlaskClient:
     return create_app(settings, engine).test_client()
 
 
+# Fixed when the module loads, so that two deliveries of "the same" event agree to the second.
+_NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _in(hours: float) -> str:
+    """A ClearanceRequiredBy `hours` from the module's now, as Optimove writes it."""
+    return (_NOW + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _event(**extra: Any) -> dict[str, Any]:
     return {
         "EventTypeID": 5,
         "TimeStamp": "2026-11-25 08:30",
         "CampaignID": 1359,
-        "ClearanceRequiredBy": "2026-11-25 09:00:00",
+        "ClearanceRequiredBy": _in(0.5),
         **extra,
     }
 
@@ -50,7 +60,8 @@ def test_a_valid_event_is_stored_with_its_raw_body_and_extra_keys(pg_engine: Eng
     assert response.json == {"status": "accepted", "event_type_id": 5, "campaign_id": 1359}
     with pg_engine.connect() as conn:
         row = conn.execute(select(inbox_events)).mappings().one()
-    assert row["raw_body"] == body and row["payload"]["ChannelID"] == 7 and row["dedupe_key"] == "5:1359"
+    assert row["raw_body"] == body and row["payload"]["ChannelID"] == 7
+    assert row["dedupe_key"].startswith("5:1359:") and row["conflict_of"] is None
 
 
 def test_a_redelivered_event_is_acknowledged_and_stored_once(any_engine: Engine) -> None:
@@ -153,3 +164,74 @@ def test_the_database_being_down_gives_503_not_500(tmp_path: Any) -> None:
     dead = build_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
     response = _client(dead).post(f"/webhooks/optimove/{TOKEN}", json=_event())
     assert response.status_code == 503 and response.json["error"] == "service_unavailable"  # type: ignore[index]
+
+
+# A differing event is stored and surfaced, never dropped; deadlines must be sane ------------------
+
+
+def test_an_event_that_differs_from_the_first_is_stored_apart_surfaced_and_not_acted_on(
+    any_engine: Engine,
+) -> None:
+    client = _client(any_engine)
+    first = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(1)))
+    other = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(2)))
+    assert first.json["status"] == "accepted"  # type: ignore[index]
+    assert other.status_code == 200 and other.json["status"] == "conflict"  # type: ignore[index]
+    assert other.json["differs_in"] == ["ClearanceRequiredBy"]  # type: ignore[index]
+    with any_engine.connect() as conn:
+        rows = conn.execute(select(inbox_events).order_by(inbox_events.c.id)).mappings().all()
+        pending = inbox.claim_for_dispatch(
+            conn, now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=10
+        )
+    assert len(rows) == 2 and rows[1]["conflict_of"] == rows[0]["id"]
+    assert rows[1]["processed_at"] is not None and rows[1]["outcome"] == "conflict"
+    assert pending == [rows[0]["id"]]  # only the first event is ever handed to a worker
+    # the same differing event delivered again is a duplicate of the stored conflict
+    again = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(2)))
+    assert again.json["status"] in ("duplicate", "conflict") and _rows(any_engine) == 2  # type: ignore[index]
+
+
+def test_a_conflicting_event_shows_in_the_campaign_report_and_the_metrics(pg_engine: Engine) -> None:
+    from app.observability.metrics import WEBHOOK_CONFLICTS
+    from app.services.reports import campaign_report
+    from tests.support.flow import ingest_config
+
+    before = WEBHOOK_CONFLICTS._value.get()  # type: ignore[attr-defined]
+    client = _client(pg_engine)
+    client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(1)))
+    client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(3)))
+    with pg_engine.connect() as conn:
+        first_id = inbox.claim_for_dispatch(
+            conn, now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=1
+        )
+        conn.commit()
+    from app.services.ingest import process_inbox_event
+    from tests.support.dispatch import RecordingDispatcher
+
+    process_inbox_event(pg_engine, RecordingDispatcher(), ingest_config(), first_id[0])  # type: ignore[arg-type]
+    report = campaign_report(pg_engine, 1359)
+    assert report is not None and report.event_conflicts == 1
+    assert report.recent_event_conflicts[0]["payload"]["CampaignID"] == 1359
+    assert WEBHOOK_CONFLICTS._value.get() == before + 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "deadline", ["0001-01-01 00:00:00", "9999-12-31 23:59:59", "1970-01-01 00:00:00", "2200-01-01 00:00:00"]
+)
+def test_a_deadline_far_from_now_is_refused_and_writes_nothing(pg_engine: Engine, deadline: str) -> None:
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=deadline)
+    )
+    assert response.status_code == 400 and response.json["error"] == "invalid_event"  # type: ignore[index]
+    assert "ClearanceRequiredBy" in response.json["message"]  # type: ignore[index]
+    assert _rows(pg_engine) == 0
+
+
+def test_a_forged_early_event_does_not_silently_swallow_the_genuine_one(pg_engine: Engine) -> None:
+    client = _client(pg_engine)
+    client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(0.1)))  # forged, first
+    genuine = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(6)))
+    assert genuine.json["status"] != "duplicate"  # type: ignore[index]
+    with pg_engine.connect() as conn:
+        stored = conn.execute(select(inbox_events.c.raw_body)).scalars().all()
+    assert len(stored) == 2

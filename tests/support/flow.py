@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -44,8 +44,11 @@ def simulator_client(optimove_url: str, api_key: str = "sim-key") -> OptimoveCli
 
 
 def webhook_payload(
-    campaign_id: int, clearance: str = "2099-01-01 09:00:00", event_type_id: int = 5
+    campaign_id: int, clearance: str | None = None, event_type_id: int = 5
 ) -> dict[str, object]:
+    if clearance is None:  # tomorrow 09:00: inside the accepted window, the same for every call today
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        clearance = tomorrow.strftime("%Y-%m-%d 09:00:00")
     payload: dict[str, object] = {
         "EventTypeID": event_type_id,
         "TimeStamp": "2026-11-25 08:30",

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from app.adapters.db.dialect import insert_ignoring_conflicts, lock_rows_skip_locked
+from app.adapters.db.dialect import (
+    insert_ignoring_any_conflict,
+    insert_ignoring_conflicts,
+    lock_rows_skip_locked,
+)
 from app.adapters.db.tables import inbox_events
+from app.clock import as_utc
+
+CONFLICT_OUTCOME = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,28 +31,104 @@ class InboxEvent:
     processed: bool
 
 
+class Stored(StrEnum):
+    """What storing an event did."""
+
+    NEW = "new"  # the first event of its (EventTypeID, CampaignID): it will be acted on
+    DUPLICATE = "duplicate"  # a redelivery of an event already stored: nothing stored
+    CONFLICT = "conflict"  # differs from the first event of its kind: stored apart, never acted on
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """The outcome, and the first event of the same kind when this one conflicts with it."""
+
+    stored: Stored
+    first_event_id: int | None = None
+    first_payload: dict[str, Any] | None = None
+
+
 def store_event(
     conn: Connection,
     *,
     source: str,
-    dedupe_key: str,
     event_type_id: int,
     campaign_id: int,
+    fingerprint: str,
     payload: dict[str, Any],
     raw_body: str,
     received_at: datetime,
-) -> bool:
-    """Insert the event unless its dedupe key is already there; True when it is new."""
-    statement = insert_ignoring_conflicts(conn, inbox_events, ["dedupe_key"]).values(
-        source=source,
-        dedupe_key=dedupe_key,
-        event_type_id=event_type_id,
-        campaign_id=campaign_id,
-        payload=payload,
-        raw_body=raw_body,
-        received_at=received_at,
+) -> StoreResult:
+    """Store the event once: the first of its kind, a duplicate of one stored, or a conflicting one.
+
+    Two unique keys decide, so that concurrent deliveries cannot both win: the dedupe key
+    (kind + fingerprint: a redelivery) and one unconflicted row per (EventTypeID, CampaignID).
+    """
+    values = {
+        "source": source,
+        "dedupe_key": f"{event_type_id}:{campaign_id}:{fingerprint}",
+        "event_type_id": event_type_id,
+        "campaign_id": campaign_id,
+        "fingerprint": fingerprint,
+        "payload": payload,
+        "raw_body": raw_body,
+        "received_at": received_at,
+    }
+    if conn.execute(insert_ignoring_any_conflict(conn, inbox_events).values(**values)).rowcount == 1:
+        return StoreResult(Stored.NEW)
+    same = conn.execute(
+        select(inbox_events.c.id).where(inbox_events.c.dedupe_key == values["dedupe_key"])
+    ).first()
+    first = (
+        conn.execute(
+            select(inbox_events.c.id, inbox_events.c.fingerprint, inbox_events.c.payload).where(
+                inbox_events.c.event_type_id == event_type_id,
+                inbox_events.c.campaign_id == campaign_id,
+                inbox_events.c.conflict_of.is_(None),
+            )
+        )
+        .mappings()
+        .first()
     )
-    return conn.execute(statement).rowcount == 1
+    # A row stored before fingerprints existed (no fingerprint) was keyed on the kind alone.
+    if same is not None or first is None or first["fingerprint"] is None:
+        return StoreResult(Stored.DUPLICATE)
+    conflict = insert_ignoring_conflicts(conn, inbox_events, ["dedupe_key"]).values(
+        **values, conflict_of=first["id"], processed_at=received_at, outcome=CONFLICT_OUTCOME
+    )
+    if conn.execute(conflict).rowcount == 0:  # the same conflicting event, delivered concurrently
+        return StoreResult(Stored.DUPLICATE)
+    return StoreResult(Stored.CONFLICT, first["id"], dict(first["payload"]))
+
+
+@dataclass(frozen=True, slots=True)
+class EventConflict:
+    """An event that differed from the first one of its kind and was not acted on."""
+
+    event_id: int
+    event_type_id: int
+    first_event_id: int
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+def conflicts_for(conn: Connection, campaign_id: int, *, limit: int = 20) -> tuple[int, list[EventConflict]]:
+    """How many conflicting events a campaign received, and the latest few."""
+    where = and_(inbox_events.c.campaign_id == campaign_id, inbox_events.c.conflict_of.is_not(None))
+    total = int(conn.execute(select(func.count()).where(where)).scalar_one())
+    rows = conn.execute(
+        select(inbox_events).where(where).order_by(inbox_events.c.id.desc()).limit(limit)
+    ).mappings()
+    return total, [
+        EventConflict(
+            event_id=row["id"],
+            event_type_id=row["event_type_id"],
+            first_event_id=row["conflict_of"],
+            received_at=as_utc(row["received_at"]) or row["received_at"],
+            payload=dict(row["payload"]),
+        )
+        for row in rows
+    ]
 
 
 def claim_for_dispatch(conn: Connection, *, now: datetime, stale_before: datetime, limit: int) -> list[int]:

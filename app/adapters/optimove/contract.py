@@ -21,10 +21,16 @@ Inferred [I] / third-party [3P] / undocumented [GAP]:
   - The triggered webhook registration body ``{"url": …}`` (§7.1) [GAP].
   - The EventTypeID 5 body (§3) [GAP]: keys matched case-insensitively, numbers as int or string,
     timestamps parsed leniently, naive ones read in the tenant's time zone (§1.6) [I].
+  - Redeliveries (§3) [GAP]: Optimove documents no delivery id and no retry policy. Two events are
+    taken for the same delivery when ``EVENT_IDENTITY_FIELDS`` agree (TimeStamp is left out: a
+    retry may be stamped anew); an event that differs in them is a different event, stored and
+    surfaced, not silently dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -37,11 +43,14 @@ from app.adapters.optimove._lenient import as_int, as_scalar_text, as_text, get_
 from app.adapters.optimove.models import CampaignCustomer, RegisteredListener
 
 __all__ = [
+    "EVENT_IDENTITY_FIELDS",
     "EVENT_TYPE_CAMPAIGN_CANCELED",
     "EVENT_TYPE_SCHEDULED_CONDITIONAL",
     "CampaignEvent",
     "InvalidCampaignEvent",
     "OptimoveContract",
+    "event_differences",
+    "event_fingerprint",
     "parse_campaign_event",
     "parse_optimove_timestamp",
 ]
@@ -259,6 +268,33 @@ class CampaignEvent:
     timestamp: datetime | None
     clearance_required_by: datetime | None
     extra: dict[str, object]
+
+
+# The fields that tell one event from another of the same (EventTypeID, CampaignID) (see the module
+# docstring): equal in these, two deliveries are the same event.
+EVENT_IDENTITY_FIELDS = ("EventTypeID", "CampaignID", "ClearanceRequiredBy")
+
+
+def _identity(event: CampaignEvent) -> dict[str, object]:
+    deadline = event.clearance_required_by
+    values: dict[str, object] = {
+        "EventTypeID": event.event_type_id,
+        "CampaignID": event.campaign_id,
+        "ClearanceRequiredBy": None if deadline is None else deadline.astimezone(UTC).isoformat(),
+    }
+    return {name: values[name] for name in EVENT_IDENTITY_FIELDS}
+
+
+def event_fingerprint(event: CampaignEvent) -> str:
+    """A stable hash of the fields that identify an event; equal for a redelivery of the same event."""
+    canonical = json.dumps(_identity(event), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def event_differences(first: CampaignEvent, other: CampaignEvent) -> dict[str, tuple[object, object]]:
+    """The identity fields in which `other` differs from `first`: name -> (first's value, other's)."""
+    a, b = _identity(first), _identity(other)
+    return {name: (a[name], b[name]) for name in EVENT_IDENTITY_FIELDS if a[name] != b[name]}
 
 
 _EVENT_FIELDS = {
