@@ -68,6 +68,7 @@ def run_gateway_benchmark(
             {
                 "DATABASE_URL": database_url,
                 "LISTENER_TOKEN": TOKEN,
+                "TRIGGERED_CAMPAIGNS": "9001",  # the gateway acts only for declared campaigns
                 "LOG_LEVEL": "WARNING",
                 "PROMOBRIDGE_DATA_DIR": str(Path(tmp) / "data"),
             },

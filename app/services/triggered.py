@@ -2,7 +2,9 @@
 
 The operator's policy pipeline decides, within a tight budget; the customer is recorded in the
 campaign's audience (so a later claim is accepted); anything that goes wrong answers "no" (fail
-closed), because this reply is what makes Optimove send the campaign.
+closed), because this reply is what makes Optimove send the campaign. The gateway acts only for
+campaigns the operator declared triggered, and it only ever narrows an audience: it can scrub a
+customer, never re-admit one that was scrubbed.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.adapters.db import campaigns, operator_data
+from app.adapters.db import audience, campaign_settings, campaigns, operator_data
 from app.adapters.db.dialect import is_postgres
-from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
 from app.domain.audience import Candidate
 from app.domain.campaigns import CampaignMode, CampaignState
@@ -71,13 +72,26 @@ def parse_triggered_call(payload: Mapping[str, object]) -> TriggeredCall:
     )
 
 
+class GatewayOutcome(StrEnum):
+    """Why the gateway answered as it did (a metric label and a log field)."""
+
+    ALLOWED = "allowed"
+    SCRUBBED = "scrubbed"  # the policies scrub this customer now
+    ALREADY_SCRUBBED = "already_scrubbed"  # an earlier decision scrubbed them: it stands
+    UNKNOWN_CAMPAIGN = "unknown_campaign"  # not declared as a triggered campaign
+    NOT_TRIGGERED = "not_triggered"  # a scheduled campaign: its audience comes from Optimove's list
+    NOT_LIVE = "not_live"  # canceled or failed
+    ERROR = "error"
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayAnswer:
-    """The synchronous reply, and why (for logs)."""
+    """The synchronous reply, and why (for logs and metrics)."""
 
     user_id: str
     allowed: bool
-    reason: str | None
+    outcome: GatewayOutcome
+    reason: str | None = None
 
 
 def decide_triggered(
@@ -86,33 +100,53 @@ def decide_triggered(
     call: TriggeredCall,
     *,
     timeout_ms: int,
+    declared: Callable[[int], bool] = lambda _campaign_id: False,
     clock: Callable[[], datetime] = utcnow,
 ) -> GatewayAnswer:
-    """Run the policies for one customer and record them in the audience; never raises (fails closed)."""
+    """Run the policies for one customer of a triggered campaign; never raises (fails closed).
+
+    The gateway only ever acts for a triggered campaign: one that exists as such, or that the
+    operator declared (`declared`, or `promobridge campaigns set ID --triggered`). It never widens
+    an audience: a customer already scrubbed stays scrubbed, whatever the policies say now, and an
+    eligible one may only be narrowed to scrubbed.
+    """
     try:
         with engine.begin() as conn:
             if is_postgres(conn):
                 conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
-            flags = operator_data.flags_for(conn, [call.user_id]).get(call.user_id, NO_FLAGS)
-            decision = pipeline.decide(Candidate(call.user_id, call.promo_code, None, {}), flags)
-            _record(conn, call, decision.eligible, decision.scrub_reason, decision.segment, clock())
+            answer = _decide(conn, pipeline, call, declared, clock())
     except Exception as exc:  # fail closed: an error must never approve a send
         log.error(
             "triggered gateway failed closed", extra={"campaign_id": call.campaign_id, "error": repr(exc)}
         )
-        return GatewayAnswer(call.user_id, False, "error")
-    return GatewayAnswer(call.user_id, decision.eligible, decision.scrub_reason)
+        return GatewayAnswer(call.user_id, False, GatewayOutcome.ERROR)
+    if answer.outcome in _REFUSALS_TO_LOG:
+        log.warning(
+            "triggered gateway refused a campaign it does not act for",
+            extra={"campaign_id": call.campaign_id, "outcome": answer.outcome.value},
+        )
+    return answer
 
 
-def _record(
+_REFUSALS_TO_LOG = frozenset({GatewayOutcome.UNKNOWN_CAMPAIGN, GatewayOutcome.NOT_TRIGGERED})
+
+
+def _decide(
     conn: Connection,
+    pipeline: PolicyPipeline,
     call: TriggeredCall,
-    eligible: bool,
-    reason: str | None,
-    segment: str | None,
+    declared: Callable[[int], bool],
     now: datetime,
-) -> None:
-    if campaigns.get_campaign(conn, call.campaign_id) is None:
+) -> GatewayAnswer:
+    def no(outcome: GatewayOutcome, reason: str | None = None) -> GatewayAnswer:
+        return GatewayAnswer(call.user_id, False, outcome, reason)
+
+    campaign = campaigns.get_campaign(conn, call.campaign_id)
+    if campaign is None:
+        stored = campaign_settings.get_settings(conn, call.campaign_id)
+        declared_here = stored is not None and stored.kind == campaigns.KIND_TRIGGERED
+        if not (declared_here or declared(call.campaign_id)):
+            return no(GatewayOutcome.UNKNOWN_CAMPAIGN)
         campaigns.create_campaign(
             conn,
             campaign_id=call.campaign_id,
@@ -121,30 +155,39 @@ def _record(
             event_timestamp=None,
             page_size=1,
             now=now,
-            kind="triggered",
+            kind=campaigns.KIND_TRIGGERED,
             state=CampaignState.READY,
         )
-    values = {
-        "campaign_id": call.campaign_id,
-        "customer_id": call.user_id,
-        "page_no": TRIGGERED_PAGE,
-        "promo_code": call.promo_code,
-        "attributes": {},
-        "segment": segment,
-        "eligible": eligible,
-        "scrub_reason": reason,
-    }
-    dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
-    statement = dialect_insert(campaign_audience).values(**values)
-    # The latest decision wins: consent or fraud flags may have changed since the last trigger.
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["campaign_id", "customer_id"],
-            set_={
-                "eligible": eligible,
-                "scrub_reason": reason,
-                "segment": segment,
-                "promo_code": call.promo_code,
-            },
+        campaign = campaigns.get_campaign(conn, call.campaign_id)
+        assert campaign is not None
+    if campaign.kind != campaigns.KIND_TRIGGERED:
+        return no(GatewayOutcome.NOT_TRIGGERED)
+    if campaign.state != CampaignState.READY:
+        return no(GatewayOutcome.NOT_LIVE)
+
+    member = audience.member(conn, call.campaign_id, call.user_id)
+    if member is not None and not member.eligible:
+        return no(GatewayOutcome.ALREADY_SCRUBBED, member.scrub_reason)
+    flags = operator_data.flags_for(conn, [call.user_id]).get(call.user_id, NO_FLAGS)
+    decision = pipeline.decide(Candidate(call.user_id, call.promo_code, None, {}), flags)
+    if member is None:
+        added = audience.add_member_if_absent(
+            conn,
+            call.campaign_id,
+            call.user_id,
+            page_no=TRIGGERED_PAGE,
+            promo_code=call.promo_code,
+            segment=decision.segment,
+            eligible=decision.eligible,
+            scrub_reason=decision.scrub_reason,
         )
-    )
+        if not added:  # a concurrent call added them first: its decision stands unless this one narrows
+            member = audience.member(conn, call.campaign_id, call.user_id)
+            if member is not None and not member.eligible:
+                return no(GatewayOutcome.ALREADY_SCRUBBED, member.scrub_reason)
+    if not decision.eligible:
+        audience.scrub_member(
+            conn, call.campaign_id, call.user_id, reason=decision.scrub_reason or "scrubbed"
+        )
+        return no(GatewayOutcome.SCRUBBED, decision.scrub_reason)
+    return GatewayAnswer(call.user_id, True, GatewayOutcome.ALLOWED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -104,13 +105,17 @@ def test_the_triggered_gateway_answers_optimove_and_the_customer_can_then_claim(
     created = stack.sim.create_campaign(10, no_consent_rate=0, fraud_rate=0)
     campaign_id = int(created["campaign_id"])
     customer = stack.sim.customers(campaign_id)[3]["customer_id"]
+    undeclared = stack.sim._call(
+        "POST", "/triggered/fire", json={"campaign_id": campaign_id, "customer_id": customer}
+    )
+    assert undeclared["deliveries"][0]["status"] == 200, undeclared
+    assert json.loads(undeclared["deliveries"][0]["body"])["allowed"] is False  # not declared yet
+    stack.processes.run("campaigns", "set", str(campaign_id), "--triggered", "--notes", "e2e gateway")
     fired = stack.sim._call(
         "POST", "/triggered/fire", json={"campaign_id": campaign_id, "customer_id": customer}
     )
     delivery = fired["deliveries"][0]
     assert delivery["status"] == 200, fired
-    import json
-
     assert json.loads(delivery["body"]) == {"user_id": customer, "allowed": True}
     response = requests.post(
         f"{stack.web_url}/v1/claims",

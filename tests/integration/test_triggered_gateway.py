@@ -8,21 +8,24 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from app.adapters.db import audience, campaigns, operator_data
+from app.adapters.db import activations, audience, campaigns, operator_data
 from app.adapters.db.schema import build_engine
+from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
 from app.config import Settings
 from app.domain.audience import OperatorFlags
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.claims import ClaimRequest, ClaimState
-from app.services.claims import submit_claim
+from app.services.claims import UnknownCampaign, submit_claim
 from app.web import create_app
 from tests.support.dispatch import RecordingDispatcher
 
 TOKEN = "gateway-token-123"
+DECLARED = "8801-8802"  # the triggered campaigns these tests use, declared through the settings
 
 
 def _client(engine: Engine) -> FlaskClient:
-    settings = Settings(LISTENER_TOKEN=TOKEN)  # type: ignore[call-arg]
+    settings = Settings(LISTENER_TOKEN=TOKEN, TRIGGERED_CAMPAIGNS=DECLARED)  # type: ignore[call-arg]
     return create_app(settings, engine, publisher=RecordingDispatcher()).test_client()  # type: ignore[arg-type]
 
 
@@ -96,3 +99,122 @@ def test_the_gateway_fails_closed_when_the_database_is_down() -> None:
     dead = build_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
     response = _client(dead).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call())
     assert response.status_code == 200 and response.json == {"user_id": "cust-1", "allowed": False}
+
+
+# The gateway never widens an audience another flow decided -----------------------------------------
+
+
+def _scheduled_campaign_with(engine: Engine, campaign_id: int, members: dict[str, str | None]) -> None:
+    """A scheduled claim-mode campaign whose ingested audience holds `members` (customer -> scrub reason)."""
+    now = utcnow()
+    with engine.begin() as conn:
+        campaigns.create_campaign(
+            conn,
+            campaign_id=campaign_id,
+            mode=CampaignMode.CLAIM,
+            clearance_required_by=now,
+            event_timestamp=now,
+            page_size=100,
+            now=now,
+            state=CampaignState.READY,
+        )
+        for customer_id, reason in members.items():
+            conn.execute(
+                campaign_audience.insert().values(
+                    campaign_id=campaign_id,
+                    customer_id=customer_id,
+                    page_no=0,
+                    promo_code="SPIN10",
+                    attributes={},
+                    eligible=reason is None,
+                    scrub_reason=reason,
+                )
+            )
+
+
+def _claim(engine: Engine, campaign_id: int, customer_id: str) -> Any:
+    return submit_claim(
+        engine,
+        ClaimRequest(campaign_id, customer_id, {}),
+        client_id=None,
+        idempotency_key=None,
+        source="test",
+    ).claim
+
+
+@pytest.mark.parametrize("reason", ["fraud_flagged", "no_consent"])
+def test_a_customer_scrubbed_by_ingest_is_never_readmitted_by_the_gateway(
+    pg_engine: Engine, reason: str
+) -> None:
+    _scheduled_campaign_with(pg_engine, 8901, {"scrubbed-1": reason, "kept-1": None})
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/triggered/{TOKEN}", json=_call("scrubbed-1", 8901)
+    )
+    assert response.json == {"user_id": "scrubbed-1", "allowed": False}
+    with pg_engine.connect() as conn:
+        member = audience.member(conn, 8901, "scrubbed-1")
+    assert member is not None and not member.eligible and member.scrub_reason == reason
+    claim = _claim(pg_engine, 8901, "scrubbed-1")
+    assert claim.state == ClaimState.REJECTED and claim.reason == f"scrubbed:{reason}"
+    with pg_engine.connect() as conn:
+        assert activations.wallet_credits_per_claim(conn) == {}
+
+
+def test_an_outsider_named_by_the_gateway_is_not_added_to_a_scheduled_campaign(pg_engine: Engine) -> None:
+    _scheduled_campaign_with(pg_engine, 8902, {"member-1": None})
+    response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("outsider", 8902))
+    assert response.json == {"user_id": "outsider", "allowed": False}
+    with pg_engine.connect() as conn:
+        assert audience.member(conn, 8902, "outsider") is None
+    claim = _claim(pg_engine, 8902, "outsider")
+    assert claim.state == ClaimState.REJECTED and claim.reason == "not_in_audience"
+
+
+def test_an_unknown_campaign_is_refused_and_nothing_is_created(pg_engine: Engine) -> None:
+    response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-9", 9999))
+    assert response.status_code == 200 and response.json == {"user_id": "cust-9", "allowed": False}
+    with pg_engine.connect() as conn:
+        assert campaigns.get_campaign(conn, 9999) is None and audience.member(conn, 9999, "cust-9") is None
+    with pytest.raises(UnknownCampaign):
+        _claim(pg_engine, 9999, "cust-9")
+
+
+def test_a_campaign_declared_triggered_with_the_cli_service_is_served(pg_engine: Engine) -> None:
+    from app.services.campaign_settings import set_campaign_settings
+
+    set_campaign_settings(pg_engine, 9500, kind="triggered", updated_by="test")
+    response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-5", 9500))
+    assert response.json == {"user_id": "cust-5", "allowed": True}
+    with pg_engine.connect() as conn:
+        campaign = campaigns.get_campaign(conn, 9500)
+    assert campaign is not None and campaign.kind == "triggered"
+
+
+def test_declaring_an_existing_scheduled_campaign_triggered_is_refused(pg_engine: Engine) -> None:
+    from app.services.campaign_settings import SettingsRefused, set_campaign_settings
+
+    _scheduled_campaign_with(pg_engine, 8903, {})
+    with pytest.raises(SettingsRefused):
+        set_campaign_settings(pg_engine, 8903, kind="triggered")
+
+
+def test_a_scrub_made_by_the_gateway_stands_when_the_operator_data_later_allows(pg_engine: Engine) -> None:
+    with pg_engine.begin() as conn:
+        operator_data.upsert_flags(conn, [("cust-3", OperatorFlags(fraud=True))], now=utcnow())
+    client = _client(pg_engine)
+    assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-3")).json["allowed"] is False
+    with pg_engine.begin() as conn:
+        operator_data.upsert_flags(conn, [("cust-3", OperatorFlags(fraud=False))], now=utcnow())
+    assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-3")).json["allowed"] is False
+    with pg_engine.connect() as conn:
+        member = audience.member(conn, 8801, "cust-3")
+    assert member is not None and not member.eligible and member.scrub_reason == "fraud_flagged"
+
+
+def test_an_eligible_customer_later_flagged_is_narrowed_to_scrubbed(pg_engine: Engine) -> None:
+    client = _client(pg_engine)
+    assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-4")).json["allowed"] is True
+    with pg_engine.begin() as conn:
+        operator_data.upsert_flags(conn, [("cust-4", OperatorFlags(consent=False))], now=utcnow())
+    assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-4")).json["allowed"] is False
+    assert _claim(pg_engine, 8801, "cust-4").reason == "scrubbed:consent_withdrawn"

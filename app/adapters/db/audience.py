@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, case, func, literal, select, true
+from sqlalchemy import Connection, Integer, case, func, literal, select, true, update
 
 from app.adapters.db.dialect import insert_ignoring_conflicts, is_postgres
 from app.adapters.db.tables import campaign_audience, outbox
@@ -215,3 +215,42 @@ def member(conn: Connection, campaign_id: int, customer_id: str) -> AudienceMemb
         )
     ).first()
     return None if row is None else AudienceMember(bool(row[0]), row[1], row[2], row[3])
+
+
+def add_member_if_absent(
+    conn: Connection,
+    campaign_id: int,
+    customer_id: str,
+    *,
+    page_no: int,
+    promo_code: str | None,
+    segment: str | None,
+    eligible: bool,
+    scrub_reason: str | None,
+) -> bool:
+    """Add one customer to a campaign's audience unless they are in it already; True when added."""
+    statement = insert_ignoring_conflicts(conn, campaign_audience, ["campaign_id", "customer_id"]).values(
+        campaign_id=campaign_id,
+        customer_id=customer_id,
+        page_no=page_no,
+        promo_code=promo_code,
+        attributes={},
+        segment=segment,
+        eligible=eligible,
+        scrub_reason=scrub_reason,
+    )
+    return conn.execute(statement).rowcount == 1
+
+
+def scrub_member(conn: Connection, campaign_id: int, customer_id: str, *, reason: str) -> bool:
+    """Narrow the audience: an eligible customer becomes scrubbed. Never the other way round."""
+    result = conn.execute(
+        update(campaign_audience)
+        .where(
+            campaign_audience.c.campaign_id == campaign_id,
+            campaign_audience.c.customer_id == customer_id,
+            campaign_audience.c.eligible.is_(True),
+        )
+        .values(eligible=False, scrub_reason=reason)
+    )
+    return result.rowcount == 1

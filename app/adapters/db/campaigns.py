@@ -13,6 +13,8 @@ from app.adapters.db.tables import campaign_pages, campaigns
 from app.clock import as_utc
 from app.domain.campaigns import CampaignMode, CampaignState
 
+KIND_SCHEDULED = "scheduled"
+KIND_TRIGGERED = "triggered"
 PAGE_PENDING = "pending"
 PAGE_DONE = "done"
 
@@ -22,6 +24,7 @@ class Campaign:
     """A scheduled campaign as stored."""
 
     id: int
+    kind: str  # "scheduled" (EventTypeID 5) or "triggered" (the gateway)
     mode: CampaignMode
     state: CampaignState
     clearance_required_by: datetime | None
@@ -45,6 +48,7 @@ class Campaign:
 def _campaign_from_row(row: Any) -> Campaign:
     return Campaign(
         id=row["id"],
+        kind=row["kind"],
         mode=CampaignMode(row["mode"]),
         state=CampaignState(row["state"]),
         clearance_required_by=as_utc(row["clearance_required_by"]),
@@ -75,7 +79,7 @@ def create_campaign(
     event_timestamp: datetime | None,
     page_size: int,
     now: datetime,
-    kind: str = "scheduled",
+    kind: str = KIND_SCHEDULED,
     state: CampaignState = CampaignState.INGESTING,
 ) -> bool:
     """Create the campaign (scheduled ones start ingesting); False when it already exists."""
