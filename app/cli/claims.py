@@ -13,7 +13,7 @@ from app.adapters.db.schema import build_engine
 from app.clock import utcnow
 from app.config import load_settings
 from app.services.claim_processing import retry_failed
-from app.services.clients import ClientExists, create_client
+from app.services.clients import DEFAULT_SCOPES, SCOPES, ClientExists, create_client
 
 
 @click.group("clients")
@@ -26,7 +26,14 @@ def clients_group() -> None:
 @click.option(
     "--rate-limit-per-minute", type=click.IntRange(min=1), help="Default: CLAIMS_RATE_LIMIT_PER_MINUTE."
 )
-def create(name: str, rate_limit_per_minute: int | None) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(sorted(SCOPES)),
+    help="What the key may do (repeat; default: claims). campaigns:read reads campaign reports.",
+)
+def create(name: str, rate_limit_per_minute: int | None, scopes: tuple[str, ...]) -> None:
     """Create a client and print its API key (shown this once; only a hash is stored)."""
     settings = load_settings()
     try:
@@ -34,6 +41,7 @@ def create(name: str, rate_limit_per_minute: int | None) -> None:
             build_engine(settings.resolved_database_url),
             name,
             rate_limit_per_minute=rate_limit_per_minute or settings.claims_rate_limit_per_minute,
+            scopes=frozenset(scopes) or DEFAULT_SCOPES,
         )
     except ClientExists as exc:
         raise click.ClickException(str(exc)) from exc
@@ -47,8 +55,10 @@ def list_clients() -> None:
     with build_engine(load_settings().resolved_database_url).connect() as conn:
         for client in clients.list_clients(conn):
             state = "revoked" if client.revoked else "active"
+            scopes = ",".join(sorted(client.scopes))
             click.echo(
-                f"{client.name:<24} key id {client.key_id}  {client.rate_limit_per_minute}/min  {state}"
+                f"{client.name:<24} key id {client.key_id}  {client.rate_limit_per_minute}/min  "
+                f"{scopes:<28} {state}"
             )
 
 

@@ -16,6 +16,25 @@ from app.adapters.db import clients
 from app.clock import utcnow
 
 KEY_PREFIX = "pb"
+# What a key may do. Claims belong to the operator, not to the backend that sent them: any key with
+# `claims` may submit a claim and read any claim. `campaigns:read` reads campaign reports; `admin`
+# may do everything, including what a later admin API adds.
+SCOPE_CLAIMS = "claims"
+SCOPE_CAMPAIGNS_READ = "campaigns:read"
+SCOPE_ADMIN = "admin"
+SCOPES = frozenset({SCOPE_CLAIMS, SCOPE_CAMPAIGNS_READ, SCOPE_ADMIN})
+DEFAULT_SCOPES = frozenset({SCOPE_CLAIMS})
+
+
+class UnknownScope(ValueError):
+    """Raised when a key is asked for a scope promobridge does not have."""
+
+
+def may(client: clients.ApiClient, scope: str) -> bool:
+    """Whether the client's key carries `scope` (admin carries every scope)."""
+    return scope in client.scopes or SCOPE_ADMIN in client.scopes
+
+
 KEY_ID_BYTES = 6
 SECRET_BYTES = 32
 
@@ -38,9 +57,17 @@ def _hash(secret: str) -> str:
 
 
 def create_client(
-    engine: Engine, name: str, *, rate_limit_per_minute: int, clock: Callable[[], datetime] = utcnow
+    engine: Engine,
+    name: str,
+    *,
+    rate_limit_per_minute: int,
+    scopes: frozenset[str] = DEFAULT_SCOPES,
+    clock: Callable[[], datetime] = utcnow,
 ) -> IssuedKey:
-    """Create a client and its key; raises ClientExists when the name is taken."""
+    """Create a client and its key; raises ClientExists (name taken) or UnknownScope."""
+    unknown = sorted(scopes - SCOPES)
+    if unknown or not scopes:
+        raise UnknownScope(f"scopes must be some of {', '.join(sorted(SCOPES))}; got {', '.join(unknown)}")
     key_id = secrets.token_hex(KEY_ID_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     try:
@@ -51,6 +78,7 @@ def create_client(
                 key_id=key_id,
                 key_hash=_hash(secret),
                 rate_limit_per_minute=rate_limit_per_minute,
+                scopes=scopes,
                 now=clock(),
             )
     except IntegrityError as exc:

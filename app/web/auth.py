@@ -15,7 +15,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
-from app.services.clients import authenticate
+from app.services.clients import authenticate, may
 from app.web.errors import error_response
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -42,9 +42,17 @@ class ClientRateLimiter:
         return max(1.0, reset_at - time.time())
 
 
-def require_client(view: View) -> View:
-    """Reject requests without a valid `Authorization: Bearer <key>` (401) or over their limit (429)."""
+def require_client(scope: str) -> Callable[[View], View]:
+    """Reject requests without a valid `Authorization: Bearer <key>` (401), whose key lacks `scope`
+    (403), or over the client's limit (429)."""
 
+    def decorate(view: View) -> View:
+        return _guarded(view, scope)
+
+    return decorate
+
+
+def _guarded(view: View, scope: str) -> View:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
@@ -57,6 +65,8 @@ def require_client(view: View) -> View:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="promobridge"'
             return response, status
+        if not may(client, scope):
+            return error_response(403, "forbidden", f"this key lacks the {scope!r} scope")
         retry_after = services.rate_limiter.allow(client.id, client.rate_limit_per_minute)
         if retry_after is not None:
             response, status = error_response(

@@ -48,7 +48,9 @@ def api(pg_engine: Engine) -> Iterator[Api]:
     settings = Settings(CLAIMS_MAX_WAIT_SECONDS=2)  # type: ignore[call-arg]
     publisher = RecordingDispatcher()
     app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
-    key = create_client(pg_engine, "backend", rate_limit_per_minute=1000).key
+    key = create_client(
+        pg_engine, "backend", rate_limit_per_minute=1000, scopes=frozenset({"claims", "campaigns:read"})
+    ).key
     yield Api(app.test_client(), key, publisher)
 
 
@@ -157,14 +159,50 @@ def test_malformed_requests_are_refused(
     assert _count(pg_engine) == 0
 
 
-def test_a_wrong_key_for_another_clients_claim_reads_as_not_found(
+def test_claims_belong_to_the_operator_so_another_backend_reads_the_same_claim(
     api: Api, pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
     customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
-    claim_id = api.post({"campaign_id": campaign_id, "customer_id": customer}).json["id"]
+    first = api.post({"campaign_id": campaign_id, "customer_id": customer}).json
     other = create_client(pg_engine, "other-backend", rate_limit_per_minute=10).key
-    assert api.get(f"/v1/claims/{claim_id}", auth=f"Bearer {other}").status_code == 404
+    read = api.get(f"/v1/claims/{first['id']}", auth=f"Bearer {other}")
+    assert read.status_code == 200 and read.json["id"] == first["id"]
+
+
+def test_a_second_backend_claiming_the_same_customer_gets_the_first_claim_and_its_status_url_works(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    first = api.post({"campaign_id": campaign_id, "customer_id": customer}).json
+    other = f"Bearer {create_client(pg_engine, 'mobile-backend', rate_limit_per_minute=10).key}"
+    second = api.client.post(
+        "/v1/claims",
+        json={"campaign_id": campaign_id, "customer_id": customer},
+        headers={"Authorization": other},
+    )
+    assert second.status_code == 200 and second.json["id"] == first["id"]
+    assert api.get(second.json["status_url"], auth=other).status_code == 200
+    assert _count(pg_engine) == 1
+
+
+def test_campaign_reports_need_a_key_with_the_campaigns_read_scope(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    claims_only = create_client(pg_engine, "app-backend", rate_limit_per_minute=10).key  # default: claims
+    refused = api.get(f"/v1/campaigns/{campaign_id}", auth=f"Bearer {claims_only}")
+    assert refused.status_code == 403 and refused.json["error"] == "forbidden"
+    reader = create_client(
+        pg_engine, "crm-dashboard", rate_limit_per_minute=10, scopes=frozenset({"campaigns:read"})
+    ).key
+    allowed = api.get(f"/v1/campaigns/{campaign_id}", auth=f"Bearer {reader}")
+    assert allowed.status_code == 200 and allowed.json["campaign_id"] == campaign_id
+    # a reports-only key cannot submit claims
+    assert (
+        api.post({"campaign_id": campaign_id, "customer_id": "x"}, auth=f"Bearer {reader}").status_code == 403
+    )
 
 
 def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -20,10 +21,18 @@ class ApiClient:
     key_hash: str
     rate_limit_per_minute: int
     revoked: bool
+    scopes: frozenset[str]
 
 
 def create_client(
-    conn: Connection, *, name: str, key_id: str, key_hash: str, rate_limit_per_minute: int, now: datetime
+    conn: Connection,
+    *,
+    name: str,
+    key_id: str,
+    key_hash: str,
+    rate_limit_per_minute: int,
+    scopes: frozenset[str],
+    now: datetime,
 ) -> int:
     """Store a new client; raises IntegrityError when the name is taken."""
     result = conn.execute(
@@ -33,6 +42,7 @@ def create_client(
             key_id=key_id,
             key_hash=key_hash,
             rate_limit_per_minute=rate_limit_per_minute,
+            scopes=",".join(sorted(scopes)),
             created_at=now,
         )
         .returning(api_clients.c.id)
@@ -43,8 +53,16 @@ def create_client(
 def find_by_key_id(conn: Connection, key_id: str) -> ApiClient | None:
     """The client a presented key claims to be."""
     row = conn.execute(select(api_clients).where(api_clients.c.key_id == key_id)).mappings().first()
-    if row is None:
-        return None
+    return None if row is None else _client(row)
+
+
+def list_clients(conn: Connection) -> list[ApiClient]:
+    """Every client, revoked ones included."""
+    rows = conn.execute(select(api_clients).order_by(api_clients.c.id)).mappings()
+    return [_client(row) for row in rows]
+
+
+def _client(row: Any) -> ApiClient:
     return ApiClient(
         row["id"],
         row["name"],
@@ -52,23 +70,8 @@ def find_by_key_id(conn: Connection, key_id: str) -> ApiClient | None:
         row["key_hash"],
         row["rate_limit_per_minute"],
         row["revoked_at"] is not None,
+        frozenset(filter(None, (part.strip() for part in row["scopes"].split(",")))),
     )
-
-
-def list_clients(conn: Connection) -> list[ApiClient]:
-    """Every client, revoked ones included."""
-    rows = conn.execute(select(api_clients).order_by(api_clients.c.id)).mappings()
-    return [
-        ApiClient(
-            r["id"],
-            r["name"],
-            r["key_id"],
-            r["key_hash"],
-            r["rate_limit_per_minute"],
-            r["revoked_at"] is not None,
-        )
-        for r in rows
-    ]
 
 
 def revoke_client(conn: Connection, name: str, *, now: datetime) -> bool:
