@@ -49,7 +49,7 @@ def validate(self: Task[Any, Any], claim_id: str) -> str:
 
 @promobridge_task("promobridge.claims.activate", bind=True)
 def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
-    """Grant the rewards of validated claims and queue their status updates."""
+    """One activation round for validated claims; the claims not settled yet are retried later."""
     rt = runtime()
     result = claim_processing.activate_validated(
         rt.engine, rt.activator, rt.rewards, dispatcher(), claim_ids, rt.activation

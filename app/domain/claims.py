@@ -1,11 +1,11 @@
 """Claims: the customer's "Claim Reward" click, as a small explicit state machine (framework-free).
 
     pending ──▶ validating ──▶ validated ──▶ activated ──▶ completed
-       │            │  ╰─(lease expired)─▶ pending      ▲
+       │            │  ╰─(lease expired)─▶ pending
        │            ╰──────────▶ rejected        (not eligible, budget exhausted, refused)
-       ╰─▶ rejected (outside the audience, scrubbed)  │
-    any non-terminal ──▶ failed ─────────────────────────╯ (a grant confirmed after its claim was given up)
-    failed ──▶ pending (retries used up or misconfigured; `promobridge claims retry` replays it)
+       ╰─▶ rejected (outside the audience, scrubbed)
+    any non-terminal ──▶ failed (retries used up; `promobridge claims retry` puts it back to pending)
+    failed ──▶ activated (a grant confirmed after its claim was given up: the platform holds it)
 
 Every transition is a conditional update guarded by the current state, so a redelivered task or
 a duplicated step changes nothing.
