@@ -26,11 +26,12 @@ from app.adapters.ratelimit import (
     limiter_key_for,
 )
 from app.config import Settings
+from app.domain.backoff import Backoff
 from app.domain.campaigns import ApprovalBudget, CampaignMode
-from app.observability.metrics import record_optimove_call, record_ratelimit_wait
+from app.observability.metrics import record_optimove_call, record_ratelimit_wait, record_reward_grant
 from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
-from app.services.claim_processing import ValidationConfig
+from app.services.claim_processing import ActivationConfig, ValidationConfig
 from app.services.ingest import IngestConfig
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
@@ -87,7 +88,10 @@ def build_activator(settings: Settings) -> RewardActivator:
         return HttpRewardActivator(
             url=settings.reward_activator_url,
             auth_header=settings.reward_activator_auth or None,
-            timeout_seconds=settings.optimove_timeout_seconds,
+            connect_timeout_seconds=settings.reward_activator_connect_timeout_seconds,
+            read_timeout_seconds=settings.reward_activator_read_timeout_seconds,
+            concurrency=settings.reward_activator_concurrency,
+            on_grant=record_reward_grant,
         )
     return WalletLedgerActivator()
 
@@ -113,6 +117,14 @@ def ingest_config(settings: Settings) -> IngestConfig:
         default_mode=CampaignMode(settings.default_campaign_mode),
         mode_overrides={k: CampaignMode(v) for k, v in settings.campaign_mode_overrides.items()},
         timezone=settings.tenant_timezone,
+    )
+
+
+def activation_config(settings: Settings) -> ActivationConfig:
+    """Activation retries: CLAIM_MAX_RETRIES + 1 grant attempts per claim, with the shared backoff."""
+    return ActivationConfig(
+        max_attempts=settings.claim_max_retries + 1,
+        backoff=Backoff(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds),
     )
 
 
@@ -153,6 +165,7 @@ class Runtime:
     relay: RelayConfig = field(init=False)
     deadlines: DeadlineWatch = field(init=False)
     validation: ValidationConfig = field(init=False)
+    activation: ActivationConfig = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingest = ingest_config(self.settings)
@@ -160,6 +173,7 @@ class Runtime:
             max_contexts=self.settings.optipromo_max_contexts,
             lease=timedelta(seconds=self.settings.relay_lease_seconds),
         )
+        self.activation = activation_config(self.settings)
         self.relay = relay_config(self.settings)
         self.deadlines = deadline_watch(self.settings)
 

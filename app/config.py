@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     reward_activator: Literal["wallet", "http"] = Field(default="wallet", alias="REWARD_ACTIVATOR")
     reward_activator_url: str = Field(default="", alias="REWARD_ACTIVATOR_URL")
     reward_activator_auth: str = Field(default="", alias="REWARD_ACTIVATOR_AUTH", repr=False)
+    # Grants of one activation batch sent at once by the HTTP activator (its threads and connections).
+    reward_activator_concurrency: int = Field(default=16, alias="REWARD_ACTIVATOR_CONCURRENCY", ge=1, le=256)
+    reward_activator_connect_timeout_seconds: float = Field(
+        default=3.0, alias="REWARD_ACTIVATOR_CONNECT_TIMEOUT_SECONDS", gt=0
+    )
+    reward_activator_read_timeout_seconds: float = Field(
+        default=10.0, alias="REWARD_ACTIVATOR_READ_TIMEOUT_SECONDS", gt=0
+    )
     reward_policies: str = Field(
         default="app.policies.rewards:VipMultiplier,app.policies.rewards:RewardCap",
         alias="PROMOBRIDGE_REWARD_POLICIES",
@@ -67,6 +75,7 @@ class Settings(BaseSettings):
     reward_policy_options: str = Field(default="{}", alias="PROMOBRIDGE_REWARD_POLICY_OPTIONS")
     claims_rate_limit_per_minute: int = Field(default=600, alias="CLAIMS_RATE_LIMIT_PER_MINUTE", ge=1)
     claims_max_wait_seconds: float = Field(default=30.0, alias="CLAIMS_MAX_WAIT_SECONDS", gt=0)
+    # Retries after the first attempt; an activation grant is POSTed at most CLAIM_MAX_RETRIES + 1 times.
     claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)

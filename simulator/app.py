@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from simulator.config import SimulatorConfig
 from simulator.context import attach_state
 from simulator.control_api import control_api
+from simulator.operator_api import operator_api, operator_control
 from simulator.optimove_api import optimove_api
 from simulator.optipromo_api import optipromo_api
 from simulator.promotion_control import promotion_control
@@ -16,7 +17,8 @@ from simulator.state import SimulatorState
 
 
 def create_simulator_app(config: SimulatorConfig) -> Flask:
-    """A Flask app serving Optimove (``/current``), OptiPromo (``/optipromo``) and control (``/_sim``).
+    """A Flask app serving Optimove (``/current``), OptiPromo (``/optipromo``), control (``/_sim``)
+    and a stand-in for the operator's reward platform (``/_operator``).
 
     Each app owns a fresh ``SimulatorState`` (reach it with ``simulator.context.state_of(app)``), so
     several simulators can run in one process without sharing anything.
@@ -27,6 +29,8 @@ def create_simulator_app(config: SimulatorConfig) -> Flask:
     app.register_blueprint(optipromo_api)
     app.register_blueprint(control_api)
     app.register_blueprint(promotion_control)
+    app.register_blueprint(operator_api)
+    app.register_blueprint(operator_control)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -6,6 +6,7 @@ import click
 
 from simulator.config import DEFAULT_API_KEY, SimulatorConfig
 from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
+from simulator.operator_grants import DEFAULT_OPERATOR_LATENCY_MS
 from simulator.server import DEFAULT_HOST, DEFAULT_PORT, serve_forever
 
 DEFAULT_RATE_LIMIT_SPEC = "50/10"
@@ -43,6 +44,13 @@ def parse_rate_limit(spec: str) -> tuple[int, float]:
 @click.option("--timezone", default="UTC", show_default=True, help="Tenant time zone for webhook timestamps.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for audiences and faults.")
 @click.option(
+    "--operator-latency-ms",
+    default=DEFAULT_OPERATOR_LATENCY_MS,
+    show_default=True,
+    type=float,
+    help="Time the simulated operator platform (/_operator/grants) takes per grant.",
+)
+@click.option(
     "--max-validate-contexts",
     default=DEFAULT_MAX_VALIDATE_CONTEXTS,
     show_default=True,
@@ -58,8 +66,12 @@ def simulator_command(
     timezone: str,
     seed: int,
     max_validate_contexts: int,
+    operator_latency_ms: float,
 ) -> None:
-    """Run the simulator: Optimove under /current, OptiPromo under /optipromo, control under /_sim."""
+    """Run the simulator: Optimove under /current, OptiPromo under /optipromo, control under /_sim.
+
+    It also serves a stand-in for the operator's reward platform under /_operator.
+    """
     try:
         limit, window = parse_rate_limit(rate_limit)
         config = SimulatorConfig(
@@ -70,6 +82,7 @@ def simulator_command(
             timezone=timezone,
             seed=seed,
             max_validate_contexts=max_validate_contexts,
+            operator_latency_ms=operator_latency_ms,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

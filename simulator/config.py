@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
+from simulator.operator_grants import DEFAULT_OPERATOR_LATENCY_MS
 
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_RATE_LIMIT = 50  # requests per window per API key [C S12]
@@ -29,6 +30,8 @@ class SimulatorConfig:
     webhook_timeout_seconds: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
     seed: int = 0
     max_validate_contexts: int = DEFAULT_MAX_VALIDATE_CONTEXTS  # unless a promotion sets its own
+    # How long the simulated operator platform takes per grant unless its plan says otherwise.
+    operator_latency_ms: float = DEFAULT_OPERATOR_LATENCY_MS
 
     def __post_init__(self) -> None:
         if not self.api_keys or any(not key for key in self.api_keys):
@@ -39,6 +42,8 @@ class SimulatorConfig:
             raise ValueError("rate_window_seconds must be positive")
         if self.max_validate_contexts < 1:
             raise ValueError("max_validate_contexts must be at least 1")
+        if self.operator_latency_ms < 0:
+            raise ValueError("operator_latency_ms must not be negative")
         if self.webhook_timeout_seconds <= 0:
             raise ValueError("webhook_timeout_seconds must be positive")
         try:

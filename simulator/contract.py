@@ -74,6 +74,10 @@ Inferred parts ([I] / [GAP]), and what the simulator does:
     I shapes]: each campaign's promo code gets a default promotion (tiers by ``VIPLevel``, amount doubled
     when ``sessionProperties.deposit_amount >= 100``, no budget limit) unless one exists, and
     ``POST /_sim/promotions`` creates or replaces one (a replaced promotion starts with no usage).
+18. Not Optimove at all: ``POST /_operator/grants`` stands in for the operator's own reward platform, the
+    peer of promobridge's HTTP reward activator (``simulator.operator_grants``). It honours
+    ``Idempotency-Key`` the way the README's "Reward activator contract" asks an operator to, has its
+    own faults and inspection under ``/_sim/operator``, and needs no API key.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ API_KEY_HEADER: Final = "X-API-KEY"
 OPTIMOVE_PREFIX: Final = "/current"
 CONTROL_PREFIX: Final = "/_sim"
 OPTIPROMO_PREFIX: Final = "/optipromo"
+OPERATOR_PREFIX: Final = "/_operator"  # the simulated operator platform (contract #18), not Optimove
 
 MAX_PAGE_SIZE: Final = 10_000  # rows per GetProcessedCampaignCustomers page [3P T1]
 MAX_STATUS_UPDATES_PER_CALL: Final = 10_000  # PromosUpdated entries per call [C S6]

@@ -175,7 +175,7 @@ def get_state() -> Response:
 
 @control_api.post("/reset")
 def reset_state() -> Response:
-    """Forget everything: campaigns, promotions, listeners, faults, counters, rate-limit logs."""
+    """Forget everything: campaigns, promotions, listeners, faults, counters, rate-limit logs, grants."""
     current_state().reset()
     return json_response({"reset": True})
 

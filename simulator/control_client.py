@@ -55,3 +55,14 @@ class SimControl:
 
     def state(self) -> dict[str, Any]:
         return dict(self._call("GET", "/state"))
+
+    def set_operator_faults(self, **plan: Any) -> None:
+        """Replace the simulated operator platform's plan (latency, faults, forced status)."""
+        self._call("POST", "/operator/faults", json=plan)
+
+    def clear_operator_faults(self) -> None:
+        self._call("DELETE", "/operator/faults")
+
+    def operator_grants(self) -> dict[str, Any]:
+        """Per Idempotency-Key: attempts, grants and answers, plus a summary."""
+        return dict(self._call("GET", "/operator/grants"))

@@ -64,6 +64,11 @@ class SimulatorServer:
         return f"{self.url}/optipromo"
 
     @property
+    def operator_grants_url(self) -> str:
+        """What promobridge's ``REWARD_ACTIVATOR_URL`` should be set to (the simulated operator platform)."""
+        return f"{self.url}/_operator/grants"
+
+    @property
     def state(self) -> SimulatorState:
         """The in-memory state, for tests running in the same process."""
         return state_of(self.app)

@@ -10,6 +10,7 @@ from simulator.campaigns import Campaign, CampaignRegistry, CampaignRequest
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultInjector
 from simulator.listeners import ListenerRegistry
+from simulator.operator_grants import OperatorPlatform
 from simulator.promotions import PromotionRegistry
 from simulator.ratelimit import RatePolicy, SlidingWindowLimiter
 
@@ -61,6 +62,7 @@ class SimulatorState:
         self.limiter = SlidingWindowLimiter(self.default_rate_policy())
         self.faults = FaultInjector()
         self.traffic = TrafficStats()
+        self.operator = OperatorPlatform(config.operator_latency_ms)
 
     def default_rate_policy(self) -> RatePolicy:
         """The rate policy the configuration asks for."""
@@ -89,6 +91,7 @@ class SimulatorState:
         self.faults.clear()
         self.faults.reset_counts()
         self.traffic = TrafficStats()
+        self.operator.reset()
 
     def snapshot(self) -> dict[str, Any]:
         """The body of ``GET /_sim/state``."""

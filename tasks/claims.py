@@ -3,6 +3,8 @@
 Each task re-reads the claims and moves them with state-guarded updates, then queues the next step
 after its transaction commits; the reconciler re-dispatches anything whose message was lost.
 Transient failures retry with backoff and jitter up to CLAIM_MAX_RETRIES, then land in `failed`.
+The activate task is the one retry layer of reward grants: it re-queues only the claims whose
+grant is not settled yet, when the service says; the service counts attempts per claim.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from typing import Any
 
 from celery import Task
 
-from app.adapters.activators import TransientActivatorError
 from app.adapters.optimove.errors import PermanentOptimoveError, TransientOptimoveError
 from app.domain.claims import ClaimRequest
 from app.services import claim_processing
@@ -48,14 +49,14 @@ def validate(self: Task[Any, Any], claim_id: str) -> str:
 
 @promobridge_task("promobridge.claims.activate", bind=True)
 def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
-    """Grant the rewards of validated claims and queue their status updates."""
+    """One activation round for validated claims; the claims not settled yet are retried later."""
     rt = runtime()
-    try:
-        result = claim_processing.activate_validated(
-            rt.engine, rt.activator, rt.rewards, dispatcher(), claim_ids
-        )
-    except TransientActivatorError as exc:
-        return str(_retry_or_fail(self, claim_ids, exc))
+    result = claim_processing.activate_validated(
+        rt.engine, rt.activator, rt.rewards, dispatcher(), claim_ids, rt.activation
+    )
+    if result.retry:
+        # Unlimited here: the attempts are counted per claim, in the database, by the service.
+        raise self.retry(args=(list(result.retry),), countdown=result.retry_in_seconds, max_retries=None)
     return result.outcome
 
 

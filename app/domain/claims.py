@@ -5,6 +5,7 @@
        │            ╰──────────▶ rejected        (not eligible, budget exhausted, refused)
        ╰─▶ rejected (outside the audience, scrubbed)
     any non-terminal ──▶ failed (retries used up; `promobridge claims retry` puts it back to pending)
+    failed ──▶ activated (a grant confirmed after its claim was given up: the platform holds it)
 
 Every transition is a conditional update guarded by the current state, so a redelivered task or
 a duplicated step changes nothing.
@@ -40,14 +41,18 @@ ALLOWED_TRANSITIONS: Mapping[ClaimState, frozenset[ClaimState]] = {
     ),
     ClaimState.VALIDATED: frozenset({ClaimState.ACTIVATED, ClaimState.REJECTED, ClaimState.FAILED}),
     ClaimState.ACTIVATED: frozenset({ClaimState.COMPLETED}),
-    ClaimState.FAILED: frozenset({ClaimState.PENDING}),
+    # failed → activated: the platform confirmed a grant after the claim was given up; it holds the reward.
+    ClaimState.FAILED: frozenset({ClaimState.PENDING, ClaimState.ACTIVATED}),
     ClaimState.COMPLETED: frozenset(),
     ClaimState.REJECTED: frozenset(),
 }
 
 NOT_IN_AUDIENCE = "not_in_audience"
 NOT_ELIGIBLE = "not_eligible"
-ACTIVATION_REFUSED = "activation_refused"
+ACTIVATION_REFUSED = "activation_refused"  # rejected: the operator's platform declined the reward
+ACTIVATION_RETRY = "activation_retry"  # still validated: the last attempt was not settled
+ACTIVATION_UNCONFIRMED = "activation_unconfirmed"  # failed: every attempt allowed left the grant unsettled
+ACTIVATION_MISCONFIGURED = "activation_misconfigured"  # failed: the endpoint answered what no retry changes
 
 
 class InvalidTransition(ValueError):

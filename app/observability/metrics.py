@@ -35,6 +35,7 @@ __all__ = [
     "record_gateway_decision",
     "record_optimove_call",
     "record_ratelimit_wait",
+    "record_reward_grant",
     "record_webhook",
     "record_webhook_conflict",
     "record_webhook_rejected",
@@ -50,6 +51,7 @@ OTHER = "other"
 WEBHOOK_KINDS = frozenset({"scheduled", "cancel", "triggered"})
 REJECTION_REASONS = frozenset({"unauthorized", "malformed", "too_large", "unsupported"})
 CLAIM_OUTCOMES = frozenset({"created", "existing", "rejected_at_once", "conflict"})
+GRANT_OUTCOMES = frozenset({"granted", "refused", "retry", "misconfigured"})
 MAX_LABEL_CHARS = 80  # endpoints and outcomes come from our own code; this only bounds a bug
 # Optimove calls take tens of milliseconds to a few seconds; the client's read timeout is 10 s.
 OPTIMOVE_CALL_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -120,6 +122,17 @@ GATEWAY_DECISIONS = Counter(
 )
 CLAIMS_SUBMITTED = Counter(
     "promobridge_claims_submitted", "Claim submissions over HTTP, by outcome.", ["outcome"]
+)
+REWARD_GRANTS = Counter(
+    "promobridge_reward_grants",
+    "Attempts to grant a reward on the operator's platform (HTTP activator), by outcome: "
+    "granted, refused, retry, misconfigured (alert on any misconfigured).",
+    ["outcome"],
+)
+REWARD_GRANT_SECONDS = Histogram(
+    "promobridge_reward_grant_seconds",
+    "Duration of one attempt to grant a reward on the operator's platform.",
+    buckets=OPTIMOVE_CALL_BUCKETS,
 )
 
 
@@ -198,6 +211,15 @@ def record_claim_submission(outcome: str) -> None:
         CLAIMS_SUBMITTED.labels(outcome=_bounded(outcome, CLAIM_OUTCOMES)).inc()
     except Exception:
         log.debug("metrics: record_claim_submission failed", exc_info=True)
+
+
+def record_reward_grant(outcome: str, seconds: float) -> None:
+    """The HTTP reward activator's ``on_grant`` hook: one attempt, its outcome and how long it took."""
+    try:
+        REWARD_GRANTS.labels(outcome=_bounded(outcome, GRANT_OUTCOMES)).inc()
+        REWARD_GRANT_SECONDS.observe(max(0.0, seconds))
+    except Exception:
+        log.debug("metrics: record_reward_grant failed", exc_info=True)
 
 
 def multiprocess_dir() -> str | None:

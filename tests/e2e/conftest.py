@@ -75,6 +75,11 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "PROMOBRIDGE_DATA_DIR": str(tmp_path / "data"),
         }
+        marker = request.node.get_closest_marker("stack_env")
+        simulator_url = f"http://127.0.0.1:{sim_port}"
+        env.update(
+            {k: str(v).format(simulator=simulator_url) for k, v in (marker.kwargs if marker else {}).items()}
+        )
         group = ProcessGroup(env, tmp_path)
         engine = migrated_engine(database_url)
         try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import Engine
 
+from app.adapters.activators import RewardActivator
 from app.adapters.activators.wallet import WalletLedgerActivator
 from app.adapters.optimove.optipromo import OptiPromoClient
 from app.adapters.ratelimit import UnlimitedLimiter
+from app.clock import utcnow
 from app.domain.campaigns import CampaignMode
 from app.domain.claims import ClaimRequest
 from app.policies.rewards import RewardPipeline, VipMultiplier
@@ -32,9 +36,23 @@ def claim_mode_campaign(engine: Engine, sim_server: SimulatorServer, size: int, 
 
 
 class InProcessClaims:
-    """Submits claims and runs the dispatched validate/activate/status steps inside the test."""
+    """Submits claims and runs the dispatched validate/activate/status steps inside the test.
 
-    def __init__(self, engine: Engine, sim_server: SimulatorServer, *, max_contexts: int = 100) -> None:
+    Activation runs as the activate task does: one round per dispatched batch, the claims to retry
+    queued again (without waiting for the countdown). With ``reconcile`` the reconciler runs before
+    every step with a clock a day ahead, so it re-dispatches every non-terminal claim each time.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        sim_server: SimulatorServer,
+        *,
+        max_contexts: int = 100,
+        activator: RewardActivator | None = None,
+        max_retries: int = 8,
+        reconcile: bool = False,
+    ) -> None:
         self.engine = engine
         self.flow = InProcessFlow(engine, simulator_client(sim_server.optimove_url), ingest_config())
         self.dispatcher = self.flow.dispatcher
@@ -44,10 +62,13 @@ class InProcessClaims:
             rate_limiter=UnlimitedLimiter(),
             timeout_seconds=5,
         )
-        self.activator = WalletLedgerActivator()
+        self.activator = activator or WalletLedgerActivator()
+        self.activation = claim_processing.ActivationConfig(max_attempts=max_retries + 1)
+        self.reconcile = reconcile
         self.rewards = RewardPipeline([VipMultiplier()])
         self.validation = claim_processing.ValidationConfig(max_contexts=max_contexts)
         self.validation_results: list[claim_processing.StepResult] = []
+        self.activation_results: list[claim_processing.ActivationResult] = []
 
     def submit(
         self,
@@ -72,17 +93,39 @@ class InProcessClaims:
         """Run every dispatched step until nothing is left, then relay the outbox."""
         d = self.dispatcher
         while d.validations or d.activations or d.status_rounds:
+            if self.reconcile:
+                claim_processing.reconcile_claims(
+                    self.engine, d, stale_after=timedelta(0), clock=lambda: utcnow() + timedelta(days=1)
+                )
             if d.validations:
-                self.validation_results.append(
-                    claim_processing.validate_pending(
-                        self.engine, self.optipromo, d, self.validation, d.validations.popleft()
-                    )
-                )
+                self.validate(d.validations.popleft())
             elif d.activations:
-                claim_processing.activate_validated(
-                    self.engine, self.activator, self.rewards, d, d.activations.popleft()
-                )
+                self.activate(d.activations.popleft())
             else:
                 d.status_rounds = 0
                 while relay_once(self.engine, self.flow.client, RelayConfig(batch_size=10_000)) is not None:
                     pass
+
+    def validate(self, claim_id: str) -> claim_processing.StepResult:
+        """What the validate task does."""
+        result = claim_processing.validate_pending(
+            self.engine, self.optipromo, self.dispatcher, self.validation, claim_id
+        )
+        self.validation_results.append(result)
+        return result
+
+    def activate(self, claim_ids: list[str]) -> claim_processing.ActivationResult:
+        """What the activate task does: one round, and its retries queued again (countdown skipped)."""
+        result = claim_processing.activate_validated(
+            self.engine, self.activator, self.rewards, self.dispatcher, claim_ids, self.activation
+        )
+        self.activation_results.append(result)
+        if result.retry:
+            self.dispatcher.activations.append(list(result.retry))
+        return result
+
+    def drain_validations_and_one_activation_round(self) -> claim_processing.ActivationResult:
+        """Validate everything pending, then run one activation round (its retries stay queued)."""
+        while self.dispatcher.validations:
+            self.validate(self.dispatcher.validations.popleft())
+        return self.activate(self.dispatcher.activations.popleft())

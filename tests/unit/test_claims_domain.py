@@ -23,7 +23,7 @@ from app.policies.rewards import RewardCap, RewardPipeline, VipMultiplier, build
 def test_terminal_states_have_no_way_out_except_failed_which_can_be_retried() -> None:
     assert ALLOWED_TRANSITIONS[ClaimState.COMPLETED] == frozenset()
     assert ALLOWED_TRANSITIONS[ClaimState.REJECTED] == frozenset()
-    assert ALLOWED_TRANSITIONS[ClaimState.FAILED] == {ClaimState.PENDING}
+    assert ALLOWED_TRANSITIONS[ClaimState.FAILED] == {ClaimState.PENDING, ClaimState.ACTIVATED}
     assert {ClaimState.COMPLETED, ClaimState.REJECTED, ClaimState.FAILED} == TERMINAL_STATES
 
 

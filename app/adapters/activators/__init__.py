@@ -8,11 +8,12 @@ database for demos and tests.
 
 Every activator keeps the same contract, which is what makes claim retries safe:
   - ``grant`` is idempotent per ``claim_id``: granting the same claim again never grants twice,
-    and answers ``granted=True`` when it was granted before.
-  - A refusal (the platform said no) is a ``GrantOutcome`` with ``granted=False``, not an
-    exception, so the caller records it and rejects the claim.
-  - A failure that may pass (the platform could not be reached) raises ``TransientActivatorError``;
-    the caller retries later with the same claim id.
+    and answers ``GRANTED`` when it was granted before.
+  - ``grant`` settles each grant on its own and returns one ``GrantOutcome`` per grant; it raises
+    nothing for a grant (only ``ValueError`` for a call that can never be sent). The caller
+    records every outcome: one failing grant must not hide the ones that were granted.
+  - It makes at most one attempt per grant per call. Retrying is the caller's job (one retry
+    layer: the activate task), so the number of attempts per grant stays bounded and countable.
 
 This module imports no HTTP or database library, so any layer may depend on it.
 """
@@ -23,16 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
-__all__ = [
-    "ActivatorError",
-    "GrantOutcome",
-    "PermanentActivatorError",
-    "RewardActivator",
-    "RewardGrant",
-    "TransientActivatorError",
-]
+__all__ = ["GrantKind", "GrantOutcome", "RewardActivator", "RewardGrant"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,42 +43,34 @@ class RewardGrant:
     amount: Decimal
 
 
+class GrantKind(StrEnum):
+    """What one attempt at a grant established, and so what the caller does with the claim."""
+
+    # The platform holds the reward: the claim is activated and its status reported.
+    GRANTED = "granted"
+    # The platform declines this reward (a business answer): the claim is rejected with the reason.
+    REFUSED = "refused"
+    # Not settled yet (unreachable, overloaded, still processing): try again later, same claim id.
+    RETRY = "retry"
+    # An answer no retry can change (credentials, URL, an unexpected status): fail and alert.
+    MISCONFIGURED = "misconfigured"
+
+
 @dataclass(frozen=True, slots=True)
 class GrantOutcome:
-    """What became of one grant; ``error`` says why when the platform refused it."""
+    """What became of one grant: its kind, the platform's reference or the reason, and Retry-After."""
 
     claim_id: str
-    granted: bool
-    external_ref: str | None
-    error: str | None
+    kind: GrantKind
+    external_ref: str | None = None
+    reason: str | None = None
+    # Seconds the platform asked us to wait (RETRY only), when it said.
+    retry_after: float | None = None
 
-
-class ActivatorError(Exception):
-    """Root of every failure a reward activator raises."""
-
-
-class TransientActivatorError(ActivatorError):
-    """The grant could not be confirmed yet (unreachable, 5xx, 429); retry later with the same claim."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        claim_id: str,
-        attempts: int,
-        status: int | None = None,
-        completed: Sequence[GrantOutcome] = (),
-    ) -> None:
-        super().__init__(message)
-        self.claim_id = claim_id
-        self.attempts = attempts
-        self.status = status
-        # Grants of the same batch settled before this one failed; a retry settles them again.
-        self.completed = list(completed)
-
-
-class PermanentActivatorError(ActivatorError):
-    """The activator cannot work as configured (an answer no retry can change); alert on it."""
+    @property
+    def granted(self) -> bool:
+        """Whether the platform holds the reward."""
+        return self.kind is GrantKind.GRANTED
 
 
 class RewardActivator(Protocol):
@@ -92,7 +79,7 @@ class RewardActivator(Protocol):
     name: str
 
     def grant(self, grants: Sequence[RewardGrant]) -> list[GrantOutcome]:
-        """Grant each reward once; one outcome per grant, in order."""
+        """One attempt per grant; one outcome per grant, in order; nothing raised per grant."""
         ...
 
     def record(self, conn: Any, grants: Sequence[RewardGrant], now: datetime) -> None:

@@ -1,66 +1,90 @@
-"""The HTTP reward activator: POST each grant to the operator's own platform, at most once.
+"""The HTTP reward activator: POST each grant to the operator's own platform, concurrently, once per call.
 
-The claim id travels as the ``Idempotency-Key`` header on every attempt, so the bounded retries in
-here, and the caller's later task retries, can never grant a reward twice: the platform either
-grants or recognises the key. Unlike the Optimove clients this one retries by itself, because the
-operator's endpoint has no shared rate budget to protect and a transient blip should not cost the
-customer a whole task retry.
+Every attempt carries the claim id as its ``Idempotency-Key``, so the platform grants a claim once
+however often it is sent. This class makes ONE attempt per grant per call and reads the answer
+with ``STATUS_CONTRACT`` below; retrying is the activate task's job (the one retry layer), which
+keeps the number of POSTs per grant bounded by ``CLAIM_MAX_RETRIES + 1``. The README's "Reward
+activator contract" states the same contract for operators.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
-import random
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
-from app.adapters.activators import (
-    ActivatorError,
-    GrantOutcome,
-    PermanentActivatorError,
-    RewardGrant,
-    TransientActivatorError,
-)
+from app.adapters.activators import GrantKind, GrantOutcome, RewardGrant
 from app.adapters.optimove._lenient import get_field
 from app.adapters.optimove.errors import parse_retry_after
 
-__all__ = [
-    "ActivatorError",
-    "GrantOutcome",
-    "HttpRewardActivator",
-    "PermanentActivatorError",
-    "RewardGrant",
-    "TransientActivatorError",
-]
+__all__ = ["STATUS_CONTRACT", "GrantKind", "GrantOutcome", "HttpRewardActivator", "RewardGrant"]
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_MAX_ATTEMPTS = 4
-DEFAULT_BACKOFF_BASE_SECONDS = 0.5
-DEFAULT_BACKOFF_MAX_SECONDS = 8.0
-MAX_ERROR_BODY_CHARS = 500
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 3.0
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+DEFAULT_CONCURRENCY = 16
+MAX_ANSWER_BYTES = 64 * 1024  # enough for a transaction id or a reason; a huge answer is cut here
+MAX_REASON_CHARS = 200  # a claim's reason column holds 255, with its prefix
+READ_CHUNK_BYTES = 8192
 USER_AGENT = "promobridge/0.1"
-# The key under which the operator's answer may name its own transaction, tried in this order.
+# The keys under which the operator's answer may name its own transaction, tried in this order.
 EXTERNAL_REF_FIELDS = ("id", "transaction_id")
-# 401/403/407 mean our credentials or route are wrong, not that this reward was refused.
-_MISCONFIGURED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, 407})
-_RETRY_AFTER_HONOURED = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
+# The key under which a 422 may say why the platform refused the reward.
+REFUSAL_REASON_FIELD = "reason"
+
+# What each answer of the operator's endpoint means: the whole contract, in one table.
+# A status that is not listed is MISCONFIGURED (``UNLISTED``): nothing we send again can change it.
+# Redirects are never followed: a grant must not be replayed to a URL nobody configured.
+STATUS_CONTRACT: Mapping[int, tuple[GrantKind, str]] = MappingProxyType(
+    {
+        200: (GrantKind.GRANTED, "granted"),
+        201: (GrantKind.GRANTED, "granted"),
+        204: (GrantKind.GRANTED, "granted"),
+        202: (GrantKind.RETRY, "accepted, not done yet"),
+        **dict.fromkeys(range(300, 400), (GrantKind.MISCONFIGURED, "redirect, not followed; check the URL")),
+        400: (GrantKind.MISCONFIGURED, "bad request; the endpoint does not take our grant body"),
+        401: (GrantKind.MISCONFIGURED, "unauthorized; check REWARD_ACTIVATOR_AUTH"),
+        403: (GrantKind.MISCONFIGURED, "forbidden; check REWARD_ACTIVATOR_AUTH"),
+        404: (GrantKind.MISCONFIGURED, "not found; check REWARD_ACTIVATOR_URL"),
+        407: (GrantKind.MISCONFIGURED, "proxy authentication required"),
+        408: (GrantKind.RETRY, "request timeout"),
+        409: (GrantKind.RETRY, "the same Idempotency-Key is still being processed"),
+        422: (GrantKind.REFUSED, "refused"),
+        425: (GrantKind.RETRY, "too early"),
+        429: (GrantKind.RETRY, "too many requests"),
+        **dict.fromkeys(range(500, 600), (GrantKind.RETRY, "server error")),
+    }
+)
+UNLISTED = (GrantKind.MISCONFIGURED, "unexpected answer; check REWARD_ACTIVATOR_URL")
+# Failures before any answer: the grant may or may not have been applied; the same key settles it.
+_NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+GrantHook = Callable[[str, float], None]
+
+
+def _ignore_grant(outcome: str, seconds: float) -> None:
+    """The default hook: count nothing."""
 
 
 class HttpRewardActivator:
     """Grants rewards by POSTing them, one request per grant, to the operator's endpoint.
 
-    ``grant`` answers a 2xx or a 409 (the key was seen before: already granted) with
-    ``granted=True``, and any other 4xx with ``granted=False`` and the start of the answer as
-    ``error``. Timeouts, connection failures, 429 and 5xx are retried up to ``max_attempts`` with
-    exponential backoff and full jitter (``Retry-After`` honoured on 429/503, capped at
-    ``backoff_max_seconds``), then raise TransientActivatorError. 401/403/407, redirects (never
-    followed) and other unexpected statuses raise PermanentActivatorError. Not thread-safe. A
+    The grants of one call go out concurrently on a pool of ``concurrency`` threads sharing one
+    session (a connection pool of the same size), so a slow grant does not hold the others. Each
+    answer is read with ``STATUS_CONTRACT``; a timeout or a dropped connection is ``RETRY``; a
+    request that cannot be sent at all (a malformed URL or header) is ``MISCONFIGURED``. Nothing
+    is raised per grant. ``on_grant(outcome, seconds)`` is called once per attempt (metrics). A
     ``session`` passed in is used as given (proxies included) and is not closed by ``close()``.
     """
 
@@ -71,32 +95,25 @@ class HttpRewardActivator:
         *,
         url: str,
         auth_header: str | None = None,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS,
-        backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS,
+        connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        concurrency: int = DEFAULT_CONCURRENCY,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        on_grant: GrantHook = _ignore_grant,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError("url must be an http:// or https:// URL")
-        if timeout_seconds <= 0:
-            raise ValueError("timeout_seconds must be positive")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        if backoff_base_seconds < 0 or backoff_max_seconds < 0:
-            raise ValueError("backoff seconds must not be negative")
+        if connect_timeout_seconds <= 0 or read_timeout_seconds <= 0:
+            raise ValueError("timeouts must be positive")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._url = url
-        self._auth_header = auth_header or ""
-        self._timeout = timeout_seconds
-        self._max_attempts = max_attempts
-        self._backoff_base = backoff_base_seconds
-        self._backoff_max = backoff_max_seconds
+        self._secrets = _secret_parts(auth_header or "")
+        self._timeout = (connect_timeout_seconds, read_timeout_seconds)
         self._owns_session = session is None
-        self._session = session if session is not None else _direct_session()
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._session = session if session is not None else _pooled_session(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reward-grant")
+        self._on_grant = on_grant
         self._headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
@@ -112,83 +129,135 @@ class HttpRewardActivator:
         """Nothing to keep locally: the operator's platform holds the grant."""
 
     def close(self) -> None:
-        """Release pooled connections; a session passed in by the caller is left to the caller."""
+        """Stop the thread pool; release pooled connections unless the caller owns the session."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._owns_session:
             self._session.close()
 
     def grant(self, grants: Sequence[RewardGrant]) -> list[GrantOutcome]:
-        """Grant each reward once, in order; see the class docstring for what each answer means."""
+        """One attempt per grant, concurrently; one outcome per grant, in order.
+
+        Raises ValueError, before any call, for grants that can never be sent (a claim id twice or
+        empty, an amount that is not a finite number).
+        """
         claim_ids = [grant.claim_id for grant in grants]
         if len(set(claim_ids)) != len(claim_ids):
             raise ValueError("a claim id appears twice; one claim grants one reward")
         for grant in grants:
             _check_grant(grant)
-        outcomes: list[GrantOutcome] = []
-        for grant in grants:
-            try:
-                outcomes.append(self._grant_one(grant))
-            except TransientActivatorError as exc:
-                exc.completed = list(outcomes)
-                raise
-        return outcomes
+        if len(grants) == 1:
+            return [self._attempt(grants[0])]
+        # Each thread runs in a copy of the caller's context, so log lines keep the correlation id.
+        futures = [self._pool.submit(contextvars.copy_context().run, self._attempt, g) for g in grants]
+        return [future.result() for future in futures]
 
-    def _grant_one(self, grant: RewardGrant) -> GrantOutcome:
-        """POST one grant, retrying what may pass; the same Idempotency-Key on every attempt."""
+    def _attempt(self, grant: RewardGrant) -> GrantOutcome:
+        """POST one grant and read the answer; never raises, so no grant's outcome is lost."""
+        started = time.monotonic()
+        try:
+            outcome = self._post(grant)
+        except Exception as exc:  # a bug or a hostile answer: unsettled, and the same key settles it later
+            log.exception("reward grant attempt failed unexpectedly", extra={"claim_id": grant.claim_id})
+            outcome = GrantOutcome(
+                grant.claim_id, GrantKind.RETRY, reason=f"unexpected error: {type(exc).__name__}"
+            )
+        try:
+            self._on_grant(outcome.kind.value, time.monotonic() - started)
+        except Exception:  # counting must never cost an outcome
+            log.debug("reward grant hook failed", exc_info=True)
+        return outcome
+
+    def _post(self, grant: RewardGrant) -> GrantOutcome:
         payload = json.dumps(_grant_body(grant), separators=(",", ":"))
         headers = {**self._headers, "Idempotency-Key": grant.claim_id}
-        for attempt in range(1, self._max_attempts + 1):
-            retry_after: float | None = None
-            try:
-                response = self._session.post(
-                    self._url, data=payload, headers=headers, timeout=self._timeout, allow_redirects=False
-                )
-            except requests.RequestException as exc:
-                failure, status = type(exc).__name__, None
-            else:
-                status = response.status_code
-                if status < 500 and status != HTTPStatus.TOO_MANY_REQUESTS:
-                    return self._settle(grant, response)
-                failure = f"answered {status}"
-                if status in _RETRY_AFTER_HONOURED:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if attempt == self._max_attempts:
-                message = f"grant {grant.claim_id!r} not confirmed after {attempt} attempts: {failure}"
-                raise TransientActivatorError(
-                    message, claim_id=grant.claim_id, attempts=attempt, status=status
-                )
-            self._sleep(self._delay(attempt, retry_after))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            with self._session.post(
+                self._url,
+                data=payload,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                return self._settle(grant, response.status_code, response.headers, _read_capped(response))
+        except _NO_ANSWER as exc:
+            return GrantOutcome(grant.claim_id, GrantKind.RETRY, reason=f"no answer: {type(exc).__name__}")
+        except requests.RequestException as exc:
+            reason = f"request not sent: {type(exc).__name__}; check REWARD_ACTIVATOR_URL and _AUTH"
+            return GrantOutcome(grant.claim_id, GrantKind.MISCONFIGURED, reason=reason)
 
-    def _settle(self, grant: RewardGrant, response: requests.Response) -> GrantOutcome:
-        """Read a final (non-retryable) answer into an outcome, or raise if it says we are misconfigured."""
-        status = response.status_code
-        if 200 <= status < 300 or status == HTTPStatus.CONFLICT:
-            # 409: the platform has seen this Idempotency-Key, so the reward is already granted.
-            return GrantOutcome(grant.claim_id, True, _external_ref(response), None)
-        # Redacted before trimming, so that a cut cannot leave part of the credential behind.
-        text = response.text.replace(self._auth_header, "***") if self._auth_header else response.text
-        body = text[:MAX_ERROR_BODY_CHARS]
-        if 400 <= status < 500 and status not in _MISCONFIGURED:
-            return GrantOutcome(grant.claim_id, False, None, f"refused ({status}): {body}")
-        raise PermanentActivatorError(f"reward endpoint answered {status}; check its URL and credentials")
+    def _settle(
+        self, grant: RewardGrant, status: int, headers: Mapping[str, str], body: bytes
+    ) -> GrantOutcome:
+        """Read one answer into an outcome, by ``STATUS_CONTRACT``."""
+        kind, meaning = STATUS_CONTRACT.get(status, UNLISTED)
+        decoded = _json(body)
+        if kind is GrantKind.GRANTED:
+            return GrantOutcome(grant.claim_id, kind, external_ref=_external_ref(decoded))
+        if kind is GrantKind.RETRY:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return GrantOutcome(
+                grant.claim_id, kind, reason=f"answered {status} ({meaning})", retry_after=retry_after
+            )
+        text = _refusal_reason(decoded) if kind is GrantKind.REFUSED else None
+        detail = self._one_line(text if text is not None else body.decode("utf-8", errors="replace"))
+        if kind is GrantKind.REFUSED:
+            return GrantOutcome(grant.claim_id, kind, reason=detail or meaning)
+        reason = f"answered {status} ({meaning})" + (f": {detail}" if detail else "")
+        return GrantOutcome(grant.claim_id, kind, reason=reason[:MAX_REASON_CHARS])
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's Retry-After when it sent one, else full jitter over the exponential step."""
-        if retry_after is not None:
-            return min(retry_after, self._backoff_max)
-        ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-        return self._rng.uniform(0, ceiling)
+    def _one_line(self, text: str) -> str:
+        """Text from the platform, on one line, cut short, with our credential removed before cutting."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
-def _direct_session() -> requests.Session:
-    """A session that ignores proxy settings in the environment, as the Optimove clients do.
+def _pooled_session(concurrency: int) -> requests.Session:
+    """A session with one connection per worker thread that ignores proxy settings in the environment.
 
     The operator's endpoint is usually internal, where a proxy meant for the internet would be
-    wrong; an operator who does need one passes a session configured for it.
+    wrong; an operator who does need one passes a session configured for it. The connection pool
+    is thread-safe, which is what lets the grant threads share the session.
     """
     session = requests.Session()
     session.trust_env = False
+    adapter = HTTPAdapter(pool_maxsize=concurrency, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
+
+
+def _secret_parts(auth_header: str) -> tuple[str, ...]:
+    """The credential as a whole and its token alone (an endpoint may echo either)."""
+    if not auth_header:
+        return ()
+    token = auth_header.split()[-1]
+    return (auth_header, token) if token != auth_header and len(token) >= 8 else (auth_header,)
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    """At most MAX_ANSWER_BYTES of the answer; a body cut short by the network is kept as read."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                break
+    except requests.RequestException:
+        pass  # the status line arrived, which is what the contract reads
+    return b"".join(chunks)[:MAX_ANSWER_BYTES]
+
+
+def _json(body: bytes) -> object:
+    """The answer as JSON, or None (not JSON, or nested deep enough to exhaust the parser)."""
+    try:
+        decoded: object = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return decoded
 
 
 def _check_grant(grant: RewardGrant) -> None:
@@ -216,16 +285,20 @@ def _decimal_text(amount: Decimal) -> str:
     return format(amount, "f")
 
 
-def _external_ref(response: requests.Response) -> str | None:
-    """The operator's transaction id from the answer, if it is JSON and names one."""
-    try:
-        decoded: object = response.json()
-    except ValueError:
-        return None
+def _external_ref(decoded: object) -> str | None:
+    """The operator's transaction id from the answer, if it is a JSON object that names one."""
     if not isinstance(decoded, Mapping):
         return None
     for name in EXTERNAL_REF_FIELDS:
         value = get_field(decoded, name)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
+            return str(value).strip()[:128]
     return None
+
+
+def _refusal_reason(decoded: object) -> str | None:
+    """The platform's own words for a refusal (``{"reason": "…"}``), if it gave any."""
+    if not isinstance(decoded, Mapping):
+        return None
+    value = get_field(decoded, REFUSAL_REASON_FIELD)
+    return value if isinstance(value, str) and value.strip() else None

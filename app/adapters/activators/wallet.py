@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.adapters.activators import GrantOutcome, RewardGrant
+from app.adapters.activators import GrantKind, GrantOutcome, RewardGrant
 from app.adapters.db.activations import credit_wallet
 
 
@@ -24,7 +24,7 @@ class WalletLedgerActivator:
 
     def grant(self, grants: Sequence[RewardGrant]) -> list[GrantOutcome]:
         """Nothing to call: every grant is accepted, and recorded by `record`."""
-        return [GrantOutcome(g.claim_id, granted=True, external_ref=None, error=None) for g in grants]
+        return [GrantOutcome(g.claim_id, GrantKind.GRANTED) for g in grants]
 
     def record(self, conn: Any, grants: Sequence[RewardGrant], now: datetime) -> None:
         """Insert one credit per claim (a redelivered activation inserts nothing)."""

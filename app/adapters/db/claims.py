@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids
 from app.adapters.db.tables import claims
@@ -38,6 +38,7 @@ class ClaimRecord:
     reward_amount: Decimal | None
     granted_amount: Decimal | None
     attempts: int
+    activation_attempts: int
     correlation_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -90,6 +91,7 @@ def _record(row: Any) -> ClaimRecord:
         reward_amount=row["reward_amount"],
         granted_amount=row["granted_amount"],
         attempts=row["attempts"],
+        activation_attempts=row["activation_attempts"],
         correlation_id=row["correlation_id"],
         created_at=as_utc(row["created_at"]) or row["created_at"],
         updated_at=as_utc(row["updated_at"]) or row["updated_at"],
@@ -216,6 +218,48 @@ def release_lease(conn: Connection, lease_id: str, *, now: datetime, reason: str
         .returning(claims.c.id)
     )
     return list(result.scalars())
+
+
+def reserve_activation_attempts(
+    conn: Connection, claim_ids: Sequence[str], *, max_attempts: int, now: datetime
+) -> dict[str, int]:
+    """Count one more grant attempt for the validated claims still under `max_attempts`.
+
+    Counted before the POST, in its own transaction, so that nothing after it (a worker killed
+    mid-call, a redelivered or re-dispatched task) can make the POSTs per grant exceed
+    `max_attempts`. Returns each reserved claim's attempt number (1 for the first).
+    """
+    if not claim_ids:
+        return {}
+    rows = conn.execute(
+        update(claims)
+        .where(
+            claims.c.id.in_(list(claim_ids)),
+            claims.c.state == ClaimState.VALIDATED.value,
+            claims.c.activation_attempts < max_attempts,
+        )
+        .values(activation_attempts=claims.c.activation_attempts + 1, dispatched_at=now, updated_at=now)
+        .returning(claims.c.id, claims.c.activation_attempts)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def schedule_activation_retry(
+    conn: Connection, reasons: dict[str, str], *, due_at: datetime, now: datetime
+) -> None:
+    """Keep validated claims for another activation round: why the last one failed, and when it is due.
+
+    `dispatched_at` is set to the due time, so the reconciler leaves the claim to its scheduled
+    retry until `due_at` plus its staleness delay.
+    """
+    if not reasons:
+        return
+    conn.execute(
+        update(claims)
+        .where(claims.c.id == bindparam("claim_id"), claims.c.state == ClaimState.VALIDATED.value)
+        .values(reason=bindparam("last_error"), dispatched_at=due_at, updated_at=now),
+        [{"claim_id": claim_id, "last_error": reason[:255]} for claim_id, reason in reasons.items()],
+    )
 
 
 def expire_leases(conn: Connection, *, now: datetime) -> list[str]:

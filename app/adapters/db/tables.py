@@ -231,6 +231,8 @@ claims = Table(
     Column("reward_amount", Numeric(18, 4)),
     Column("granted_amount", Numeric(18, 4)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # Grant attempts made (counted before each POST), so re-dispatches cannot make them unbounded.
+    Column("activation_attempts", Integer, nullable=False, server_default=text("0")),
     Column("lease_id", String(36)),
     _utc_timestamp("lease_until"),
     Column("correlation_id", String(64)),

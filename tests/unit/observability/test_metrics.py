@@ -13,6 +13,7 @@ from app.observability.metrics import (
     record_claim_submission,
     record_optimove_call,
     record_ratelimit_wait,
+    record_reward_grant,
     record_webhook,
     record_webhook_rejected,
     scrape_registry,
@@ -64,6 +65,19 @@ def test_an_optimove_call_counts_its_outcome_and_observes_its_duration() -> None
     assert _value("promobridge_optimove_call_seconds_bucket", endpoint=endpoint, le="0.25") == fast + 1
 
 
+def test_a_reward_grant_attempt_counts_its_outcome_and_observes_its_duration() -> None:
+    misconfigured = _value("promobridge_reward_grants_total", outcome="misconfigured")
+    other = _value("promobridge_reward_grants_total", outcome="other")
+    seconds = _value("promobridge_reward_grant_seconds_sum")
+
+    record_reward_grant("misconfigured", 0.3)
+    record_reward_grant("surprise", 0.1)
+
+    assert _value("promobridge_reward_grants_total", outcome="misconfigured") == misconfigured + 1
+    assert _value("promobridge_reward_grants_total", outcome="other") == other + 1
+    assert _value("promobridge_reward_grant_seconds_sum") == pytest.approx(seconds + 0.4)
+
+
 def test_the_rate_limiters_on_wait_hook_counts_waits_and_seconds() -> None:
     waits = _value("promobridge_ratelimit_waits_total")
     waited = _value("promobridge_ratelimit_wait_seconds_total")
@@ -87,9 +101,11 @@ def test_record_functions_swallow_their_own_failures(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(metrics, "OPTIMOVE_CALLS", Broken())
     monkeypatch.setattr(metrics, "WEBHOOKS_RECEIVED", Broken())
+    monkeypatch.setattr(metrics, "REWARD_GRANTS", Broken())
 
     record_optimove_call("x", "ok", 0.1)  # must not raise
     record_webhook("scheduled")
+    record_reward_grant("granted", 0.1)
 
 
 def test_the_scrape_registry_renders_our_metrics_in_single_process_mode() -> None:
