@@ -1,7 +1,7 @@
 """activation attempts per claim
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-27 09:00:00.000000
 
 Counts the grant attempts made for each claim, before each POST to the reward activator, so that
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
