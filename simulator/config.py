@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
 
 DEFAULT_API_KEY = "sim-key"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8900
 DEFAULT_RATE_LIMIT = 50  # requests per window per API key [C S12]
 DEFAULT_RATE_WINDOW_SECONDS = 10.0
 DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0

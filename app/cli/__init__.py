@@ -1,8 +1,11 @@
-"""The `promobridge` command line: one entry point for every process and operation."""
+"""The `promobridge` command line: one entry point for every process and operation.
+
+Command modules import only click at the top; what a command needs (SQLAlchemy, Celery, Flask,
+requests, the simulator, the benchmarks) is imported when that command runs, so `promobridge
+--help` and a typo answer at once.
+"""
 
 from __future__ import annotations
-
-import os
 
 import click
 
@@ -15,15 +18,18 @@ from app.cli.demo import demo_command
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
 from app.cli.run import run_command
-from app.observability.logging import configure_logging
 from simulator.cli import simulator_command
 
 
 @click.group()
-@click.option("--log-level", default=lambda: os.environ.get("LOG_LEVEL", "INFO"), show_default="INFO")
-def main(log_level: str) -> None:
+@click.option("--log-level", default=None, help="Default: LOG_LEVEL (INFO).")
+def main(log_level: str | None) -> None:
     """promobridge: the operator's side of Optimove OptiPromo's Advanced Activation Flow."""
-    configure_logging(log_level, json=os.environ.get("LOG_JSON", "true").lower() not in ("0", "false", "no"))
+    from app.config import load_settings
+    from app.observability.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(log_level or settings.log_level, json=settings.log_json)
 
 
 main.add_command(demo_command)

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import click
 
-from app.adapters.optimove.errors import OptimoveError
-from app.bootstrap import build_optimove_client, build_rate_limiter
-from app.config import load_settings
-from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
-from app.services.registration import ensure_listeners
-
 
 @click.command("register")
 @click.option(
@@ -26,6 +20,12 @@ from app.services.registration import ensure_listeners
 )
 def register_command(with_cancel: bool, with_triggered: bool) -> None:
     """Register the EventTypeID 5 listener (listing first; only what is missing is registered)."""
+    from app.adapters.optimove.errors import OptimoveError
+    from app.bootstrap import build_optimove_client, build_rate_limiter
+    from app.config import load_settings
+    from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
+    from app.services.registration import ensure_listeners
+
     settings = load_settings()
     client = build_optimove_client(settings, build_rate_limiter(settings))
     event_types = [EVENT_SCHEDULED_CONDITIONAL] + ([EVENT_CAMPAIGN_CANCELED] if with_cancel else [])

@@ -15,9 +15,6 @@ from types import FrameType
 
 import click
 
-from app.config import load_settings
-from app.processes import ProcessGroup
-
 RESTART_BACKOFF_SECONDS = 2.0
 
 
@@ -25,6 +22,8 @@ def run_processes(
     commands: dict[str, list[str]], log_dir: Path, *, once: threading.Event | None = None
 ) -> None:
     """Start the commands and keep them running until stopped."""
+    from app.processes import ProcessGroup
+
     group = ProcessGroup({}, log_dir)
     stop = once or threading.Event()
 
@@ -84,6 +83,8 @@ def run_command(
     log_dir: Path | None,
 ) -> None:
     """Run web, workers, relay and beat (and Flower) together, restarting any that dies."""
+    from app.config import load_settings
+
     settings = load_settings()
     redis_broker = settings.resolved_broker_url.startswith(("redis://", "rediss://"))
     if flower is None:
