@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = ".promobridge"
 DEFAULT_POLICIES = (
@@ -23,6 +26,42 @@ DEFAULT_POLICIES = (
     "app.policies.segmentation:VipSegmentation"
 )
 CampaignMode = Literal["auto", "claim"]
+# psycopg2 is the PostgreSQL driver promobridge installs and needs (ingest uses its COPY support).
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg2"
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", POSTGRES_DRIVER_SCHEME})
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
+_DATABASE_URL_SHAPE = "postgresql://user:password@host:5432/name or sqlite:///path"
+
+
+class SettingsError(ConfigurationError):
+    """A setting in the environment (or .env) cannot be used; the one-line message names it."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Run `postgres://` and `postgresql://` URLs (what platforms hand out) through psycopg2.
+
+    Raises ValueError, naming the scheme or driver but never the URL (it holds the password), for
+    anything promobridge cannot use: another database, another PostgreSQL driver, not a URL.
+    """
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or not scheme:
+        raise ValueError(f"is not a database URL (expected {_DATABASE_URL_SHAPE})")
+    if scheme in _SQLITE_SCHEMES:
+        return url
+    if scheme in _POSTGRES_SCHEMES:
+        try:
+            urlsplit(url).port  # noqa: B018  (reading it validates it)
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        return f"{POSTGRES_DRIVER_SCHEME}://{rest}"
+    database, _, driver = scheme.partition("+")
+    if database in ("postgres", "postgresql"):
+        raise ValueError(
+            f"asks for the driver {driver!r}; promobridge talks to PostgreSQL through psycopg2 "
+            "(write postgresql://…)"
+        )
+    raise ValueError(f"has the scheme {scheme!r}; promobridge runs on {_DATABASE_URL_SHAPE}")
 
 
 class Settings(BaseSettings):
@@ -109,6 +148,11 @@ class Settings(BaseSettings):
     # 0 = off. Serve this host's metrics from a worker pool / the relay when no web process does.
     worker_metrics_port: int = Field(default=0, alias="WORKER_METRICS_PORT", ge=0, le=65535)
     relay_metrics_port: int = Field(default=0, alias="RELAY_METRICS_PORT", ge=0, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        return normalize_database_url(url) if url else url
 
     @property
     def resolved_database_url(self) -> str:
@@ -202,5 +246,18 @@ def _json_options(raw: str, name: str) -> dict[str, dict[str, Any]]:
 
 
 def load_settings() -> Settings:
-    """Read the settings from the environment."""
-    return Settings()
+    """Read the settings from the environment; raises SettingsError naming what cannot be used."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid_settings(exc)) from None
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line per invalid setting, by its variable name, without its value (it may be a secret)."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        reason = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{name} {reason}" if problem["type"] == "value_error" else f"{name}: {reason}")
+    return "; ".join(problems)

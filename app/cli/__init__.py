@@ -7,6 +7,8 @@ requests, the simulator, the benchmarks) is imported when that command runs, so 
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from app.cli.bench import bench_group
@@ -18,17 +20,41 @@ from app.cli.demo import demo_command
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
 from app.cli.run import run_command
+from app.errors import ConfigurationError
 from simulator.cli import simulator_command
 
+BAD_CONFIGURATION_EXIT_CODE = 2
 
-@click.group()
+
+class ConfigurationRefused(click.ClickException):
+    """A command stopped on a configuration it cannot use; its message says what to change."""
+
+    exit_code = BAD_CONFIGURATION_EXIT_CODE
+
+
+class PromobridgeGroup(click.Group):
+    """The root group: a configuration error ends any command with its message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise ConfigurationRefused(str(exc)) from exc
+
+
+@click.group(cls=PromobridgeGroup)
 @click.option("--log-level", default=None, help="Default: LOG_LEVEL (INFO).")
 def main(log_level: str | None) -> None:
     """promobridge: the operator's side of Optimove OptiPromo's Advanced Activation Flow."""
     from app.config import load_settings
     from app.observability.logging import configure_logging
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigurationError:
+        # Commands that read the settings report the problem; the others (simulator, --help) go on.
+        configure_logging(log_level or "INFO", json=True)
+        return
     configure_logging(log_level or settings.log_level, json=settings.log_json)
 
 

@@ -9,8 +9,14 @@ if TYPE_CHECKING:
 
 
 def database_engine() -> Engine:
-    """An engine on the configured database."""
-    from app.adapters.db.schema import build_engine
+    """An engine on the configured database.
+
+    The settings are read before SQLAlchemy and Alembic are imported, so a bad DATABASE_URL ends
+    the command with its one-line error before Alembic logs anything.
+    """
     from app.config import load_settings
 
-    return build_engine(load_settings().resolved_database_url)
+    url = load_settings().resolved_database_url
+    from app.adapters.db.schema import build_engine
+
+    return build_engine(url)

@@ -21,11 +21,12 @@ def clients_group() -> None:
 )
 def create(name: str, rate_limit_per_minute: int | None) -> None:
     """Create a client and print its API key (shown this once; only a hash is stored)."""
-    from app.adapters.db.schema import build_engine
     from app.config import load_settings
-    from app.services.clients import ClientExists, create_client
 
     settings = load_settings()
+    from app.adapters.db.schema import build_engine
+    from app.services.clients import ClientExists, create_client
+
     try:
         issued = create_client(
             build_engine(settings.resolved_database_url),

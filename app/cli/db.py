@@ -16,9 +16,9 @@ def db_group() -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
+    engine = database_engine()
     from app.adapters.db.schema import current_revision, upgrade_database
 
-    engine = database_engine()
     upgrade_database(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -27,9 +27,9 @@ def upgrade(revision: str) -> None:
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Revert the database to REVISION ("base" drops every table)."""
+    engine = database_engine()
     from app.adapters.db.schema import current_revision, downgrade_database
 
-    engine = database_engine()
     downgrade_database(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -37,6 +37,7 @@ def downgrade(revision: str) -> None:
 @db_group.command("current")
 def current() -> None:
     """Print the revision the database is at."""
+    engine = database_engine()
     from app.adapters.db.schema import current_revision
 
-    click.echo(current_revision(database_engine()) or "not migrated")
+    click.echo(current_revision(engine) or "not migrated")

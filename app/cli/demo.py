@@ -86,7 +86,14 @@ def demo_command(
     """Run the whole flow on this machine: webhook, ingest, claims, rewards, status updates, report."""
     if claim_count > customers:
         raise click.BadParameter("cannot exceed --customers", param_hint="--claims")
+    from app.config import normalize_database_url
     from app.demo.runner import DemoConfig, DemoUi, run_demo
+
+    if database_url:
+        try:
+            database_url = normalize_database_url(database_url)
+        except ValueError as exc:
+            raise click.BadParameter(f"the URL {exc}", param_hint="--database-url") from None
 
     view = ProgressView()
     config = DemoConfig(
