@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     optimove_api_url: str = Field(default="http://127.0.0.1:8900/current", alias="OPTIMOVE_API_URL")
     optipromo_api_url: str = Field(default="http://127.0.0.1:8900/optipromo", alias="OPTIPROMO_API_URL")
     optimove_api_key: str = Field(default="sim-key", alias="OPTIMOVE_API_KEY", repr=False)
+    # OptiPromo's own key, when the tenant has one; empty: the Optimove key.
+    optipromo_api_key: str = Field(default="", alias="OPTIPROMO_API_KEY", repr=False)
     optimove_timeout_seconds: float = Field(default=10.0, alias="OPTIMOVE_TIMEOUT_SECONDS", gt=0)
     optimove_rate_limit: int = Field(default=50, alias="OPTIMOVE_RATE_LIMIT", ge=1)
     optimove_rate_window_seconds: float = Field(default=10.0, alias="OPTIMOVE_RATE_WINDOW_SECONDS", gt=0)
@@ -163,6 +165,11 @@ class Settings(BaseSettings):
     def resolved_broker_url(self) -> str:
         """The configured broker, or Celery's file-system transport (no server needed)."""
         return self.celery_broker_url or "filesystem://"
+
+    @property
+    def resolved_optipromo_api_key(self) -> str:
+        """The key sent to OptiPromo: its own when set, else the Optimove key."""
+        return self.optipromo_api_key or self.optimove_api_key
 
     @property
     def broker_folder(self) -> Path:
