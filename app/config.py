@@ -1,9 +1,11 @@
 """Typed settings: the one place that reads the environment.
 
-Every value has an embedded default so that `promobridge` runs with no configuration at all
-(SQLite and a file-system Celery broker under ``PROMOBRIDGE_DATA_DIR``). Production points
-``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis. Values are passed down
-explicitly from here; nothing else calls ``os.environ``.
+Every value but the secrets has an embedded default so that `promobridge` runs with no
+configuration at all (SQLite and a file-system Celery broker under ``PROMOBRIDGE_DATA_DIR``).
+Production points ``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis. No secret
+has a usable default: ``app.security`` refuses to start a process without them (embedded mode
+generates its own listener token). Values are passed down explicitly from here; nothing else
+calls ``os.environ``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Settings(BaseSettings):
 
     optimove_api_url: str = Field(default="http://127.0.0.1:8900/current", alias="OPTIMOVE_API_URL")
     optipromo_api_url: str = Field(default="http://127.0.0.1:8900/optipromo", alias="OPTIPROMO_API_URL")
-    optimove_api_key: str = Field(default="sim-key", alias="OPTIMOVE_API_KEY", repr=False)
+    optimove_api_key: str = Field(default="", alias="OPTIMOVE_API_KEY", repr=False)
     # OptiPromo's own key, when the tenant has one; empty: the Optimove key.
     optipromo_api_key: str = Field(default="", alias="OPTIPROMO_API_KEY", repr=False)
     optimove_timeout_seconds: float = Field(default=10.0, alias="OPTIMOVE_TIMEOUT_SECONDS", gt=0)
@@ -114,7 +116,8 @@ class Settings(BaseSettings):
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
-    listener_token: str = Field(default="change-me-listener-token", alias="LISTENER_TOKEN", repr=False)
+    # The secret path segment of the webhook URLs; empty: refused, or generated in embedded mode.
+    listener_token: str = Field(default="", alias="LISTENER_TOKEN", repr=False)
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
     webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
     webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
@@ -165,6 +168,13 @@ class Settings(BaseSettings):
     def resolved_broker_url(self) -> str:
         """The configured broker, or Celery's file-system transport (no server needed)."""
         return self.celery_broker_url or "filesystem://"
+
+    @property
+    def is_embedded(self) -> bool:
+        """One machine, no servers: SQLite and the file-system broker (what `promobridge demo` runs)."""
+        return self.resolved_database_url.startswith("sqlite") and self.resolved_broker_url.startswith(
+            "filesystem://"
+        )
 
     @property
     def resolved_optipromo_api_key(self) -> str:

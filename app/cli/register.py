@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from app.cli._shared import settings_checked_for
+
 
 @click.command("register")
 @click.option(
@@ -22,11 +24,11 @@ def register_command(with_cancel: bool, with_triggered: bool) -> None:
     """Register the EventTypeID 5 listener (listing first; only what is missing is registered)."""
     from app.adapters.optimove.errors import OptimoveError
     from app.bootstrap import build_optimove_client, build_rate_limiter
-    from app.config import load_settings
     from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
+    from app.security import with_listener_token
     from app.services.registration import ensure_listeners
 
-    settings = load_settings()
+    settings = with_listener_token(settings_checked_for("register"))
     client = build_optimove_client(settings, build_rate_limiter(settings))
     event_types = [EVENT_SCHEDULED_CONDITIONAL] + ([EVENT_CAMPAIGN_CANCELED] if with_cancel else [])
     try:

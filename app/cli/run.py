@@ -15,6 +15,8 @@ from types import FrameType
 
 import click
 
+from app.cli._shared import settings_checked_for
+
 RESTART_BACKOFF_SECONDS = 2.0
 
 
@@ -83,9 +85,7 @@ def run_command(
     log_dir: Path | None,
 ) -> None:
     """Run web, workers, relay and beat (and Flower) together, restarting any that dies."""
-    from app.config import load_settings
-
-    settings = load_settings()
+    settings = settings_checked_for("run")  # refused once here, not by every child in a restart loop
     redis_broker = settings.resolved_broker_url.startswith(("redis://", "rediss://"))
     if flower is None:
         flower = redis_broker and importlib.util.find_spec("flower") is not None

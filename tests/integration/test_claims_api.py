@@ -11,12 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from app.adapters.db import claims
-from app.config import Settings
 from app.services.clients import create_client
 from app.web import create_app
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import claim_mode_campaign
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.secrets import safe_settings
 from tests.support.sim_control import SimControl
 
 
@@ -45,7 +45,7 @@ class Api:
 
 @pytest.fixture
 def api(pg_engine: Engine) -> Iterator[Api]:
-    settings = Settings(CLAIMS_MAX_WAIT_SECONDS=2)  # type: ignore[call-arg]
+    settings = safe_settings(CLAIMS_MAX_WAIT_SECONDS=2)
     publisher = RecordingDispatcher()
     app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
     key = create_client(pg_engine, "backend", rate_limit_per_minute=1000).key
@@ -168,7 +168,7 @@ def test_a_wrong_key_for_another_clients_claim_reads_as_not_found(
 
 
 def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engine) -> None:
-    settings = Settings()
+    settings = safe_settings()
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(pg_engine, "chatty", rate_limit_per_minute=3).key
     client = app.test_client()
@@ -187,7 +187,7 @@ def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engin
 def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
     pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
-    settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
+    settings = safe_settings(REDIS_URL="redis://127.0.0.1:1/0")
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(pg_engine, "resilient", rate_limit_per_minute=10).key
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)

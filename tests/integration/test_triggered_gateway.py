@@ -11,18 +11,18 @@ from sqlalchemy import Engine
 from app.adapters.db import audience, campaigns, operator_data
 from app.adapters.db.schema import build_engine
 from app.clock import utcnow
-from app.config import Settings
 from app.domain.audience import OperatorFlags
 from app.domain.claims import ClaimRequest, ClaimState
 from app.services.claims import submit_claim
 from app.web import create_app
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.secrets import STRONG_TOKEN, safe_settings
 
-TOKEN = "gateway-token-123"
+TOKEN = STRONG_TOKEN
 
 
 def _client(engine: Engine) -> FlaskClient:
-    settings = Settings(LISTENER_TOKEN=TOKEN)  # type: ignore[call-arg]
+    settings = safe_settings(LISTENER_TOKEN=TOKEN)
     return create_app(settings, engine, publisher=RecordingDispatcher()).test_client()  # type: ignore[arg-type]
 
 
