@@ -17,6 +17,7 @@ from app.cli.chaos import chaos_group
 from app.cli.claims import claims_group, clients_group
 from app.cli.db import db_group
 from app.cli.demo import demo_command
+from app.cli.init import init_command
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
 from app.cli.run import run_command
@@ -58,6 +59,7 @@ def main(log_level: str | None) -> None:
     configure_logging(log_level or settings.log_level, json=settings.log_json)
 
 
+main.add_command(init_command)
 main.add_command(demo_command)
 main.add_command(db_group)
 main.add_command(campaigns_group)

@@ -9,6 +9,7 @@ import sys
 HEAVY_MODULES = ("celery", "sqlalchemy", "flask", "requests")
 # Every top-level command and group, so a heavy import at the top of any command module is caught.
 COMMANDS = (
+    "init",
     "demo",
     "db",
     "campaigns",
