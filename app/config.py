@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
     webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
 
-    default_campaign_mode: CampaignMode = Field(default="auto", alias="DEFAULT_CAMPAIGN_MODE")
+    # claim: the advanced activation flow (a customer is reported once rewarded); auto: pre-clearance.
+    default_campaign_mode: CampaignMode = Field(default="claim", alias="DEFAULT_CAMPAIGN_MODE")
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
     campaign_modes: str = Field(default="", alias="CAMPAIGN_MODES")
     policies: str = Field(default=DEFAULT_POLICIES, alias="PROMOBRIDGE_POLICIES")

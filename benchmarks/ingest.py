@@ -128,6 +128,7 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": config.redis_url,
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
+            "DEFAULT_CAMPAIGN_MODE": "auto",  # it measures time to the last bulk approval
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "PROMOBRIDGE_DATA_DIR": str(Path(tmp) / "data"),
             "OPTIMOVE_PAGE_SIZE": str(config.page_size),

@@ -23,6 +23,7 @@ CLAIM_CAMPAIGN_ID = 5001  # configured as a claim-mode campaign (CAMPAIGN_MODES)
 # Small pages and batches so that a 20,000-customer campaign needs more calls than the rate limit allows
 # in one window, which makes the shared limiter do real work.
 E2E_SETTINGS = {
+    "DEFAULT_CAMPAIGN_MODE": "auto",  # flow A's approvals; CLAIM_CAMPAIGN_ID takes claims
     "OPTIMOVE_PAGE_SIZE": "1000",
     "OPTIMOVE_STATUS_BATCH_SIZE": "1000",
     "OPTIMOVE_RATE_LIMIT": "20",

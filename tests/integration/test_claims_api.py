@@ -11,11 +11,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from app.adapters.db import claims
+from app.bootstrap import ingest_config
 from app.services.clients import create_client
 from app.web import create_app
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import claim_mode_campaign
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.flow import InProcessFlow, simulator_client, webhook_payload
 from tests.support.secrets import safe_settings
 from tests.support.sim_control import SimControl
 
@@ -198,3 +200,23 @@ def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
         headers={"Authorization": f"Bearer {key}"},
     )
     assert response.status_code == 202
+
+
+def test_with_the_default_settings_a_scheduled_campaign_takes_the_readme_claim(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    sim = SimControl(simulator.url)
+    campaign_id = int(sim.create_campaign(20, no_consent_rate=0, fraud_rate=0)["campaign_id"])
+    defaults = ingest_config(safe_settings())
+    flow = InProcessFlow(pg_engine, simulator_client(simulator.optimove_url), defaults)
+    flow.receive(webhook_payload(campaign_id))
+    flow.dispatch()
+    flow.drain()
+    customer = sim.customers(campaign_id)[0]["customer_id"]
+
+    response = api.post(
+        {"campaign_id": campaign_id, "customer_id": customer, "session_properties": {"deposit_amount": 120}},
+        key="click-8f2c",
+    )
+
+    assert response.status_code == 202, response.json
