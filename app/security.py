@@ -157,13 +157,15 @@ def embedded_listener_token(data_dir: Path) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
         draft = data_dir / f".{EMBEDDED_TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(new_secret() + "\n")
-        # link() publishes the whole file at once and fails if another process got there first:
-        # gunicorn's workers start together, and every one must end up with the same token.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(new_secret() + "\n")
+            # link() publishes the whole file at once and fails if another process got there first:
+            # gunicorn's workers start together, and every one must end up with the same token.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink()
     token = path.read_text().strip()
     if _token_problem(token):
         raise ConfigurationError(f"{path} does not hold a usable listener token: delete it to make a new one")

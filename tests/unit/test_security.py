@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.security import (
     Process,
     SecretsMisconfigured,
     check_secrets,
+    embedded_listener_token,
     is_loopback_host,
     is_loopback_url,
     new_secret,
@@ -194,6 +196,13 @@ def test_embedded_mode_generates_one_token_per_data_directory_readable_only_by_i
     token_file = tmp_path / "data" / EMBEDDED_TOKEN_FILE
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert sorted(p.name for p in token_file.parent.iterdir()) == [EMBEDDED_TOKEN_FILE]  # no drafts left
+
+
+def test_web_workers_starting_together_all_get_the_same_generated_token(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = set(pool.map(lambda _: embedded_listener_token(tmp_path / "data"), range(32)))
+    assert len(tokens) == 1
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [EMBEDDED_TOKEN_FILE]
 
 
 def test_a_configured_token_is_never_replaced(tmp_path: Path) -> None:
