@@ -15,6 +15,7 @@ from app.security import (
     CALLS_OPTIMOVE,
     EMBEDDED_TOKEN_FILE,
     MIN_LISTENER_TOKEN_LENGTH,
+    SIMULATOR_API_KEY,
     Process,
     SecretsMisconfigured,
     check_secrets,
@@ -25,6 +26,7 @@ from app.security import (
     require_safe_secrets,
     with_listener_token,
 )
+from simulator.config import DEFAULT_API_KEY
 from tests.support.secrets import SAFE_SECRETS, STRONG_TOKEN
 
 EVERY_PROCESS: tuple[Process, ...] = ("web", "worker", "relay", "beat", "register", "flower", "run")
@@ -114,6 +116,10 @@ def test_the_simulator_key_or_a_placeholder_is_refused_against_a_real_optimove(
 ) -> None:
     problems = check_secrets(production(**overrides), "worker")
     assert problems and named in problems[0], problems
+
+
+def test_the_key_judged_well_known_is_the_simulators_own_default() -> None:
+    assert SIMULATOR_API_KEY == DEFAULT_API_KEY
 
 
 def test_the_simulator_key_is_fine_against_a_simulator_on_this_machine() -> None:
