@@ -69,10 +69,14 @@ def build_optimove_client(settings: Settings, limiter: RateLimiter) -> OptimoveC
 
 
 def build_optipromo_client(settings: Settings, limiter: RateLimiter) -> OptiPromoClient:
-    """The OptiPromo client; it shares the Optimove key's rate budget."""
+    """The OptiPromo client, with OPTIPROMO_API_KEY (else the Optimove key).
+
+    It takes its slots from the Optimove key's budget even when it has a key of its own (Optimove
+    counts per key): sharing one budget can only be slower, never produce a 429.
+    """
     return OptiPromoClient(
         base_url=settings.optipromo_api_url,
-        api_key=settings.optimove_api_key,
+        api_key=settings.resolved_optipromo_api_key,
         rate_limiter=limiter,
         timeout_seconds=settings.optimove_timeout_seconds,
         max_contexts=settings.optipromo_max_contexts,

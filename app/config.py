@@ -1,9 +1,11 @@
 """Typed settings: the one place that reads the environment.
 
-Every value has an embedded default so that `promobridge` runs with no configuration at all
-(SQLite and a file-system Celery broker under ``PROMOBRIDGE_DATA_DIR``). Production points
-``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis. Values are passed down
-explicitly from here; nothing else calls ``os.environ``.
+Every value but the secrets has an embedded default so that `promobridge` runs with no
+configuration at all (SQLite and a file-system Celery broker under ``PROMOBRIDGE_DATA_DIR``).
+Production points ``DATABASE_URL`` at PostgreSQL and ``CELERY_BROKER_URL`` at Redis. No secret
+has a usable default: ``app.security`` refuses to start a process without them (embedded mode
+generates its own listener token). Values are passed down explicitly from here; nothing else
+calls ``os.environ``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = ".promobridge"
 DEFAULT_POLICIES = (
@@ -24,6 +29,42 @@ DEFAULT_POLICIES = (
     "app.policies.segmentation:VipSegmentation"
 )
 CampaignMode = Literal["auto", "claim"]
+# psycopg2 is the PostgreSQL driver promobridge installs and needs (ingest uses its COPY support).
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg2"
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", POSTGRES_DRIVER_SCHEME})
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
+_DATABASE_URL_SHAPE = "postgresql://user:password@host:5432/name or sqlite:///path"
+
+
+class SettingsError(ConfigurationError):
+    """A setting in the environment (or .env) cannot be used; the one-line message names it."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Run `postgres://` and `postgresql://` URLs (what platforms hand out) through psycopg2.
+
+    Raises ValueError, naming the scheme or driver but never the URL (it holds the password), for
+    anything promobridge cannot use: another database, another PostgreSQL driver, not a URL.
+    """
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or not scheme:
+        raise ValueError(f"is not a database URL (expected {_DATABASE_URL_SHAPE})")
+    if scheme in _SQLITE_SCHEMES:
+        return url
+    if scheme in _POSTGRES_SCHEMES:
+        try:
+            urlsplit(url).port  # noqa: B018  (reading it validates it)
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        return f"{POSTGRES_DRIVER_SCHEME}://{rest}"
+    database, _, driver = scheme.partition("+")
+    if database in ("postgres", "postgresql"):
+        raise ValueError(
+            f"asks for the driver {driver!r}; promobridge talks to PostgreSQL through psycopg2 "
+            "(write postgresql://…)"
+        )
+    raise ValueError(f"has the scheme {scheme!r}; promobridge runs on {_DATABASE_URL_SHAPE}")
 
 
 class Settings(BaseSettings):
@@ -39,7 +80,9 @@ class Settings(BaseSettings):
 
     optimove_api_url: str = Field(default="http://127.0.0.1:8900/current", alias="OPTIMOVE_API_URL")
     optipromo_api_url: str = Field(default="http://127.0.0.1:8900/optipromo", alias="OPTIPROMO_API_URL")
-    optimove_api_key: str = Field(default="sim-key", alias="OPTIMOVE_API_KEY", repr=False)
+    optimove_api_key: str = Field(default="", alias="OPTIMOVE_API_KEY", repr=False)
+    # OptiPromo's own key, when the tenant has one; empty: the Optimove key.
+    optipromo_api_key: str = Field(default="", alias="OPTIPROMO_API_KEY", repr=False)
     optimove_timeout_seconds: float = Field(default=10.0, alias="OPTIMOVE_TIMEOUT_SECONDS", gt=0)
     optimove_rate_limit: int = Field(default=50, alias="OPTIMOVE_RATE_LIMIT", ge=1)
     optimove_rate_window_seconds: float = Field(default=10.0, alias="OPTIMOVE_RATE_WINDOW_SECONDS", gt=0)
@@ -83,7 +126,8 @@ class Settings(BaseSettings):
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
-    listener_token: str = Field(default="change-me-listener-token", alias="LISTENER_TOKEN", repr=False)
+    # The secret path segment of the webhook URLs; empty: refused, or generated in embedded mode.
+    listener_token: str = Field(default="", alias="LISTENER_TOKEN", repr=False)
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
     webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
     webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
@@ -99,7 +143,8 @@ class Settings(BaseSettings):
     # ids and ranges, "7001,7100-7199". Any other campaign id is answered "allowed": false.
     triggered_campaigns: str = Field(default="", alias="TRIGGERED_CAMPAIGNS")
 
-    default_campaign_mode: CampaignMode = Field(default="auto", alias="DEFAULT_CAMPAIGN_MODE")
+    # claim: the advanced activation flow (a customer is reported once rewarded); auto: pre-clearance.
+    default_campaign_mode: CampaignMode = Field(default="claim", alias="DEFAULT_CAMPAIGN_MODE")
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
     campaign_modes: str = Field(default="", alias="CAMPAIGN_MODES")
     policies: str = Field(default=DEFAULT_POLICIES, alias="PROMOBRIDGE_POLICIES")
@@ -131,6 +176,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=0, alias="WORKER_METRICS_PORT", ge=0, le=65535)
     relay_metrics_port: int = Field(default=0, alias="RELAY_METRICS_PORT", ge=0, le=65535)
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        return normalize_database_url(url) if url else url
+
     @property
     def resolved_database_url(self) -> str:
         """The configured database, or an SQLite file in the data directory."""
@@ -140,6 +190,18 @@ class Settings(BaseSettings):
     def resolved_broker_url(self) -> str:
         """The configured broker, or Celery's file-system transport (no server needed)."""
         return self.celery_broker_url or "filesystem://"
+
+    @property
+    def is_embedded(self) -> bool:
+        """One machine, no servers: SQLite and the file-system broker (what `promobridge demo` runs)."""
+        return self.resolved_database_url.startswith("sqlite") and self.resolved_broker_url.startswith(
+            "filesystem://"
+        )
+
+    @property
+    def resolved_optipromo_api_key(self) -> str:
+        """The key sent to OptiPromo: its own when set, else the Optimove key."""
+        return self.optipromo_api_key or self.optimove_api_key
 
     @property
     def broker_folder(self) -> Path:
@@ -245,5 +307,18 @@ def _json_options(raw: str, name: str) -> dict[str, dict[str, Any]]:
 
 
 def load_settings() -> Settings:
-    """Read the settings from the environment."""
-    return Settings()
+    """Read the settings from the environment; raises SettingsError naming what cannot be used."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid_settings(exc)) from None
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line per invalid setting, by its variable name, without its value (it may be a secret)."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        reason = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{name} {reason}" if problem["type"] == "value_error" else f"{name}: {reason}")
+    return "; ".join(problems)

@@ -26,6 +26,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.security import fresh_secrets_env
 from benchmarks.servers import Nemesis, PrivatePostgres, PrivateRedis
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
 from simulator.control_client import SimControl
@@ -105,12 +106,16 @@ def run_chaos(config: ChaosConfig, say: Say = print) -> ChaosReport:
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
             "OPTIPROMO_API_URL": f"http://127.0.0.1:{sim_port}/optipromo",
             "CAMPAIGN_MODES": f"{CAMPAIGN_ID}:claim",
-            "LISTENER_TOKEN": "chaos-listener-token",
+            **fresh_secrets_env(),
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "PROMOBRIDGE_DATA_DIR": str(log_dir / "data"),
         }
         commands = {
-            "simulator": ["simulator", "--port", str(sim_port), "--rate-limit", SIMULATOR_RATE_LIMIT],
+            "simulator": [
+                "simulator",
+                *("--port", str(sim_port), "--rate-limit", SIMULATOR_RATE_LIMIT),
+                *("--api-key", env["OPTIMOVE_API_KEY"]),
+            ],
             "web": ["web", "--port", str(web_port), "--workers", "2"],
             "worker-1": ["worker", "-c", "2", "-n", "chaos1@%h"],
             "worker-2": ["worker", "-c", "2", "-n", "chaos2@%h"],

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.adapters.db import campaigns, claims
 from app.clock import as_utc
+from app.security import fresh_secrets_env
 from benchmarks.noop_tasks import chain_producer, run_chains
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
@@ -121,13 +122,14 @@ def run_benchmark(config: ClaimsBenchConfig, say: Say = print) -> ClaimsBenchRes
             "OPTIMOVE_RATE_LIMIT": str(config.rate_limit),
             "OPTIMOVE_RATE_WINDOW_SECONDS": str(config.rate_window_seconds),
             "LOG_LEVEL": "WARNING",
-            "LISTENER_TOKEN": "bench-listener-token",
+            **fresh_secrets_env(),
         }
         group, engine = ProcessGroup(env, Path(tmp)), create_engine(database_url)
         try:
             group.run("db", "upgrade")
             contexts = ["--max-validate-contexts", str(config.max_contexts)]
-            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit", *contexts])
+            sim_args = ["--port", str(sim_port), "--no-rate-limit", "--api-key", env["OPTIMOVE_API_KEY"]]
+            group.start("simulator", ["simulator", *sim_args, *contexts])
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             _start_pipeline(group, config, limiter=False)
             wait_until(http_ready(f"{sim_url}/_sim/state"), timeout=30, what="the simulator")

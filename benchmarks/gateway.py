@@ -17,10 +17,10 @@ from tempfile import TemporaryDirectory
 
 import requests
 
+from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 
 Say = Callable[[str], None]
-TOKEN = "bench-gateway-token"
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,12 @@ def run_gateway_benchmark(
         TemporaryDirectory(prefix="promobridge-gateway-") as tmp,
         throwaway_postgres_database("promobridge_gateway", admin_url) as database_url,
     ):
-        port = free_port()
+        port, secrets = free_port(), fresh_secrets_env()
+        token = secrets["LISTENER_TOKEN"]
         group = ProcessGroup(
             {
+                **secrets,
                 "DATABASE_URL": database_url,
-                "LISTENER_TOKEN": TOKEN,
                 "TRIGGERED_CAMPAIGNS": "9001",  # the gateway acts only for declared campaigns
                 "LOG_LEVEL": "WARNING",
                 "PROMOBRIDGE_DATA_DIR": str(Path(tmp) / "data"),
@@ -87,7 +88,7 @@ def run_gateway_benchmark(
                     "user": {"user_id": f"cust-{i}", "is_visitor": False},
                     "campaign": {"id": 9001, "series_id": 1, "action": {"promo_codes": ["SPIN"]}},
                 }
-                return s.post(f"{base}/webhooks/optimove/triggered/{TOKEN}", json=body, timeout=5)
+                return s.post(f"{base}/webhooks/optimove/triggered/{token}", json=body, timeout=5)
 
             _measure(session, gateway, 50)  # warm-up: connections, first campaign row
             say(f"  {requests_count} gateway calls …")

@@ -27,6 +27,7 @@ import redis
 from sqlalchemy import Engine, create_engine, text
 
 from app.adapters.db import campaigns
+from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
 
@@ -123,10 +124,11 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
     ):
         sim_port, web_port = free_port(), free_port()
         env = {
+            **fresh_secrets_env(),
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": config.redis_url,
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
-            "LISTENER_TOKEN": "bench-listener-token",
+            "DEFAULT_CAMPAIGN_MODE": "auto",  # it measures time to the last bulk approval
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "PROMOBRIDGE_DATA_DIR": str(Path(tmp) / "data"),
             "OPTIMOVE_PAGE_SIZE": str(config.page_size),
@@ -139,7 +141,8 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
         engine = create_engine(database_url)
         try:
             group.run("db", "upgrade")
-            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit"])
+            sim_key = ["--api-key", env["OPTIMOVE_API_KEY"]]
+            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit", *sim_key])
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             wait_until(
                 http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=30, what="the simulator"

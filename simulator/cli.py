@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from simulator.config import DEFAULT_API_KEY, SimulatorConfig
+from simulator.config import DEFAULT_API_KEY, DEFAULT_HOST, DEFAULT_PORT, SimulatorConfig
 from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
 from simulator.operator_grants import DEFAULT_OPERATOR_LATENCY_MS
-from simulator.server import DEFAULT_HOST, DEFAULT_PORT, serve_forever
 
 DEFAULT_RATE_LIMIT_SPEC = "50/10"
 
@@ -86,4 +85,6 @@ def simulator_command(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    from simulator.server import serve_forever  # Flask and werkzeug: only when it runs, not for --help
+
     serve_forever(config, host, port)

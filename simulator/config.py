@@ -9,6 +9,8 @@ from simulator.contract import DEFAULT_MAX_VALIDATE_CONTEXTS
 from simulator.operator_grants import DEFAULT_OPERATOR_LATENCY_MS
 
 DEFAULT_API_KEY = "sim-key"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8900
 DEFAULT_RATE_LIMIT = 50  # requests per window per API key [C S12]
 DEFAULT_RATE_WINDOW_SECONDS = 10.0
 DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0

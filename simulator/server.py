@@ -15,12 +15,10 @@ from typing import Self
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from simulator.app import create_simulator_app
-from simulator.config import SimulatorConfig
+from simulator.config import DEFAULT_HOST, DEFAULT_PORT, SimulatorConfig
 from simulator.context import state_of
 from simulator.state import SimulatorState
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8900
 STOP_POLL_SECONDS = 0.5  # how often the foreground server checks for a stop signal
 SHUTDOWN_POLL_SECONDS = 0.05  # how often the serving loop checks for stop(); bounds stop()'s latency
 THREAD_JOIN_TIMEOUT_SECONDS = 5.0

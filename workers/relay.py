@@ -102,9 +102,11 @@ def main() -> None:
     from app.config import load_settings
     from app.observability.logging import configure_logging
     from app.observability.metrics import start_worker_metrics_server
+    from app.security import exit_unless_secrets_are_safe
     from workers.celery_app import app as celery_app
 
     settings = load_settings()
+    exit_unless_secrets_are_safe(settings, "relay")
     configure_logging(settings.log_level, settings.log_json)
     start_worker_metrics_server(settings.relay_metrics_port)
     runtime = build_runtime(settings)

@@ -13,7 +13,9 @@ that loads the Celery app: the worker parent, its prefork children and the relay
   lines, then restore what was bound before (a task run eagerly inside a request must not take
   the request's id away).
 - ``worker_process_shutdown``: a prefork child exits; prometheus-client forgets its live gauges.
-- ``worker_init``: with ``WORKER_METRICS_PORT`` set, the pool's parent serves the host's metrics.
+- ``worker_init`` / ``beat_init``: a worker or beat started with missing or weak secrets exits
+  (code 2, the reason on stderr) before it consumes or schedules anything; then, with
+  ``WORKER_METRICS_PORT`` set, the pool's parent serves the host's metrics.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from app.observability.context import LogContext, reset_context
 from app.observability.logging import configure_logging
 from app.observability.metrics import mark_process_dead, start_worker_metrics_server
 from app.observability.task_context import bind_task_context, connect_task_publish_correlation
+from app.security import exit_unless_secrets_are_safe
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,21 @@ def unbind_task_log_context(task_id: str | None = None, **_: Any) -> None:
 def forget_exited_process(pid: int | None = None, **_: Any) -> None:
     """Drop an exiting prefork child's live gauges (multiprocess metrics)."""
     mark_process_dead(pid or os.getpid())
+
+
+@signals.worker_init.connect
+def refuse_unsafe_worker(**_: Any) -> None:
+    """Exit before consuming anything when the secrets are unsafe.
+
+    A SystemExit, unlike an exception, is not swallowed by Celery's signal dispatch.
+    """
+    exit_unless_secrets_are_safe(load_settings(), "worker")
+
+
+@signals.beat_init.connect
+def refuse_unsafe_beat(**_: Any) -> None:
+    """Exit before scheduling anything when the secrets are unsafe."""
+    exit_unless_secrets_are_safe(load_settings(), "beat")
 
 
 @signals.worker_init.connect

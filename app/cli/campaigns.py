@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app.adapters.db import campaigns, operator_data
-from app.adapters.db.schema import build_engine
-from app.clock import utcnow
-from app.config import load_settings
-from app.services.reports import CampaignReport, campaign_report
+from app.cli._shared import database_engine
+
+if TYPE_CHECKING:
+    from app.services.reports import CampaignReport
 
 
 @click.group("campaigns")
@@ -24,7 +24,9 @@ def campaigns_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def show(campaign_id: int, as_json: bool) -> None:
     """Show one campaign's report: pages, rows, scrubbed by reason, approvals, deadline."""
-    report = campaign_report(build_engine(load_settings().resolved_database_url), campaign_id)
+    from app.services.reports import campaign_report
+
+    report = campaign_report(database_engine(), campaign_id)
     if report is None:
         raise click.ClickException(f"campaign {campaign_id} is unknown")
     click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_report(report))
@@ -47,7 +49,7 @@ def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
     """Set a campaign's settings, before or after Optimove announces it."""
     from app.services.campaign_settings import SettingsRefused, set_campaign_settings
 
-    engine = build_engine(load_settings().resolved_database_url)
+    engine = database_engine()
     try:
         stored = set_campaign_settings(engine, campaign_id, kind=kind, notes=notes, updated_by="cli")
     except SettingsRefused as exc:
@@ -61,7 +63,9 @@ def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
 @click.option("--limit", default=20, show_default=True, type=int)
 def list_campaigns(limit: int) -> None:
     """List the most recent campaigns."""
-    with build_engine(load_settings().resolved_database_url).connect() as conn:
+    from app.adapters.db import campaigns
+
+    with database_engine().connect() as conn:
         rows = campaigns.list_campaigns(conn, limit=limit)
     click.echo(
         f"{'campaign':>10}  {'mode':<6} {'state':<10} {'rows':>9} {'eligible':>9} {'approved':>9}  deadline"
@@ -120,10 +124,13 @@ def operator_data_group() -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load(csv_file: Path) -> None:
     """Load customer_id,consent,fraud,vip_level rows (blank = no opinion) into the flags table."""
+    from app.adapters.db import operator_data
+    from app.clock import utcnow
+
     try:
         rows = operator_data.read_flags_csv(csv_file)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    with build_engine(load_settings().resolved_database_url).begin() as conn:
+    with database_engine().begin() as conn:
         written = operator_data.upsert_flags(conn, rows, now=utcnow())
     click.echo(f"loaded flags for {written} customers")

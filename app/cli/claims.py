@@ -6,14 +6,8 @@ import json
 
 import click
 
-from app.adapters.broker import TaskPublisher
-from app.adapters.db import claims as claim_rows
-from app.adapters.db import clients
-from app.adapters.db.schema import build_engine
-from app.clock import utcnow
-from app.config import load_settings
-from app.services.claim_processing import retry_failed
-from app.services.clients import DEFAULT_SCOPES, SCOPES, ClientExists, create_client
+from app.cli._shared import database_engine
+from app.domain.clients import DEFAULT_SCOPES, SCOPES
 
 
 @click.group("clients")
@@ -35,7 +29,12 @@ def clients_group() -> None:
 )
 def create(name: str, rate_limit_per_minute: int | None, scopes: tuple[str, ...]) -> None:
     """Create a client and print its API key (shown this once; only a hash is stored)."""
+    from app.config import load_settings
+
     settings = load_settings()
+    from app.adapters.db.schema import build_engine
+    from app.services.clients import ClientExists, create_client
+
     try:
         issued = create_client(
             build_engine(settings.resolved_database_url),
@@ -52,7 +51,9 @@ def create(name: str, rate_limit_per_minute: int | None, scopes: tuple[str, ...]
 @clients_group.command("list")
 def list_clients() -> None:
     """List clients (never their keys)."""
-    with build_engine(load_settings().resolved_database_url).connect() as conn:
+    from app.adapters.db import clients
+
+    with database_engine().connect() as conn:
         for client in clients.list_clients(conn):
             state = "revoked" if client.revoked else "active"
             scopes = ",".join(sorted(client.scopes))
@@ -66,7 +67,10 @@ def list_clients() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a client's key at once."""
-    with build_engine(load_settings().resolved_database_url).begin() as conn:
+    from app.adapters.db import clients
+    from app.clock import utcnow
+
+    with database_engine().begin() as conn:
         if not clients.revoke_client(conn, name, now=utcnow()):
             raise click.ClickException(f"no active client named {name!r}")
     click.echo(f"client {name} revoked")
@@ -81,7 +85,9 @@ def claims_group() -> None:
 @click.argument("claim_id")
 def show(claim_id: str) -> None:
     """Print one claim as JSON."""
-    with build_engine(load_settings().resolved_database_url).connect() as conn:
+    from app.adapters.db import claims as claim_rows
+
+    with database_engine().connect() as conn:
         claim = claim_rows.get_claim(conn, claim_id)
     if claim is None:
         raise click.ClickException(f"no claim {claim_id}")
@@ -92,7 +98,9 @@ def show(claim_id: str) -> None:
 @click.option("--campaign", "campaign_id", type=int, help="Only this campaign.")
 def stats(campaign_id: int | None) -> None:
     """Claims by state, and rejected or failed claims by reason."""
-    with build_engine(load_settings().resolved_database_url).connect() as conn:
+    from app.adapters.db import claims as claim_rows
+
+    with database_engine().connect() as conn:
         by_state = claim_rows.counts_by_state(conn, campaign_id)
         by_reason = claim_rows.counts_by_reason(conn, campaign_id)
     click.echo(json.dumps({"by_state": by_state, "rejected_or_failed_by_reason": by_reason}, indent=2))
@@ -105,6 +113,8 @@ def retry(claim_ids: tuple[str, ...], all_failed: bool) -> None:
     """Put failed claims back to pending and dispatch them again."""
     if not claim_ids and not all_failed:
         raise click.UsageError("name claim ids or pass --all-failed")
-    engine = build_engine(load_settings().resolved_database_url)
-    moved = retry_failed(engine, TaskPublisher(), list(claim_ids) or None)
+    from app.adapters.broker import TaskPublisher
+    from app.services.claim_processing import retry_failed
+
+    moved = retry_failed(database_engine(), TaskPublisher(), list(claim_ids) or None)
     click.echo(f"{len(moved)} claim(s) replayed")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.adapters.db.schema import build_engine, current_revision, downgrade_database, upgrade_database
-from app.config import load_settings
+from app.cli._shared import database_engine
 
 
 @click.group("db")
@@ -17,7 +16,9 @@ def db_group() -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
-    engine = build_engine(load_settings().resolved_database_url)
+    engine = database_engine()
+    from app.adapters.db.schema import current_revision, upgrade_database
+
     upgrade_database(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -26,7 +27,9 @@ def upgrade(revision: str) -> None:
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Revert the database to REVISION ("base" drops every table)."""
-    engine = build_engine(load_settings().resolved_database_url)
+    engine = database_engine()
+    from app.adapters.db.schema import current_revision, downgrade_database
+
     downgrade_database(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -34,4 +37,7 @@ def downgrade(revision: str) -> None:
 @db_group.command("current")
 def current() -> None:
     """Print the revision the database is at."""
-    click.echo(current_revision(build_engine(load_settings().resolved_database_url)) or "not migrated")
+    engine = database_engine()
+    from app.adapters.db.schema import current_revision
+
+    click.echo(current_revision(engine) or "not migrated")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from app.demo.runner import DemoConfig, DemoUi, Progress, run_demo
+if TYPE_CHECKING:
+    from app.demo.runner import Progress
 
 BAR_WIDTH = 30
 PLAIN_REFRESH_SECONDS = 2.0
@@ -84,6 +86,15 @@ def demo_command(
     """Run the whole flow on this machine: webhook, ingest, claims, rewards, status updates, report."""
     if claim_count > customers:
         raise click.BadParameter("cannot exceed --customers", param_hint="--claims")
+    from app.config import normalize_database_url
+    from app.demo.runner import DemoConfig, DemoUi, run_demo
+
+    if database_url:
+        try:
+            database_url = normalize_database_url(database_url)
+        except ValueError as exc:
+            raise click.BadParameter(f"the URL {exc}", param_hint="--database-url") from None
+
     view = ProgressView()
     config = DemoConfig(
         customers=customers,

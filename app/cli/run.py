@@ -15,8 +15,7 @@ from types import FrameType
 
 import click
 
-from app.config import load_settings
-from app.processes import ProcessGroup
+from app.cli._shared import settings_checked_for
 
 RESTART_BACKOFF_SECONDS = 2.0
 
@@ -25,6 +24,8 @@ def run_processes(
     commands: dict[str, list[str]], log_dir: Path, *, once: threading.Event | None = None
 ) -> None:
     """Start the commands and keep them running until stopped."""
+    from app.processes import ProcessGroup
+
     group = ProcessGroup({}, log_dir)
     stop = once or threading.Event()
 
@@ -84,7 +85,7 @@ def run_command(
     log_dir: Path | None,
 ) -> None:
     """Run web, workers, relay and beat (and Flower) together, restarting any that dies."""
-    settings = load_settings()
+    settings = settings_checked_for("run")  # refused once here, not by every child in a restart loop
     redis_broker = settings.resolved_broker_url.startswith(("redis://", "rediss://"))
     if flower is None:
         flower = redis_broker and importlib.util.find_spec("flower") is not None

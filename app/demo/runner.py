@@ -23,10 +23,10 @@ from sqlalchemy import Engine, create_engine
 from app.adapters.db import campaigns, claims
 from app.demo.report import DemoReport, collect_report
 from app.processes import ProcessGroup, free_port, http_ready, wait_until
+from app.security import fresh_secrets_env
 from simulator.control_client import SimControl
 
 DEMO_CAMPAIGN_ID = 7001
-DEMO_TOKEN = "demo-listener-token"
 STAGE_TIMEOUT_SECONDS = 300
 
 
@@ -73,7 +73,8 @@ def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
             "CELERY_BROKER_URL": config.broker_url or "",
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
             "OPTIPROMO_API_URL": f"http://127.0.0.1:{sim_port}/optipromo",
-            "LISTENER_TOKEN": DEMO_TOKEN,
+            # Fresh for this run, shared with the simulator below: never a value anyone else knows.
+            **fresh_secrets_env(),
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "CAMPAIGN_MODES": f"{DEMO_CAMPAIGN_ID}:claim",
             # Embedded mode limits Optimove calls per process; the demo's simulator does not enforce one.
@@ -93,7 +94,8 @@ def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
         try:
             ui.say(f"data in {folder} (removed at the end); logs in {config.log_dir or folder}")
             group.run("db", "upgrade")
-            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit"])
+            sim_key = ["--api-key", env["OPTIMOVE_API_KEY"]]
+            group.start("simulator", ["simulator", "--port", str(sim_port), "--no-rate-limit", *sim_key])
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             group.start("worker", ["worker", "--concurrency", "2"])
             group.start("relay", ["relay"])

@@ -14,16 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.adapters.db import clients
 from app.clock import utcnow
+from app.domain.clients import DEFAULT_SCOPES, SCOPE_ADMIN, SCOPES
 
 KEY_PREFIX = "pb"
-# What a key may do. Claims belong to the operator, not to the backend that sent them: any key with
-# `claims` may submit a claim and read any claim. `campaigns:read` reads campaign reports; `admin`
-# may do everything, including what a later admin API adds.
-SCOPE_CLAIMS = "claims"
-SCOPE_CAMPAIGNS_READ = "campaigns:read"
-SCOPE_ADMIN = "admin"
-SCOPES = frozenset({SCOPE_CLAIMS, SCOPE_CAMPAIGNS_READ, SCOPE_ADMIN})
-DEFAULT_SCOPES = frozenset({SCOPE_CLAIMS})
 
 
 class UnknownScope(ValueError):

@@ -13,6 +13,7 @@ from app.bootstrap import build_policy_pipeline
 from app.config import Settings, load_settings
 from app.observability.task_context import connect_task_publish_correlation
 from app.policies.base import PolicyPipeline
+from app.security import require_safe_secrets, with_listener_token
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
@@ -34,8 +35,12 @@ class WebServices:
 def create_app(
     settings: Settings | None = None, engine: Engine | None = None, publisher: TaskPublisher | None = None
 ) -> Flask:
-    """Build the web app; tests pass their own settings, engine and publisher instead of patching."""
-    settings = settings or load_settings()
+    """Build the web app; tests pass their own settings, engine and publisher instead of patching.
+
+    Raises SecretsMisconfigured (before anything is built) when the secrets are missing or weak.
+    """
+    settings = with_listener_token(settings or load_settings())
+    require_safe_secrets(settings, "web")
     engine = engine or build_engine(settings.resolved_database_url)
     app = Flask("promobridge")
     # One byte more than allowed: Werkzeug silently truncates a chunked body at the limit, so the

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
 from app.domain.claims import TERMINAL_STATES, ClaimRequest, ClaimState
+from app.domain.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.observability.context import current_correlation_id
 from app.observability.metrics import record_claim_submission
 from app.services import claims as claim_service
-from app.services.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.services.reports import campaign_report
 from app.web.auth import require_client
 from app.web.errors import error_response

@@ -11,16 +11,19 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
+from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
 from tests.support.databases import migrated_engine, redis_test_url, throwaway_postgres_database
 from tests.support.sim_control import SimControl
 
 E2E_REDIS_URL = redis_test_url(11)
-LISTENER_TOKEN = "e2e-listener-token-7f3a9c"
+E2E_SECRETS = fresh_secrets_env()  # the simulator below accepts this run's OPTIMOVE_API_KEY
+LISTENER_TOKEN = E2E_SECRETS["LISTENER_TOKEN"]
 CLAIM_CAMPAIGN_ID = 5001  # configured as a claim-mode campaign (CAMPAIGN_MODES)
 # Small pages and batches so that a 20,000-customer campaign needs more calls than the rate limit allows
 # in one window, which makes the shared limiter do real work.
 E2E_SETTINGS = {
+    "DEFAULT_CAMPAIGN_MODE": "auto",  # flow A's approvals; CLAIM_CAMPAIGN_ID takes claims
     "OPTIMOVE_PAGE_SIZE": "1000",
     "OPTIMOVE_STATUS_BATCH_SIZE": "1000",
     "OPTIMOVE_RATE_LIMIT": "20",
@@ -65,13 +68,12 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     with throwaway_postgres_database("promobridge_e2e") as database_url:
         env = {
             **E2E_SETTINGS,
+            **E2E_SECRETS,
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": E2E_REDIS_URL,
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
             "OPTIPROMO_API_URL": f"http://127.0.0.1:{sim_port}/optipromo",
             "CAMPAIGN_MODES": f"{CLAIM_CAMPAIGN_ID}:claim",
-            "OPTIMOVE_API_KEY": "sim-key",
-            "LISTENER_TOKEN": LISTENER_TOKEN,
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
             "PROMOBRIDGE_DATA_DIR": str(tmp_path / "data"),
         }
@@ -83,7 +85,8 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
         group = ProcessGroup(env, tmp_path)
         engine = migrated_engine(database_url)
         try:
-            group.start("simulator", ["simulator", "--port", str(sim_port), "--rate-limit", "20/2"])
+            sim_key = ["--api-key", env["OPTIMOVE_API_KEY"]]
+            group.start("simulator", ["simulator", "--port", str(sim_port), "--rate-limit", "20/2", *sim_key])
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             group.start("worker", ["worker", "-c", "2"])
             group.start("relay", ["relay"])

@@ -12,6 +12,7 @@ import pytest
 import redis
 import requests
 
+from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
 from tests.support.databases import redis_test_url
@@ -25,7 +26,18 @@ def test_the_demo_runs_the_whole_flow_with_no_server_and_no_configuration(tmp_pa
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "CELERY_", "OPTIMOVE_", "OPTIPROMO_", "REDIS_", "PROMOBRIDGE_"))
+        if not key.startswith(
+            (
+                "DATABASE_",
+                "CELERY_",
+                "OPTIMOVE_",
+                "OPTIPROMO_",
+                "REDIS_",
+                "PROMOBRIDGE_",
+                "LISTENER_",
+                "FLOWER_",
+            )
+        )
     }
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--customers", "600", "--claims", "120"],
@@ -59,13 +71,15 @@ def test_promobridge_run_serves_the_api_and_carries_a_claim_through(tmp_path: Pa
             "OPTIMOVE_API_URL": f"http://127.0.0.1:{sim_port}/current",
             "OPTIPROMO_API_URL": f"http://127.0.0.1:{sim_port}/optipromo",
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
-            "LISTENER_TOKEN": "run-token",
+            **fresh_secrets_env(),
             "CAMPAIGN_MODES": "6001:claim",
             "PROMOBRIDGE_DATA_DIR": str(tmp_path / "data"),
         }
         group = ProcessGroup(env, tmp_path)
         try:
-            group.start("simulator", ["simulator", "--port", str(sim_port)])
+            group.start(
+                "simulator", ["simulator", "--port", str(sim_port), "--api-key", env["OPTIMOVE_API_KEY"]]
+            )
             group.start(
                 "run", ["run", "--port", str(web_port), "--no-flower", "--log-dir", str(tmp_path / "run")]
             )

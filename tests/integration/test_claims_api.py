@@ -11,12 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from app.adapters.db import claims
-from app.config import Settings
+from app.bootstrap import ingest_config
 from app.services.clients import create_client
 from app.web import create_app
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import claim_mode_campaign
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.flow import InProcessFlow, simulator_client, webhook_payload
+from tests.support.secrets import safe_settings
 from tests.support.sim_control import SimControl
 
 
@@ -45,7 +47,7 @@ class Api:
 
 @pytest.fixture
 def api(pg_engine: Engine) -> Iterator[Api]:
-    settings = Settings(CLAIMS_MAX_WAIT_SECONDS=2)  # type: ignore[call-arg]
+    settings = safe_settings(CLAIMS_MAX_WAIT_SECONDS=2)
     publisher = RecordingDispatcher()
     app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
     key = create_client(
@@ -206,7 +208,7 @@ def test_campaign_reports_need_a_key_with_the_campaigns_read_scope(
 
 
 def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engine) -> None:
-    settings = Settings()
+    settings = safe_settings()
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(pg_engine, "chatty", rate_limit_per_minute=3).key
     client = app.test_client()
@@ -225,7 +227,7 @@ def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engin
 def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
     pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
-    settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
+    settings = safe_settings(REDIS_URL="redis://127.0.0.1:1/0")
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(pg_engine, "resilient", rate_limit_per_minute=10).key
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
@@ -236,3 +238,23 @@ def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
         headers={"Authorization": f"Bearer {key}"},
     )
     assert response.status_code == 202
+
+
+def test_with_the_default_settings_a_scheduled_campaign_takes_the_readme_claim(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    sim = SimControl(simulator.url)
+    campaign_id = int(sim.create_campaign(20, no_consent_rate=0, fraud_rate=0)["campaign_id"])
+    defaults = ingest_config(safe_settings())
+    flow = InProcessFlow(pg_engine, simulator_client(simulator.optimove_url), defaults)
+    flow.receive(webhook_payload(campaign_id))
+    flow.dispatch()
+    flow.drain()
+    customer = sim.customers(campaign_id)[0]["customer_id"]
+
+    response = api.post(
+        {"campaign_id": campaign_id, "customer_id": customer, "session_properties": {"deposit_amount": 120}},
+        key="click-8f2c",
+    )
+
+    assert response.status_code == 202, response.json

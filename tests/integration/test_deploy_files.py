@@ -6,15 +6,23 @@ Specification's JSON schema (vendored by check-jsonschema), not by `docker compo
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET_VARIABLE = re.compile(r"^[A-Z0-9_]*(TOKEN|KEY|SECRET|PASSWORD|AUTH)[A-Z0-9_]*$")
+# ${NAME:-default} and ${NAME-default}: the value used when the operator set nothing.
+DEFAULTED_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?-")
+REQUIRED_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):\?")
+URL_PASSWORD = re.compile(r"://[^/:@\s]+:(?P<password>[^@\s]+)@")
 # Each of these is started as a real process by the end-to-end tests (tests/e2e) or the demo test.
 COMMANDS_TESTED_ELSEWHERE = {"web", "worker", "relay", "beat", "flower", "simulator", "db"}
 
@@ -75,3 +83,60 @@ def test_compose_runs_the_processes_the_procfile_runs() -> None:
     compose = {command[1] for command in _compose_commands().values() if command[0] == "promobridge"}
     procfile = {command[1] for command in _procfile_commands().values()}
     assert procfile <= compose | {"db"} and {"web", "worker", "relay", "beat", "flower", "db"} <= compose
+
+
+def _settings_in(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in the compose file, with the mapping key it is the value of ('' in lists)."""
+    if isinstance(node, dict):
+        for child_key, child in node.items():
+            yield from _settings_in(child, str(child_key))
+    elif isinstance(node, list):
+        for child in node:
+            yield from _settings_in(child)
+    elif isinstance(node, str):
+        yield key, node
+
+
+def _secrets_with_defaults(compose: Any) -> set[str]:
+    """The secrets that would get a value the operator did not choose (a default, or a literal)."""
+    offenders = set()
+    for key, value in _settings_in(compose):
+        defaulted = {m["name"] for m in DEFAULTED_VARIABLE.finditer(value)}
+        offenders |= {name for name in defaulted if SECRET_VARIABLE.match(name)}
+        if SECRET_VARIABLE.match(key) and not REQUIRED_VARIABLE.search(value):
+            offenders.add(key)
+        password = URL_PASSWORD.search(value)
+        if password and not REQUIRED_VARIABLE.match(password["password"]):
+            offenders.add(key)
+    return offenders
+
+
+def test_no_secret_in_the_compose_file_has_a_default() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert _secrets_with_defaults(compose) == set()
+
+
+def test_compose_requires_every_secret_the_stack_needs() -> None:
+    required = set(REQUIRED_VARIABLE.findall((ROOT / "docker-compose.yml").read_text()))
+    assert {"LISTENER_TOKEN", "OPTIMOVE_API_KEY", "FLOWER_BASIC_AUTH", "POSTGRES_PASSWORD"} <= required
+
+
+def test_the_default_check_does_catch_defaulted_and_literal_secrets() -> None:
+    compose = {
+        "x-env": {
+            "LISTENER_TOKEN": "${LISTENER_TOKEN:-change-me-listener-token}",
+            "OPTIMOVE_API_KEY": "${OPTIMOVE_API_KEY-sim-key}",
+            "DATABASE_URL": "postgresql://promobridge:promobridge@postgres:5432/promobridge",
+        },
+        "services": {
+            "postgres": {"environment": {"POSTGRES_PASSWORD": "promobridge"}},
+            "flower": {"command": ["flower", "--basic-auth=${FLOWER_BASIC_AUTH:-admin:change-me}"]},
+        },
+    }
+    assert _secrets_with_defaults(compose) == {
+        "LISTENER_TOKEN",
+        "OPTIMOVE_API_KEY",
+        "DATABASE_URL",
+        "POSTGRES_PASSWORD",
+        "FLOWER_BASIC_AUTH",
+    }

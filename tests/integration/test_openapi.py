@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from app.config import Settings
 from app.web import create_app
 from app.web.schemas import ClaimBody
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.secrets import safe_settings
 
 
 def test_the_spec_covers_every_public_route_and_reuses_the_request_schemas(sqlite_engine: Engine) -> None:
-    app = create_app(Settings(), sqlite_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+    app = create_app(safe_settings(), sqlite_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     client = app.test_client()
     spec = client.get("/openapi.json").json
     assert spec["openapi"].startswith("3.1")

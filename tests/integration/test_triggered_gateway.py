@@ -12,20 +12,20 @@ from app.adapters.db import activations, audience, campaigns, operator_data
 from app.adapters.db.schema import build_engine
 from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
-from app.config import Settings
 from app.domain.audience import OperatorFlags
 from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.claims import ClaimRequest, ClaimState
 from app.services.claims import UnknownCampaign, submit_claim
 from app.web import create_app
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.secrets import STRONG_TOKEN, safe_settings
 
-TOKEN = "gateway-token-123"
+TOKEN = STRONG_TOKEN
 DECLARED = "8801-8802"  # the triggered campaigns these tests use, declared through the settings
 
 
 def _client(engine: Engine) -> FlaskClient:
-    settings = Settings(LISTENER_TOKEN=TOKEN, TRIGGERED_CAMPAIGNS=DECLARED)  # type: ignore[call-arg]
+    settings = safe_settings(LISTENER_TOKEN=TOKEN, TRIGGERED_CAMPAIGNS=DECLARED)
     return create_app(settings, engine, publisher=RecordingDispatcher()).test_client()  # type: ignore[arg-type]
 
 

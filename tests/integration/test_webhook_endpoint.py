@@ -15,15 +15,15 @@ from sqlalchemy import Engine, select
 
 from app.adapters.db import inbox
 from app.adapters.db.tables import inbox_events
-from app.config import Settings
 from app.web import create_app
+from tests.support.secrets import STRONG_TOKEN, safe_settings
 
-TOKEN = "listener-token-0123456789"
+TOKEN = STRONG_TOKEN
 SECRET = "hmac-secret"
 
 
 def _client(engine: Engine, **overrides: Any) -> FlaskClient:
-    settings = Settings(LISTENER_TOKEN=TOKEN, WEBHOOK_MAX_BYTES=4096, **overrides)  # type: ignore[call-arg]
+    settings = safe_settings(LISTENER_TOKEN=TOKEN, WEBHOOK_MAX_BYTES=4096, **overrides)
     return create_app(settings, engine).test_client()
 
 
