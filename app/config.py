@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
 
+    # The web process (gunicorn): worker processes, threads per process, and how long a client may
+    # take to send a whole request (head, and a body up to WEBHOOK_MAX_BYTES) before it gets 408.
+    web_concurrency: int = Field(default=2, alias="WEB_CONCURRENCY", ge=1)
+    web_threads: int = Field(default=64, alias="WEB_THREADS", ge=1)
+    web_request_read_timeout_seconds: float = Field(
+        default=10.0, alias="WEB_REQUEST_READ_TIMEOUT_SECONDS", gt=0
+    )
+
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")

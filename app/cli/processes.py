@@ -15,10 +15,12 @@ import click
 @click.command("web")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="gunicorn worker processes [default: WEB_CONCURRENCY]"
+)
 @click.option("--dev", is_flag=True, help="Use Werkzeug's threaded server instead of gunicorn.")
-def web_command(host: str, port: int, workers: int, dev: bool) -> None:
-    """Serve the webhook listener and the API."""
+def web_command(host: str, port: int, workers: int | None, dev: bool) -> None:
+    """Serve the webhook listener and the API (gunicorn, configured in app.observability.gunicorn_conf)."""
     if dev:
         from werkzeug.serving import run_simple
 
@@ -34,8 +36,7 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
             "gunicorn",
             "--bind",
             f"{host}:{port}",
-            "--workers",
-            str(workers),
+            *(["--workers", str(workers)] if workers is not None else []),
             "--access-logfile",
             "-",
             "--config",
