@@ -23,6 +23,8 @@ DEFAULT_POLICIES = (
     "app.policies.segmentation:VipSegmentation"
 )
 CampaignMode = Literal["auto", "claim"]
+# Web threads that long polls may never take: webhooks, the triggered gateway and probes need them.
+WEB_THREADS_KEPT_FREE = 8
 
 
 class Settings(BaseSettings):
@@ -66,6 +68,11 @@ class Settings(BaseSettings):
     reward_policy_options: str = Field(default="{}", alias="PROMOBRIDGE_REWARD_POLICY_OPTIONS")
     claims_rate_limit_per_minute: int = Field(default=600, alias="CLAIMS_RATE_LIMIT_PER_MINUTE", ge=1)
     claims_max_wait_seconds: float = Field(default=30.0, alias="CLAIMS_MAX_WAIT_SECONDS", gt=0)
+    # Long polls (GET /v1/claims/<id>?wait=) each hold a web thread while they wait; per web process,
+    # at most this many at once per client and in all (beyond either: 429 with Retry-After). The total
+    # must leave WEB_THREADS_KEPT_FREE threads for webhooks, the gateway and probes.
+    claims_max_long_polls_per_client: int = Field(default=16, alias="CLAIMS_MAX_LONG_POLLS_PER_CLIENT", ge=1)
+    claims_max_long_polls: int = Field(default=48, alias="CLAIMS_MAX_LONG_POLLS", ge=0)
     claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
@@ -192,6 +199,17 @@ class Settings(BaseSettings):
     def triggered_gateway_url(self) -> str:
         """The triggered-campaign gateway URL registered with Optimove (carries the secret token)."""
         return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/triggered/{self.listener_token}"
+
+    @property
+    def long_poll_capacity_error(self) -> str | None:
+        """Why CLAIMS_MAX_LONG_POLLS cannot be served by WEB_THREADS, or None when it can."""
+        spare = self.web_threads - self.claims_max_long_polls
+        if spare >= WEB_THREADS_KEPT_FREE:
+            return None
+        return (
+            f"CLAIMS_MAX_LONG_POLLS={self.claims_max_long_polls} leaves {spare} of WEB_THREADS="
+            f"{self.web_threads} for everything else; keep at least {WEB_THREADS_KEPT_FREE} free"
+        )
 
     @property
     def is_postgres(self) -> bool:

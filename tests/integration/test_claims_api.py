@@ -50,6 +50,7 @@ def api(pg_engine: Engine) -> Iterator[Api]:
     app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
     key = create_client(pg_engine, "backend", rate_limit_per_minute=1000).key
     yield Api(app.test_client(), key, publisher)
+    app.config["PROMOBRIDGE_SERVICES"].close()  # the long polls' listener thread
 
 
 def _count(engine: Engine) -> int:
