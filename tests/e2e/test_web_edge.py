@@ -109,13 +109,20 @@ def web_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
             engine.dispose()
 
 
-class SlowHeaderSender:
-    """A client that sends a request line, then one header byte every half second, and never finishes."""
+SLOW_HEADER = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+SLOW_BODY = (
+    f"POST /webhooks/optimove/{TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    "Content-Length: 200\r\n\r\n{"
+).encode()
 
-    def __init__(self, url: str) -> None:
+
+class SlowSender:
+    """Sends the start of a request, then one more byte every half second, and never finishes."""
+
+    def __init__(self, url: str, start: bytes = SLOW_HEADER) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.sock = socket.create_connection((host, int(port)), timeout=5)
-        self.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        self.sock.sendall(start)
         self.stopped = threading.Event()
         self.closed_by_server = threading.Event()
         self.answer = b""
@@ -204,7 +211,7 @@ def test_fifty_long_polls_and_two_slow_header_sockets_leave_health_and_webhooks_
             for key, claim_ids in polled.items()
             for claim_id in claim_ids
         ]
-        slow = [SlowHeaderSender(web.url), SlowHeaderSender(web.url)]
+        slow = [SlowSender(web.url), SlowSender(web.url)]
         try:
             time.sleep(1.5)
             assert not any(poll.done() for poll in polls), (
@@ -255,19 +262,22 @@ def test_a_client_beyond_its_long_poll_cap_gets_429(web_factory: Callable[..., W
 def test_slow_clients_hold_no_thread_and_are_cut_off_at_the_read_deadline(
     web_factory: Callable[..., Web],
 ) -> None:
-    # One process with 8 threads: 16 slow senders would take every thread of a worker that gave
-    # each of them one while it reads their request.
+    # One process with 8 threads: 16 slow senders (of heads and of bodies) would take every thread
+    # of a worker that gave each of them one while it reads their request.
     web: Web = web_factory(
         WEB_CONCURRENCY="1", WEB_THREADS="8", CLAIMS_MAX_LONG_POLLS="0", WEB_REQUEST_READ_TIMEOUT_SECONDS="3"
     )
-    senders = [SlowHeaderSender(web.url) for _ in range(16)]
+    senders = [SlowSender(web.url) for _ in range(12)] + [SlowSender(web.url, SLOW_BODY) for _ in range(4)]
     try:
         time.sleep(1.0)
         health = _healthz_latencies(web.url, 50)
+        webhook = _webhook_seconds(web.url, 7100)
         assert _p99_ms(health) < 50, f"/healthz p99 {_p99_ms(health):.1f} ms with 16 slow senders"
-        answer = senders[0].read_answer(timeout=6)
+        assert webhook < 0.1, f"webhook acknowledged in {webhook * 1000:.0f} ms with 16 slow senders"
+        answers = [senders[0].read_answer(timeout=6), senders[-1].read_answer(timeout=6)]
     finally:
         for sender in senders:
             sender.stop()
-    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "request_timeout"
+    for answer in answers:  # the slow head and the slow body
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "request_timeout"
