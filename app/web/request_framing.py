@@ -3,8 +3,9 @@
 The web worker reads requests in its event loop and hands one to a thread only once this says it
 is complete, so a thread never waits on a slow client. It is only a gate: gunicorn's parser still
 parses and validates everything, so whenever the bytes are malformed, too long, or framed in a way
-this module does not follow (chunked bodies, bodies the app refuses anyway), the request counts as
-complete as soon as its head is, and the parser decides.
+this module does not follow (chunked bodies, bodies the app refuses anyway, bodies the client sends
+only after ``100 Continue``), the request counts as complete as soon as its head is, and the parser
+decides.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class RequestFraming:
                 continue
             name = name.strip().lower()
             if name == b"transfer-encoding":
+                return 0
+            if name == b"expect":  # 100-continue: the client sends the body only once answered
                 return 0
             if name == b"content-length":
                 lengths.add(value.strip())
