@@ -69,7 +69,7 @@ class Web:
         ]
 
 
-def _start_web(tmp_path: Path, database_url: str, **settings: str) -> ProcessGroup:
+def _start_web(tmp_path: Path, database_url: str, **settings: str) -> tuple[ProcessGroup, str]:
     port = free_port()
     env = {
         "DATABASE_URL": database_url,
@@ -80,8 +80,7 @@ def _start_web(tmp_path: Path, database_url: str, **settings: str) -> ProcessGro
     }
     group = ProcessGroup(env, tmp_path)
     group.start("web", ["web", "--port", str(port)])
-    group.env["WEB_URL"] = f"http://127.0.0.1:{port}"
-    return group
+    return group, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -92,9 +91,8 @@ def web_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
         engine = migrated_engine(database_url)
 
         def start(**settings: str) -> Web:
-            group = _start_web(tmp_path, database_url, **settings)
+            group, url = _start_web(tmp_path, database_url, **settings)
             started.append(group)
-            url = group.env["WEB_URL"]
             wait_until(http_ready(f"{url}/healthz"), timeout=30, what="the web process")
             return Web(url, engine, group)
 
