@@ -67,6 +67,10 @@ def normalize_database_url(url: str) -> str:
     raise ValueError(f"has the scheme {scheme!r}; promobridge runs on {_DATABASE_URL_SHAPE}")
 
 
+# Web threads that long polls may never take: webhooks, the triggered gateway and probes need them.
+WEB_THREADS_KEPT_FREE = 8
+
+
 class Settings(BaseSettings):
     """Every knob of promobridge, read once from the environment (or a ``.env`` file)."""
 
@@ -118,10 +122,23 @@ class Settings(BaseSettings):
     reward_policy_options: str = Field(default="{}", alias="PROMOBRIDGE_REWARD_POLICY_OPTIONS")
     claims_rate_limit_per_minute: int = Field(default=600, alias="CLAIMS_RATE_LIMIT_PER_MINUTE", ge=1)
     claims_max_wait_seconds: float = Field(default=30.0, alias="CLAIMS_MAX_WAIT_SECONDS", gt=0)
+    # Long polls (GET /v1/claims/<id>?wait=) each hold a web thread while they wait; per web process,
+    # at most this many at once per client and in all (beyond either: 429 with Retry-After). The total
+    # must leave WEB_THREADS_KEPT_FREE threads for webhooks, the gateway and probes.
+    claims_max_long_polls_per_client: int = Field(default=16, alias="CLAIMS_MAX_LONG_POLLS_PER_CLIENT", ge=1)
+    claims_max_long_polls: int = Field(default=48, alias="CLAIMS_MAX_LONG_POLLS", ge=0)
     # Retries after the first attempt; an activation grant is POSTed at most CLAIM_MAX_RETRIES + 1 times.
     claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
+
+    # The web process (gunicorn): worker processes, threads per process, and how long a client may
+    # take to send a whole request (head, and a body up to WEBHOOK_MAX_BYTES) before it gets 408.
+    web_concurrency: int = Field(default=2, alias="WEB_CONCURRENCY", ge=1)
+    web_threads: int = Field(default=64, alias="WEB_THREADS", ge=1)
+    web_request_read_timeout_seconds: float = Field(
+        default=10.0, alias="WEB_REQUEST_READ_TIMEOUT_SECONDS", gt=0
+    )
 
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 
@@ -289,6 +306,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"TRIGGERED_CAMPAIGNS range {part!r} runs backwards")
             ranges.append((first, last))
         return tuple(ranges)
+
+    @property
+    def long_poll_capacity_error(self) -> str | None:
+        """Why CLAIMS_MAX_LONG_POLLS cannot be served by WEB_THREADS, or None when it can."""
+        spare = self.web_threads - self.claims_max_long_polls
+        if spare >= WEB_THREADS_KEPT_FREE:
+            return None
+        return (
+            f"CLAIMS_MAX_LONG_POLLS={self.claims_max_long_polls} leaves {spare} of WEB_THREADS="
+            f"{self.web_threads} for everything else; keep at least {WEB_THREADS_KEPT_FREE} free"
+        )
 
     @property
     def is_postgres(self) -> bool:

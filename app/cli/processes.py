@@ -20,10 +20,12 @@ from app.cli._shared import settings_checked_for
 @click.command("web")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="gunicorn worker processes [default: WEB_CONCURRENCY]"
+)
 @click.option("--dev", is_flag=True, help="Use Werkzeug's threaded server instead of gunicorn.")
-def web_command(host: str, port: int, workers: int, dev: bool) -> None:
-    """Serve the webhook listener and the API."""
+def web_command(host: str, port: int, workers: int | None, dev: bool) -> None:
+    """Serve the webhook listener and the API (gunicorn, configured in app.observability.gunicorn_conf)."""
     settings_checked_for("web")
     if dev:
         from werkzeug.serving import run_simple
@@ -40,8 +42,7 @@ def web_command(host: str, port: int, workers: int, dev: bool) -> None:
             "gunicorn",
             "--bind",
             f"{host}:{port}",
-            "--workers",
-            str(workers),
+            *(["--workers", str(workers)] if workers is not None else []),
             "--access-logfile",
             "-",
             "--config",

@@ -1,4 +1,11 @@
-"""gunicorn server hooks: ``gunicorn -c python:app.observability.gunicorn_conf 'app.web:create_app()'``.
+"""gunicorn's configuration and hooks.
+
+``gunicorn -c python:app.observability.gunicorn_conf 'app.web:create_app()'``
+
+The one place that says how the web is served (``promobridge web``, the Procfile and compose all
+run through it): ``WEB_CONCURRENCY`` worker processes of ``WEB_THREADS`` threads each, with the
+worker class of ``app.web.gunicorn_worker``, which reads every request in its event loop so that
+long polls wait in threads while slow clients hold none.
 
 - ``on_starting`` installs the JSON log handler in the master, which the workers inherit at fork
   (``promobridge web`` execs gunicorn, so logging configured by the CLI does not survive).
@@ -20,6 +27,10 @@ from app.observability.logging import add_filter_to_handlers, configure_logging
 from app.observability.metrics import mark_process_dead
 
 _GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.access")
+_settings = load_settings()
+worker_class = "app.web.gunicorn_worker.BufferingThreadWorker"
+workers = _settings.web_concurrency
+threads = _settings.web_threads
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
 
 

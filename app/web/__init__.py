@@ -8,12 +8,15 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from app.adapters.broker import TaskPublisher
+from app.adapters.db.claim_notifications import ClaimFinalListener
 from app.adapters.db.schema import build_engine
 from app.bootstrap import build_policy_pipeline
 from app.config import Settings, load_settings
 from app.observability.task_context import connect_task_publish_correlation
 from app.policies.base import PolicyPipeline
 from app.security import require_safe_secrets, with_listener_token
+from app.services.claim_watch import NOTIFIED_RECHECK_SECONDS, POLLED_RECHECK_SECONDS, ClaimWatch
+from app.services.long_poll_gate import LongPollGate
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
@@ -30,6 +33,19 @@ class WebServices:
     publisher: TaskPublisher
     rate_limiter: ClientRateLimiter
     pipeline: PolicyPipeline
+    claim_watch: ClaimWatch
+    long_polls: LongPollGate
+    claim_listener: ClaimFinalListener | None  # None on SQLite: long polls re-read at an interval
+
+    def start_claim_listener(self) -> None:
+        """Listen for final claims from now on (started lazily: gunicorn forks after create_app)."""
+        if self.claim_listener is not None:
+            self.claim_listener.ensure_started()
+
+    def close(self) -> None:
+        """Stop the background listener (tests; a web process simply exits)."""
+        if self.claim_listener is not None:
+            self.claim_listener.stop()
 
 
 def create_app(
@@ -41,7 +57,11 @@ def create_app(
     """
     settings = with_listener_token(settings or load_settings())
     require_safe_secrets(settings, "web")
+    if settings.long_poll_capacity_error:
+        raise ValueError(settings.long_poll_capacity_error)
     engine = engine or build_engine(settings.resolved_database_url)
+    notified = engine.dialect.name == "postgresql"
+    watch = ClaimWatch(recheck_seconds=NOTIFIED_RECHECK_SECONDS if notified else POLLED_RECHECK_SECONDS)
     app = Flask("promobridge")
     # One byte more than allowed: Werkzeug silently truncates a chunked body at the limit, so the
     # views read up to limit + 1 bytes and answer 413 themselves when they get that extra byte.
@@ -53,6 +73,17 @@ def create_app(
         publisher=publisher or TaskPublisher(),
         rate_limiter=ClientRateLimiter(settings.rate_limiter_redis_url or "memory://"),
         pipeline=build_policy_pipeline(settings),
+        claim_watch=watch,
+        long_polls=LongPollGate(
+            total=settings.claims_max_long_polls, per_client=settings.claims_max_long_polls_per_client
+        ),
+        claim_listener=(
+            ClaimFinalListener(
+                engine, on_final=watch.claims_became_final, on_gap=watch.notifications_may_be_lost
+            )
+            if notified
+            else None
+        ),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

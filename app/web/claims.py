@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -14,13 +13,19 @@ from app.domain.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.observability.context import current_correlation_id
 from app.observability.metrics import record_claim_submission
 from app.services import claims as claim_service
+from app.services.claim_watch import wait_until_final
+from app.services.long_poll_gate import Refusal
 from app.services.reports import campaign_report
 from app.web.auth import require_client
 from app.web.errors import error_response
 from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
 
 claims_api = Blueprint("claims_api", __name__)
-LONG_POLL_INTERVAL_SECONDS = 0.1
+LONG_POLL_RETRY_AFTER_SECONDS = 1
+_REFUSALS = {
+    Refusal.CLIENT: "this client has as many long polls open as it may; retry when one has answered",
+    Refusal.PROCESS: "this server holds as many long polls as it may; retry shortly",
+}
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
@@ -76,7 +81,11 @@ def create_claim() -> tuple[Response, int]:
 @claims_api.get("/v1/claims/<claim_id>")
 @require_client(SCOPE_CLAIMS)
 def read_claim(claim_id: str) -> tuple[Response, int]:
-    """A claim's progress; `?wait=SECONDS` holds the answer until the claim is final or the time is up."""
+    """A claim's progress; `?wait=SECONDS` holds the answer until the claim is final or the time is up.
+
+    A waiting long poll sleeps until the claim's final state is notified (no query loop) and counts
+    against this process's caps: beyond them, 429 with Retry-After.
+    """
     wait_text = request.args.get("wait", "0")
     try:
         wait = float(wait_text)
@@ -85,15 +94,27 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
     limit = current_app.config["PROMOBRIDGE_SETTINGS"].claims_max_wait_seconds
     if not 0 <= wait <= limit:
         return error_response(400, "bad_request", f"wait must be between 0 and {limit:g} seconds")
-    deadline = time.monotonic() + wait
-    while True:
-        claim = claim_service.get_claim(_services().engine, claim_id)
-        # Claims belong to the operator: any of its backends may read any claim (README, "Who owns a claim").
+    services = _services()
+    claim = claim_service.get_claim(services.engine, claim_id)
+    # Claims belong to the operator: any of its backends may read any claim (README, "Who owns a claim").
+    if claim is None:
+        return error_response(404, "not_found", "no such claim")
+    if wait > 0 and claim.state not in TERMINAL_STATES:
+        with services.long_polls.admitted(g.client.id) as refusal:
+            if refusal is not None:
+                response, status = error_response(429, "too_many_long_polls", _REFUSALS[refusal])
+                response.headers["Retry-After"] = str(LONG_POLL_RETRY_AFTER_SECONDS)
+                return response, status
+            services.start_claim_listener()
+            claim = wait_until_final(
+                services.claim_watch,
+                claim.id,
+                lambda: claim_service.get_claim(services.engine, claim_id),
+                wait_seconds=wait,
+            )
         if claim is None:
             return error_response(404, "not_found", "no such claim")
-        if claim.state in TERMINAL_STATES or time.monotonic() >= deadline:
-            return jsonify({**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}), 200
-        time.sleep(LONG_POLL_INTERVAL_SECONDS)
+    return jsonify({**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}), 200
 
 
 @claims_api.get("/v1/campaigns/<int:campaign_id>")

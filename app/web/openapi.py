@@ -140,12 +140,24 @@ def build_spec() -> dict[str, Any]:
                             "name": "wait",
                             "in": "query",
                             "required": False,
+                            "description": (
+                                "Seconds to hold the answer until the claim is final (completed, "
+                                "rejected or failed), at most CLAIMS_MAX_WAIT_SECONDS (30 by default). "
+                                "Waiting polls are capped per web process, per client "
+                                "(CLAIMS_MAX_LONG_POLLS_PER_CLIENT) and in all (CLAIMS_MAX_LONG_POLLS): "
+                                "beyond either, 429 too_many_long_polls with Retry-After."
+                            ),
                             "schema": {"type": "number", "minimum": 0},
                         },
                     ],
                     "responses": {
                         "200": {"description": "the claim", "content": _json("ClaimView")},
-                        **_errors(400, 401, 404, 429),
+                        **_errors(400, 401, 404),
+                        "429": {
+                            "description": "rate limit, or too many long polls waiting (see wait)",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "content": _json("ErrorBody"),
+                        },
                     },
                 }
             },

@@ -1,7 +1,7 @@
-"""CI-sized slices of the flow A and gateway benchmarks: the commands work and print their figures.
+"""CI-sized slices of the flow A, gateway and web-edge benchmarks: they work and print their figures.
 
-No timing is asserted here (the machine is shared); the full runs are `promobridge bench ingest`
-and `benchmarks.gateway`.
+No timing is asserted here (the machine is shared); the full runs are `promobridge bench ingest`,
+`benchmarks.gateway` and `python -m benchmarks.web_edge`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.gateway import render_gateway, run_gateway_benchmark
 from benchmarks.ingest import IngestBenchConfig, render, run_benchmark
+from benchmarks.web_edge import EdgeConfig, render_web_edge, run_web_edge_benchmark
 from tests.support.databases import redis_test_url
 
 pytestmark = pytest.mark.e2e
@@ -43,3 +44,12 @@ def test_the_gateway_benchmark_slice_measures_both_sides() -> None:
     gateway, health = run_gateway_benchmark(100, say=lambda _line: None)
     assert len(gateway.samples) == len(health.samples) == 100
     assert "p99 ms" in render_gateway(gateway, health)
+
+
+def test_the_web_edge_benchmark_slice_measures_with_and_without_long_polls() -> None:
+    config = EdgeConfig(claims=20, health_requests=20, long_polls=10, concurrency=4)
+    result = run_web_edge_benchmark(config, say=lambda _line: None)
+    assert len(result.idle.health.samples) == len(result.polled.health.samples) == 20
+    assert result.idle.claims_per_second > 0 and result.polled.claims_per_second > 0
+    assert result.long_polls == 10 and result.last_poll_answered_ms >= 0
+    assert "10 long polls" in render_web_edge(result, config)

@@ -54,6 +54,7 @@ def api(pg_engine: Engine) -> Iterator[Api]:
         pg_engine, "backend", rate_limit_per_minute=1000, scopes=frozenset({"claims", "campaigns:read"})
     ).key
     yield Api(app.test_client(), key, publisher)
+    app.config["PROMOBRIDGE_SERVICES"].close()  # the long polls' listener thread
 
 
 def _count(engine: Engine) -> int:

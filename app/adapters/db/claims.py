@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
+from app.adapters.db.claim_notifications import notify_claims_final
 from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids
 from app.adapters.db.tables import claims
 from app.clock import as_utc
@@ -161,7 +162,10 @@ def transition(
     now: datetime,
     **values: Any,
 ) -> list[str]:
-    """Move the claims that are still in `source` to `target`; returns the ids that moved."""
+    """Move the claims that are still in `source` to `target`; returns the ids that moved.
+
+    Claims that become final wake their long polls when this transaction commits.
+    """
     check_transition(source, target)
     if not claim_ids:
         return []
@@ -171,7 +175,10 @@ def transition(
         .values(state=target.value, updated_at=now, **values)
         .returning(claims.c.id)
     )
-    return list(result.scalars())
+    moved = list(result.scalars())
+    if target in TERMINAL_STATES:
+        notify_claims_final(conn, moved)
+    return moved
 
 
 def lease_pending_batch(
@@ -300,7 +307,7 @@ def mark_dispatched(conn: Connection, claim_ids: Sequence[str], *, now: datetime
 def complete_for_customers(
     conn: Connection, campaign_id: int, customer_ids: Sequence[str], *, now: datetime
 ) -> int:
-    """Activated claims whose status Optimove has now accepted become completed."""
+    """Activated claims whose status Optimove has now accepted become completed (their long polls wake)."""
     if not customer_ids:
         return 0
     result = conn.execute(
@@ -311,8 +318,11 @@ def complete_for_customers(
             claims.c.state == ClaimState.ACTIVATED.value,
         )
         .values(state=ClaimState.COMPLETED.value, updated_at=now, completed_at=now)
+        .returning(claims.c.id)
     )
-    return int(result.rowcount)
+    completed = list(result.scalars())
+    notify_claims_final(conn, completed)
+    return len(completed)
 
 
 def failed_claim_ids(conn: Connection, *, limit: int = 10_000) -> list[str]:
