@@ -22,12 +22,14 @@ from tempfile import TemporaryDirectory
 import requests
 
 from app.adapters.db.schema import build_engine
+from app.security import fresh_secrets_env
 from app.services.claim_processing import fail_claims
 from benchmarks.gateway import Latencies
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 
 Say = Callable[[str], None]
-TOKEN = "bench-web-edge-token"
+SECRETS = fresh_secrets_env()  # strong, fresh secrets: the web refuses weak ones
+TOKEN = SECRETS["LISTENER_TOKEN"]
 CAMPAIGN_ID = 9201
 POLLS_PER_CLIENT = 10  # under CLAIMS_MAX_LONG_POLLS_PER_CLIENT's default (16)
 LONG_POLL_SECONDS = 30  # CLAIMS_MAX_WAIT_SECONDS: longer than a measuring phase
@@ -141,8 +143,9 @@ def _started(tmp: Path, admin_url: str | None, say: Say) -> Iterator[_Stack]:
         port = free_port()
         group = ProcessGroup(
             {
+                **SECRETS,
                 "DATABASE_URL": database_url,
-                "LISTENER_TOKEN": TOKEN,
+                "TRIGGERED_CAMPAIGNS": str(CAMPAIGN_ID),  # the gateway acts only for declared campaigns
                 "LOG_LEVEL": "WARNING",
                 "PROMOBRIDGE_DATA_DIR": str(tmp / "data"),
                 # The polls are spread over 2 processes unevenly: let either hold all 50 (64 threads - 8).

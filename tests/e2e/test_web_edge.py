@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import Engine
 
 from app.domain.claims import ClaimRequest
+from app.security import fresh_secrets_env
 from app.services.claim_processing import fail_claims
 from app.services.claims import submit_claim
 from app.services.clients import create_client
@@ -29,7 +30,8 @@ from tests.support.databases import migrated_engine, throwaway_postgres_database
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "web-edge-listener-token"
+SECRETS = fresh_secrets_env()  # strong, fresh secrets: the web refuses weak ones
+TOKEN = SECRETS["LISTENER_TOKEN"]
 TRIGGERED_CAMPAIGN = 9101
 PER_CLIENT_CAP = 10
 
@@ -72,8 +74,9 @@ class Web:
 def _start_web(tmp_path: Path, database_url: str, **settings: str) -> tuple[ProcessGroup, str]:
     port = free_port()
     env = {
+        **SECRETS,
         "DATABASE_URL": database_url,
-        "LISTENER_TOKEN": TOKEN,
+        "TRIGGERED_CAMPAIGNS": str(TRIGGERED_CAMPAIGN),  # the gateway acts only for declared campaigns
         "LOG_LEVEL": "WARNING",
         "PROMOBRIDGE_DATA_DIR": str(tmp_path / "data"),
         **settings,
