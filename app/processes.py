@@ -30,16 +30,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(
+class TimedOut(RuntimeError):
+    """Raised when something waited for did not happen in time."""
+
+
+def wait_for(
     condition: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "condition"
 ) -> None:
-    """Poll `condition` until it holds; fail the test with `what` after `timeout` seconds."""
+    """Poll `condition` until it holds; raise TimedOut naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise TimedOut(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def http_ready(url: str) -> Callable[[], bool]:
@@ -78,13 +82,23 @@ class ProcessGroup:
 
     def start(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
         """Start `promobridge ARGS` in its own process group (so its children can be signalled too)."""
+        return self._spawn(name, [*PROMOBRIDGE, *args], self.env)
+
+    def start_command_line(
+        self, name: str, command_line: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a Procfile command line through the shell, as a platform would, with extra `env`.
+
+        `promobridge` resolves to this interpreter's script even when its folder is not on PATH.
+        """
+        path = os.pathsep.join([os.path.dirname(sys.executable), self.env.get("PATH", "")])
+        merged = {**self.env, **(env or {}), "PATH": path}
+        return self._spawn(name, ["/bin/sh", "-c", f"exec {command_line}"], merged)
+
+    def _spawn(self, name: str, argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.log_dir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [*PROMOBRIDGE, *args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                list(argv), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.processes[name] = process
         return process

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 
-from app.processes import PROMOBRIDGE, ProcessGroup, free_port, http_ready, wait_until
+from app.processes import PROMOBRIDGE, ProcessGroup, TimedOut, free_port, http_ready, wait_for
 
 __all__ = [
     "POSTGRES_ADMIN_URL",
@@ -24,6 +24,16 @@ __all__ = [
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> None:
+    """Poll `condition` until it holds; fail the test or benchmark run (AssertionError) after `timeout` s."""
+    try:
+        wait_for(condition, timeout=timeout, interval=interval, what=what)
+    except TimedOut as exc:
+        raise AssertionError(str(exc)) from None
 
 
 @contextmanager

@@ -104,7 +104,12 @@ def demo_command(
         seed=seed,
         log_dir=log_dir,
     )
-    report = run_demo(config, DemoUi(show=view.show, say=view.say))
+    from app.processes import CommandFailed, TimedOut
+
+    try:
+        report = run_demo(config, DemoUi(show=view.show, say=view.say))
+    except (TimedOut, CommandFailed) as exc:  # the processes' logs were shown just before
+        raise click.ClickException(f"the demo did not finish: {exc}") from exc
     click.echo(report.render())
     if not report.every_reward_once_and_reported_once:
         raise SystemExit(1)

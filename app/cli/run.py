@@ -1,15 +1,20 @@
-"""`promobridge run`: web, workers, relay, beat (and Flower when installed) as one supervised command.
+"""`promobridge run`: every process of the Procfile as one supervised command, on this machine.
 
-It starts the same `promobridge …` commands the Procfile lists, restarts any that exits, and stops
-them all on Ctrl-C or SIGTERM. It uses the configured servers, or the embedded defaults.
+The process list is the Procfile's (the one list platforms and docker-compose follow too): its
+`release` step runs first, then web, the workers, relay, beat and Flower start, each restarted if
+it exits, all stopped on Ctrl-C or SIGTERM. It uses the configured servers, or the embedded
+defaults.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import signal
+import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -18,12 +23,62 @@ import click
 from app.cli._shared import settings_checked_for
 
 RESTART_BACKOFF_SECONDS = 2.0
+WORKER = "worker"
+FLOWER = "flower"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedProcess:
+    """One process to keep running: its Procfile command line and what this run sets for it."""
+
+    name: str
+    command_line: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What `promobridge run`'s options ask of the Procfile's processes."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker_pools: int = 1
+    concurrency: int = 2
+    flower: bool = False
+    flower_port: int = 5555
+
+
+def plan(procfile: dict[str, str], options: RunOptions) -> tuple[str | None, list[PlannedProcess]]:
+    """The release command (or None) and the processes to run, from the Procfile's `name: command`."""
+    from app.procfile import RELEASE
+
+    planned: list[PlannedProcess] = []
+    for name, command in procfile.items():
+        if name == RELEASE or (name == FLOWER and not options.flower):
+            continue
+        if name == WORKER:
+            for index in range(1, options.worker_pools + 1):
+                planned.append(
+                    PlannedProcess(
+                        f"{WORKER}-{index}",
+                        f"{command} -n {shlex.quote(f'{WORKER}{index}@%h')}",
+                        {"WORKER_CONCURRENCY": str(options.concurrency)},
+                    )
+                )
+            continue
+        port = options.flower_port if name == FLOWER else options.port
+        planned.append(PlannedProcess(name, command, {"HOST": options.host, "PORT": str(port)}))
+    return procfile.get(RELEASE), planned
 
 
 def run_processes(
-    commands: dict[str, list[str]], log_dir: Path, *, once: threading.Event | None = None
+    release: str | None,
+    processes: list[PlannedProcess],
+    log_dir: Path,
+    *,
+    once: threading.Event | None = None,
 ) -> None:
-    """Start the commands and keep them running until stopped."""
+    """Run the release step, start the processes and keep them running until stopped."""
     from app.processes import ProcessGroup
 
     group = ProcessGroup({}, log_dir)
@@ -35,26 +90,33 @@ def run_processes(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        group.run("db", "upgrade")
-        for name, args in commands.items():
-            group.start(name, args)
-            click.echo(f"started {name}: promobridge {' '.join(args)}  (log: {log_dir / (name + '.log')})")
+        if release is not None:
+            click.echo(f"release: {release}")
+            if group.start_command_line("release", release).wait() != 0:
+                raise click.ClickException(f"the release step failed; see {log_dir / 'release.log'}")
+            del group.processes["release"]
+        for process in processes:
+            group.start_command_line(process.name, process.command_line, process.env)
+            click.echo(f"started {process.name}: {process.command_line}  (log: {log_dir / process.name}.log)")
         while not stop.wait(1.0):
-            for name, args in commands.items():
-                code = group.processes[name].poll()
+            for process in processes:
+                code = group.processes[process.name].poll()
                 if code is not None:
                     click.echo(
-                        f"{name} exited with {code}; restarting in {RESTART_BACKOFF_SECONDS:g} s", err=True
+                        f"{process.name} exited with {code}; restarting in {RESTART_BACKOFF_SECONDS:g} s",
+                        err=True,
                     )
                     time.sleep(RESTART_BACKOFF_SECONDS)
-                    group.start(name, args)
+                    group.start_command_line(process.name, process.command_line, process.env)
+    except subprocess.SubprocessError as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         click.echo("stopping every process …", err=True)
         group.stop_all()
 
 
 @click.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface web and Flower listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
     "--workers",
@@ -84,24 +146,19 @@ def run_command(
     flower_port: int,
     log_dir: Path | None,
 ) -> None:
-    """Run web, workers, relay and beat (and Flower) together, restarting any that dies."""
+    """Run the Procfile's processes together (web, workers, relay, beat, Flower), restarting any that dies."""
+    from app.procfile import ProcfileError, load_procfile
+
     settings = settings_checked_for("run")  # refused once here, not by every child in a restart loop
     redis_broker = settings.resolved_broker_url.startswith(("redis://", "rediss://"))
     if flower is None:
         flower = redis_broker and importlib.util.find_spec("flower") is not None
-    commands: dict[str, list[str]] = {"web": ["web", "--host", host, "--port", str(port)]}
-    for index in range(worker_pools):
-        commands[f"worker-{index + 1}"] = [
-            "worker",
-            "--concurrency",
-            str(concurrency),
-            "-n",
-            f"worker{index + 1}@%h",
-        ]
-    commands["relay"] = ["relay"]
-    commands["beat"] = ["beat"]
-    if flower:
-        commands["flower"] = ["flower", "--port", str(flower_port)]
+    try:
+        procfile = {name: process.command for name, process in load_procfile().items()}
+    except ProcfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    options = RunOptions(host, port, worker_pools, concurrency, flower, flower_port)
+    release, processes = plan(procfile, options)
     directory = log_dir or settings.data_dir / "logs"
     directory.mkdir(parents=True, exist_ok=True)
-    run_processes(commands, directory)
+    run_processes(release, processes, directory)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine
 
 from app.adapters.db import campaigns, claims
 from app.demo.report import DemoReport, collect_report
-from app.processes import ProcessGroup, free_port, http_ready, wait_until
+from app.processes import ProcessGroup, free_port, http_ready, wait_for
 from app.security import fresh_secrets_env
 from simulator.control_client import SimControl
 
@@ -99,10 +99,8 @@ def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
             group.start("web", ["web", "--port", str(web_port), "--workers", "2"])
             group.start("worker", ["worker", "--concurrency", "2"])
             group.start("relay", ["relay"])
-            wait_until(
-                http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=60, what="the simulator"
-            )
-            wait_until(http_ready(f"http://127.0.0.1:{web_port}/healthz"), timeout=60, what="the web process")
+            wait_for(http_ready(f"http://127.0.0.1:{sim_port}/_sim/state"), timeout=60, what="the simulator")
+            wait_for(http_ready(f"http://127.0.0.1:{web_port}/healthz"), timeout=60, what="the web process")
             ui.say("processes up: simulator, web, worker, relay")
             group.run("register")
             key = group.run("clients", "create", "demo-backend", "--rate-limit-per-minute", "100000").strip()
@@ -141,7 +139,7 @@ def _run_flow(
         ui.show(ui.stages)
         return campaign is not None and campaign.state.value == "ready"
 
-    wait_until(ingested, timeout=STAGE_TIMEOUT_SECONDS, interval=0.3, what="the campaign to be ingested")
+    wait_for(ingested, timeout=STAGE_TIMEOUT_SECONDS, interval=0.3, what="the campaign to be ingested")
     timings["ingest"] = time.monotonic() - started
     timings["claims_submitted"] = _submit_claims(config, ui, sim, web_url, key)
     timings["claims_final"] = _wait_for_claims(engine, ui)
@@ -207,5 +205,5 @@ def _wait_for_claims(engine: Engine, ui: DemoUi) -> float:
             == 0
         )
 
-    wait_until(settled, timeout=STAGE_TIMEOUT_SECONDS, interval=0.3, what="every claim to be final")
+    wait_for(settled, timeout=STAGE_TIMEOUT_SECONDS, interval=0.3, what="every claim to be final")
     return time.monotonic() - started

@@ -7,6 +7,7 @@ Specification's JSON schema (vendored by check-jsonschema), not by `docker compo
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from app.procfile import load_procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_VARIABLE = re.compile(r"^[A-Z0-9_]*(TOKEN|KEY|SECRET|PASSWORD|AUTH)[A-Z0-9_]*$")
@@ -57,8 +60,8 @@ def _compose_commands() -> dict[str, list[str]]:
 
 
 def _procfile_commands() -> dict[str, list[str]]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return {name: command.split() for name, _, command in (line.partition(": ") for line in lines if line)}
+    procfile = load_procfile(ROOT / "Procfile")
+    return {name: shlex.split(process.command) for name, process in procfile.items()}
 
 
 @pytest.mark.parametrize("source", ["compose", "procfile"])
