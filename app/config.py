@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     webhook_hmac_secret: str = Field(default="", alias="WEBHOOK_HMAC_SECRET", repr=False)
     webhook_signature_header: str = Field(default="X-Optimove-Signature", alias="WEBHOOK_SIGNATURE_HEADER")
     webhook_max_bytes: int = Field(default=64 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
+    # Media types the webhooks accept besides application/json, comma-separated ("text/plain"): an
+    # escape hatch in case Optimove's calls declare another type (the contract does not say).
+    webhook_extra_content_types: str = Field(default="", alias="WEBHOOK_EXTRA_CONTENT_TYPES")
 
     default_campaign_mode: CampaignMode = Field(default="auto", alias="DEFAULT_CAMPAIGN_MODE")
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
@@ -184,6 +187,12 @@ class Settings(BaseSettings):
     def triggered_gateway_url(self) -> str:
         """The triggered-campaign gateway URL registered with Optimove (carries the secret token)."""
         return f"{self.public_base_url.rstrip('/')}/webhooks/optimove/triggered/{self.listener_token}"
+
+    @property
+    def webhook_extra_media_types(self) -> frozenset[str]:
+        """WEBHOOK_EXTRA_CONTENT_TYPES as lower-case media types without parameters."""
+        parts = (part.split(";")[0].strip().lower() for part in self.webhook_extra_content_types.split(","))
+        return frozenset(part for part in parts if part)
 
     @property
     def is_postgres(self) -> bool:

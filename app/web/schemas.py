@@ -4,11 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 MAX_SESSION_PROPERTIES = 50
 CustomerId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-SessionValue = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=256)] | None
+SIGNED_64_BIT = (-(2**63), 2**63 - 1)
+
+
+def _integer_within_64_bits(value: object) -> object:
+    # Without this a larger integer would not be refused: the float branch would take it, rounded.
+    if type(value) is int and not SIGNED_64_BIT[0] <= value <= SIGNED_64_BIT[1]:
+        raise ValueError("integers must fit in a signed 64-bit integer")
+    return value
+
+
+# Session values go to OptiPromo and into a JSON column: integers are kept to what most JSON
+# consumers can read back, floats to finite numbers.
+SessionValue = Annotated[
+    StrictBool
+    | Annotated[StrictInt, Field(ge=SIGNED_64_BIT[0], le=SIGNED_64_BIT[1])]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | Annotated[StrictStr, Field(max_length=256)]
+    | None,
+    BeforeValidator(_integer_within_64_bits),
+]
 
 
 class ClaimBody(BaseModel):
