@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
+# Headers Werkzeug puts on its HTML error pages that describe that page, not the error.
+_PAGE_HEADERS = frozenset({"content-type", "content-length"})
 _REQUEST_ERROR_FIELDS = "_promobridge_error_fields"
 
 
@@ -35,7 +37,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
         name = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, name, exc.description or "")
+        response, status = error_response(exc.code or 500, name, exc.description or "")
+        # Keep what the exception says about the request: Allow on a 405, WWW-Authenticate on a 401.
+        for header, value in exc.get_headers():
+            if header.lower() not in _PAGE_HEADERS:
+                response.headers[header] = value
+        return response, status
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> tuple[Response, int]:
