@@ -20,6 +20,14 @@ CustomerId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"
 SIGNED_64_BIT = (-(2**63), 2**63 - 1)
 
 
+def _integral_float_as_int(value: object) -> object:
+    # JSON Schema (and so the OpenAPI document) counts 1359.0 as an integer; 1.5 stays a float
+    # and is refused, and 1e20 becomes an integer that the range check refuses, naming the field.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 def _integer_within_64_bits(value: object) -> object:
     # Without this a larger integer would not be refused: the float branch would take it, rounded.
     if type(value) is int and not SIGNED_64_BIT[0] <= value <= SIGNED_64_BIT[1]:
@@ -42,9 +50,16 @@ SessionValue = Annotated[
 class ClaimBody(BaseModel):
     """POST /v1/claims: one customer claiming one campaign's reward."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"campaign_id": 1359, "customer_id": "C234638", "session_properties": {"deposit_amount": 120}}
+            ]
+        },
+    )
 
-    campaign_id: Annotated[StrictInt, Field(gt=0, lt=2**63)]
+    campaign_id: Annotated[StrictInt, Field(gt=0, lt=2**63), BeforeValidator(_integral_float_as_int)]
     customer_id: CustomerId
     session_properties: Annotated[
         dict[Annotated[str, Field(min_length=1, max_length=64)], SessionValue],
