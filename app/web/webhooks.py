@@ -61,7 +61,7 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     return jsonify(body), 200
 
 
-@webhooks.post("/webhooks/optimove/triggered/<token>")
+@webhooks.post(GATEWAY_PATH_PREFIX + "<token>")
 def triggered_gateway(token: str) -> tuple[Response, int]:
     """Answer Optimove's triggered-campaign gateway: {"user_id": …, "allowed": …}, failing closed."""
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
@@ -101,8 +101,9 @@ def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dic
 
 
 def _invalid_event(message: str, field: str) -> tuple[Response, int]:
-    details = [{"field": field, "message": message}] if field else None
-    return error_response(400, "invalid_event", message, **({"details": details} if details else {}))
+    if not field:
+        return error_response(400, "invalid_event", message)
+    return error_response(400, "invalid_event", message, details=[{"field": field, "message": message}])
 
 
 def _signature_valid(raw: bytes, settings: Settings) -> bool:
