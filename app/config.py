@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     # Triggered campaigns the gateway may act for without `promobridge campaigns set ID --triggered`:
     # ids and ranges, "7001,7100-7199". Any other campaign id is answered "allowed": false.
     triggered_campaigns: str = Field(default="", alias="TRIGGERED_CAMPAIGNS")
+    # Media types the webhooks accept besides application/json, comma-separated ("text/plain"): an
+    # escape hatch in case Optimove's calls declare another type (the contract does not say).
+    webhook_extra_content_types: str = Field(default="", alias="WEBHOOK_EXTRA_CONTENT_TYPES")
 
     # claim: the advanced activation flow (a customer is reported once rewarded); auto: pre-clearance.
     default_campaign_mode: CampaignMode = Field(default="claim", alias="DEFAULT_CAMPAIGN_MODE")
@@ -317,6 +320,12 @@ class Settings(BaseSettings):
             f"CLAIMS_MAX_LONG_POLLS={self.claims_max_long_polls} leaves {spare} of WEB_THREADS="
             f"{self.web_threads} for everything else; keep at least {WEB_THREADS_KEPT_FREE} free"
         )
+
+    @property
+    def webhook_extra_media_types(self) -> frozenset[str]:
+        """WEBHOOK_EXTRA_CONTENT_TYPES as lower-case media types without parameters."""
+        parts = (part.split(";")[0].strip().lower() for part in self.webhook_extra_content_types.split(","))
+        return frozenset(part for part in parts if part)
 
     @property
     def is_postgres(self) -> bool:

@@ -10,7 +10,10 @@ long polls wait in threads while slow clients hold none.
 - ``on_starting`` installs the JSON log handler in the master, which the workers inherit at fork
   (``promobridge web`` execs gunicorn, so logging configured by the CLI does not survive).
 - It also scrubs gunicorn's own loggers, which do not propagate to the root: the access log
-  prints every request path, and the webhook paths contain the listener token.
+  prints every request path, and the webhook paths contain the listener token (found even when
+  the path is percent-encoded or has doubled slashes: see ``redaction``).
+- It makes gunicorn answer the requests it refuses itself (request line or headers over the
+  limits below: 414, 431; unparseable: 400) with the app's JSON error shape instead of HTML.
 - ``child_exit`` tells prometheus-client a worker is gone (multiprocess mode).
 - The access log line carries the response's ``X-Request-ID`` and the duration: it is written
   after the request's own context is gone, so that is how it joins the request's other lines.
@@ -25,6 +28,7 @@ from typing import Any
 from app.config import load_settings
 from app.observability.logging import add_filter_to_handlers, configure_logging
 from app.observability.metrics import mark_process_dead
+from app.web.server_errors import install_json_error_pages
 
 _GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.access")
 _settings = load_settings()
@@ -32,6 +36,11 @@ worker_class = "app.web.gunicorn_worker.BufferingThreadWorker"
 workers = _settings.web_concurrency
 threads = _settings.web_threads
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
+# gunicorn's own request limits, at its defaults: stated here because the answers to requests over
+# them (414 URI Too Long, 431 Request Header Fields Too Large) are the JSON ones installed below.
+limit_request_line = 4094
+limit_request_field_size = 8190
+limit_request_fields = 100
 
 
 def _logging_options() -> tuple[str, bool]:
@@ -46,6 +55,7 @@ def on_starting(server: Any) -> None:
     configure_logging(level, json)
     for name in _GUNICORN_LOGGERS:
         add_filter_to_handlers(name, json=json)
+    install_json_error_pages()  # in the master, so every worker forked from it inherits it
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -56,7 +56,13 @@ MAX_LABEL_CHARS = 80  # endpoints and outcomes come from our own code; this only
 # Optimove calls take tens of milliseconds to a few seconds; the client's read timeout is 10 s.
 OPTIMOVE_CALL_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # How the webhook views answer each rejection (see README, flow A step 1).
-_REJECTION_BY_STATUS = {400: "malformed", 401: "unauthorized", 413: "too_large", 422: "unsupported"}
+_REJECTION_BY_STATUS = {
+    400: "malformed",
+    401: "unauthorized",
+    413: "too_large",
+    415: "malformed",  # a body not declared as JSON
+    422: "unsupported",
+}
 # "_" separates the parts of a multiprocess file name; prometheus-client splits on it.
 _HOST = socket.gethostname().replace("_", "-") or "host"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "MASK",
@@ -45,8 +45,14 @@ _SENSITIVE_PAIR = re.compile(
 )
 # Claim-client API keys as issued by app.services.clients: pb_<key id>_<secret>.
 _CLIENT_KEY = re.compile(r"\bpb_[0-9a-f]{8,}_[A-Za-z0-9_\-]{8,}")
-# The listener token is a path segment of the webhook URLs (access logs print the path).
-_LISTENER_PATH = re.compile(r"(?P<head>/webhooks/optimove/(?:triggered/)?)[^/\s?\"']+")
+# The listener token is a path segment of the webhook URLs (access logs print the path). Servers
+# percent-decode the path and the router merges repeated slashes, so "/webhooks%2Foptimove%2F<token>"
+# and "//webhooks//optimove//<token>" reach the listener too: the token is found in the decoded form.
+_LISTENER_PATH = re.compile(r"(?P<head>/+webhooks/+optimove/+(?:triggered/+)?)[^/\s?#\"']+", re.I)
+# A run of characters that may be (or contain) a URL path: it holds a slash, raw or percent-encoded.
+_PATH_LIKE = re.compile(r"[^\s\"'<>]*(?:/|%2f)[^\s\"'<>]*", re.I)
+_UNSAFE_IN_LOG = re.compile(r"[\x00-\x20\x7f]")
+_MAX_DECODING_ROUNDS = 3  # "%252F" is a slash encoded twice; a proxy may decode once more than we think
 
 
 def is_sensitive_key(name: str) -> bool:
@@ -68,7 +74,25 @@ def redact_text(text: str) -> str:
     text = _BEARER.sub("Bearer " + MASK, text)
     text = _SENSITIVE_PAIR.sub(_mask_pair, text)
     text = _CLIENT_KEY.sub("pb_" + MASK, text)
-    return _LISTENER_PATH.sub(_mask_pair, text)
+    if "%" not in text and "optimove" not in text.lower():
+        return text
+    return _PATH_LIKE.sub(_mask_listener_token, text)
+
+
+def _mask_listener_token(match: re.Match[str]) -> str:
+    """The path with the listener token masked, shown decoded when that is how the token was found."""
+    raw = match.group(0)
+    decoded = raw
+    for _ in range(_MAX_DECODING_ROUNDS):
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    masked = _LISTENER_PATH.sub(_mask_pair, decoded)
+    if masked == decoded:
+        return raw
+    # Decoding must not let "%0A" split the log line: control characters and spaces stay encoded.
+    return _UNSAFE_IN_LOG.sub(lambda char: f"%{ord(char.group(0)):02X}", masked)
 
 
 def redact_value(key: str, value: Any, _depth: int = 0) -> Any:

@@ -118,6 +118,8 @@ def _existing(
 
 
 def get_claim(engine: Engine, claim_id: str) -> claim_rows.ClaimRecord | None:
-    """Read one claim."""
+    """Read one claim; None when there is none, or when `claim_id` cannot be one (a NUL, 5,000 bytes)."""
+    if not claim_rows.is_claim_id(claim_id):
+        return None
     with engine.connect() as conn:
         return claim_rows.get_claim(conn, claim_id)

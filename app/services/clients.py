@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ def may(client: clients.ApiClient, scope: str) -> bool:
 
 
 KEY_ID_BYTES = 6
+_KEY_ID = re.compile(r"[0-9a-f]{1,16}")  # token_hex output; api_clients.key_id is String(16)
 SECRET_BYTES = 32
 
 
@@ -83,8 +85,8 @@ def authenticate(engine: Engine, presented: str) -> clients.ApiClient | None:
     """The active client owning `presented`, or None (unknown, malformed, wrong secret or revoked)."""
     prefix, _, rest = presented.partition("_")
     key_id, _, secret = rest.partition("_")
-    if prefix != KEY_PREFIX or not key_id or not secret:
-        return None
+    if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or not secret:
+        return None  # a key id that cannot exist is never looked up (a NUL would fail the query)
     with engine.connect() as conn:
         client = clients.find_by_key_id(conn, key_id)
     if client is None or client.revoked:

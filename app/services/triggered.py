@@ -10,6 +10,7 @@ customer, never re-admit one that was scrubbed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Engine, text
 
 from app.adapters.db import audience, campaign_settings, campaigns, operator_data
 from app.adapters.db.dialect import is_postgres
+from app.adapters.optimove.contract import parse_optimove_id
 from app.clock import utcnow
 from app.domain.audience import Candidate
 from app.domain.campaigns import CampaignMode, CampaignState
@@ -26,10 +28,17 @@ from app.policies.base import NO_FLAGS, PolicyPipeline
 
 log = logging.getLogger(__name__)
 TRIGGERED_PAGE = -1  # audience rows written by the gateway belong to no Optimove page
+MAX_TEXT_CHARS = 128  # campaign_audience.customer_id and promo_code are String(128)
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidTriggeredCall(ValueError):
-    """Raised when the gateway payload lacks the customer or the campaign."""
+    """Raised when the gateway payload lacks or garbles the customer, the campaign or its promo code."""
+
+    def __init__(self, message: str, *, field: str, user_id: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.user_id = user_id  # when the customer could be read, so the refusal can name them
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,30 +55,45 @@ class TriggeredCall:
 def parse_triggered_call(payload: Mapping[str, object]) -> TriggeredCall:
     """Read the documented v1 gateway payload; raises InvalidTriggeredCall when unusable."""
     user = payload.get("user")
-    campaign = payload.get("campaign")
-    if not isinstance(user, Mapping) or not isinstance(campaign, Mapping):
-        raise InvalidTriggeredCall("the payload needs 'user' and 'campaign' objects")
-    user_id = user.get("user_id")
-    if not isinstance(user_id, str | int) or isinstance(user_id, bool) or not str(user_id).strip():
-        raise InvalidTriggeredCall("user.user_id must be a non-empty string")
-    raw_campaign_id = campaign.get("id")
+    if not isinstance(user, Mapping):
+        raise InvalidTriggeredCall("the payload needs a 'user' object", field="user")
+    user_id = _text(user.get("user_id"), "user.user_id")
+    if user_id is None:
+        raise InvalidTriggeredCall("user.user_id must be a non-empty string", field="user.user_id")
     try:
-        campaign_id = int(str(raw_campaign_id))
-    except ValueError:
-        raise InvalidTriggeredCall("campaign.id must be a number") from None
-    if campaign_id <= 0:
-        raise InvalidTriggeredCall("campaign.id must be positive")
+        campaign_id, series_id, promo_code = _read_campaign(payload.get("campaign"))
+    except InvalidTriggeredCall as exc:
+        exc.user_id = user_id
+        raise
+    return TriggeredCall(user_id, bool(user.get("is_visitor")), campaign_id, series_id, promo_code)
+
+
+def _read_campaign(campaign: object) -> tuple[int, str | None, str | None]:
+    if not isinstance(campaign, Mapping):
+        raise InvalidTriggeredCall("the payload needs a 'campaign' object", field="campaign")
+    try:
+        campaign_id = parse_optimove_id(campaign.get("id"), "campaign.id")
+    except ValueError as exc:
+        raise InvalidTriggeredCall(str(exc), field="campaign.id") from None
     action = campaign.get("action")
     codes = action.get("promo_codes") if isinstance(action, Mapping) else None
-    promo_code = str(codes[0]) if isinstance(codes, list) and codes else None
+    first_code = codes[0] if isinstance(codes, list) and codes else None
+    promo_code = _text(first_code, "campaign.action.promo_codes[0]")
     series = campaign.get("series_id")
-    return TriggeredCall(
-        str(user_id),
-        bool(user.get("is_visitor")),
-        campaign_id,
-        None if series is None else str(series),
-        promo_code,
-    )
+    return campaign_id, None if series is None else str(series), promo_code
+
+
+def _text(value: object, name: str) -> str | None:
+    # Ids and codes arrive as strings or numbers and are stored in 128-character columns.
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidTriggeredCall(f"{name} must be a string or a number", field=name)
+    text = str(value)
+    if not text.strip() or len(text) > MAX_TEXT_CHARS or _CONTROL_CHARACTER.search(text):
+        message = f"{name} must be 1-{MAX_TEXT_CHARS} characters without control characters"
+        raise InvalidTriggeredCall(message, field=name)
+    return text
 
 
 class GatewayOutcome(StrEnum):

@@ -22,6 +22,7 @@ from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
 from app.web.openapi import openapi
 from app.web.ops import install_request_correlation, ops
+from app.web.security_headers import install_security_headers
 from app.web.webhooks import webhooks
 
 
@@ -88,6 +89,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     install_request_correlation(app)
+    install_security_headers(app)
     connect_task_publish_correlation()  # tasks this app queues carry the request's correlation id
     app.register_blueprint(ops)
     app.register_blueprint(webhooks)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
+from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
 from app.domain.claims import TERMINAL_STATES, ClaimRequest, ClaimState
 from app.domain.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.observability.context import current_correlation_id
@@ -18,6 +19,7 @@ from app.services.long_poll_gate import Refusal
 from app.services.reports import campaign_report
 from app.web.auth import require_client
 from app.web.errors import error_response
+from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
 from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
 
 claims_api = Blueprint("claims_api", __name__)
@@ -42,9 +44,11 @@ def create_claim() -> tuple[Response, int]:
         return error_response(400, "bad_request", "Idempotency-Key must be 1-255 printable ASCII characters")
     if not request.is_json:
         return error_response(415, "unsupported_media_type", "send the body as application/json")
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        return error_response(400, "bad_request", "the body must be a JSON object")
+    settings = current_app.config["PROMOBRIDGE_SETTINGS"]
+    try:
+        payload = decode_json_object(read_limited_body(settings.webhook_max_bytes))
+    except InvalidJsonBody as exc:
+        return error_response(400, "bad_request", str(exc))
     try:
         body = ClaimBody.model_validate(payload)
     except ValidationError as exc:
@@ -121,6 +125,8 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
 @require_client(SCOPE_CAMPAIGNS_READ)
 def read_campaign(campaign_id: int) -> tuple[Response, int]:
     """A campaign's progress and counters."""
+    if not 1 <= campaign_id <= MAX_OPTIMOVE_ID:  # no such campaign can exist, nor fit the query
+        return error_response(404, "not_found", "no such campaign")
     report = campaign_report(_services().engine, campaign_id)
     if report is None:
         return error_response(404, "not_found", "no such campaign")

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, jsonify
-from pydantic import BaseModel, ConfigDict, Field
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
+from app.config import Settings
 from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
 
 openapi = Blueprint("openapi", __name__)
 API_VERSION = "1.0.0"
+# What the gateway stores (user ids, promo codes): no control characters, not only blanks.
+_PRINTABLE_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+PromoCode = Annotated[str, Field(min_length=1, max_length=128, pattern=_PRINTABLE_NOT_BLANK)]
 
 
 class ErrorBody(BaseModel):
@@ -55,15 +61,105 @@ class ClaimView(BaseModel):
     status_url: str
 
 
-class OptimoveEvent(BaseModel):
-    """EventTypeID 5 (scheduled campaign on hold) or 4 (canceled); parsed leniently, extra keys kept."""
+class _CampaignEventFields(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    CampaignID: int = Field(ge=1, le=MAX_OPTIMOVE_ID, description="A numeric string is accepted too.")
+    TimeStamp: str | None = Field(default=None, description="Informational; kept as sent when unreadable.")
+
+
+class ScheduledCampaignEvent(_CampaignEventFields):
+    """EventTypeID 5: a scheduled campaign on hold until ClearanceRequiredBy."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "EventTypeID": 5,
+                    "TimeStamp": "2025-05-01 08:30",
+                    "CampaignID": 1359,
+                    "ClearanceRequiredBy": "2025-05-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    EventTypeID: Literal[5]
+    ClearanceRequiredBy: datetime = Field(
+        description=(
+            "Also accepted: 'yyyy-MM-dd HH:mm[:ss]' in the tenant's time zone, or epoch seconds. "
+            "Refused (400) when further from now than WEBHOOK_DEADLINE_MAX_AGE_SECONDS before or "
+            "WEBHOOK_DEADLINE_MAX_AHEAD_SECONDS after."
+        )
+    )
+
+
+class CanceledCampaignEvent(_CampaignEventFields):
+    """EventTypeID 4: a processed campaign was canceled."""
+
+    EventTypeID: Literal[4]
+    ClearanceRequiredBy: datetime | None = None
+
+
+class OptimoveEvent(RootModel[ScheduledCampaignEvent | CanceledCampaignEvent]):
+    """A listener notification; keys are matched case-insensitively and extra keys are kept."""
+
+
+class GatewayUser(BaseModel):
+    """The customer (or visitor) the triggered campaign is about."""
 
     model_config = ConfigDict(extra="allow")
 
-    EventTypeID: int | str
-    CampaignID: int | str
-    TimeStamp: str | None = None
-    ClearanceRequiredBy: str | None = Field(default=None, description="Required for EventTypeID 5.")
+    user_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=_PRINTABLE_NOT_BLANK,
+        description="A number is accepted too; at most 128 characters, no control characters.",
+    )
+    is_visitor: bool = False
+
+
+class GatewayAction(BaseModel):
+    """The campaign's action; only its first promo code is used."""
+
+    model_config = ConfigDict(extra="allow")
+
+    promo_codes: list[PromoCode] | None = None
+
+
+class GatewayCampaign(BaseModel):
+    """The executed occurrence of a triggered campaign."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(ge=1, le=MAX_OPTIMOVE_ID, description="A numeric string is accepted too.")
+    series_id: str | int | None = None
+    action: GatewayAction | None = None
+
+
+class GatewayCall(BaseModel):
+    """Optimove's triggered-campaign gateway call (the v1 conditional-execution gateway payload)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user": {"user_id": "C234638", "is_visitor": False},
+                    "campaign": {
+                        "id": 1359,
+                        "series_id": 77,
+                        "notes": "",
+                        "tags": [],
+                        "action": {"id": 3, "name": "Free spins", "promo_codes": ["SPIN10"], "channels": []},
+                    },
+                }
+            ]
+        },
+    )
+
+    user: GatewayUser
+    campaign: GatewayCampaign
 
 
 class GatewayAnswer(BaseModel):
@@ -71,6 +167,13 @@ class GatewayAnswer(BaseModel):
 
     user_id: str
     allowed: bool
+
+
+class GatewayError(ErrorBody):
+    """Every 4xx/5xx of the triggered gateway: whatever went wrong, the answer is a refusal."""
+
+    allowed: Literal[False]
+    user_id: str | None = Field(default=None, description="Present once the customer could be read.")
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -81,17 +184,31 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): {"description": "error", "content": _json("ErrorBody")} for code in codes}
+def _errors(*codes: int, schema: str = "ErrorBody") -> dict[str, Any]:
+    return {str(code): {"description": "error", "content": _json(schema)} for code in codes}
 
 
 BEARER: list[dict[str, list[str]]] = [{"clientKey": []}]
+DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (
+    ClaimBody,
+    ClaimView,
+    ErrorBody,
+    OptimoveEvent,
+    GatewayCall,
+    GatewayAnswer,
+    GatewayError,
+)
+_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+_PROMETHEUS_TEXT = {
+    "text/plain": {"schema": {"type": "string"}},
+    "application/openmetrics-text": {"schema": {"type": "string"}},
+}
 
 
-def build_spec() -> dict[str, Any]:
-    """The OpenAPI document."""
+def build_spec(*, max_wait_seconds: float) -> dict[str, Any]:
+    """The OpenAPI document; `max_wait_seconds` is the long-poll bound (CLAIMS_MAX_WAIT_SECONDS)."""
     components: dict[str, Any] = {}
-    for model in (ClaimBody, ClaimView, ErrorBody, OptimoveEvent, GatewayAnswer):
+    for model in DOCUMENTED_MODELS:
         schema = _schema(model)
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -102,6 +219,7 @@ def build_spec() -> dict[str, Any]:
         "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
     }
     token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+    optimove_id = {"type": "integer", "minimum": 1, "maximum": MAX_OPTIMOVE_ID}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -135,7 +253,13 @@ def build_spec() -> dict[str, Any]:
                     "summary": "A claim's progress; ?wait= long-polls until it is final",
                     "security": BEARER,
                     "parameters": [
-                        {"name": "claim_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "claim_id",
+                            "in": "path",
+                            "required": True,
+                            "description": "Any other text is answered 404, as no claim can have it.",
+                            "schema": {"type": "string", "format": "uuid"},
+                        },
                         {
                             "name": "wait",
                             "in": "query",
@@ -147,7 +271,7 @@ def build_spec() -> dict[str, Any]:
                                 "(CLAIMS_MAX_LONG_POLLS_PER_CLIENT) and in all (CLAIMS_MAX_LONG_POLLS): "
                                 "beyond either, 429 too_many_long_polls with Retry-After."
                             ),
-                            "schema": {"type": "number", "minimum": 0},
+                            "schema": {"type": "number", "minimum": 0, "maximum": max_wait_seconds},
                         },
                     ],
                     "responses": {
@@ -166,9 +290,12 @@ def build_spec() -> dict[str, Any]:
                     "summary": "A campaign's progress and counters",
                     "security": BEARER,
                     "parameters": [
-                        {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                        {"name": "campaign_id", "in": "path", "required": True, "schema": optimove_id}
                     ],
-                    "responses": {"200": {"description": "the campaign report"}, **_errors(401, 404, 429)},
+                    "responses": {
+                        "200": {"description": "the campaign report", "content": _OBJECT},
+                        **_errors(401, 404, 429),
+                    },
                 }
             },
             "/webhooks/optimove/{token}": {
@@ -177,8 +304,8 @@ def build_spec() -> dict[str, Any]:
                     "parameters": [token],
                     "requestBody": {"required": True, "content": _json("OptimoveEvent")},
                     "responses": {
-                        "200": {"description": "stored (or a duplicate)"},
-                        **_errors(400, 401, 413, 422, 503),
+                        "200": {"description": "stored (or a duplicate)", "content": _OBJECT},
+                        **_errors(400, 401, 413, 415, 422, 503),
                     },
                 }
             },
@@ -186,36 +313,53 @@ def build_spec() -> dict[str, Any]:
                 "post": {
                     "summary": "Optimove's triggered-campaign gateway (fails closed)",
                     "parameters": [token],
+                    "requestBody": {"required": True, "content": _json("GatewayCall")},
                     "responses": {
                         "200": {"description": "the decision", "content": _json("GatewayAnswer")},
-                        **_errors(400, 401, 413),
+                        **_errors(400, 401, 413, 415, schema="GatewayError"),
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": {"description": "alive", "content": _OBJECT}},
+                }
+            },
             "/readyz": {
                 "get": {
                     "summary": "Readiness: database and broker",
-                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                    "responses": {
+                        "200": {"description": "ready", "content": _OBJECT},
+                        "503": {"description": "not ready, naming what failed", "content": _OBJECT},
+                    },
                 }
             },
             "/metrics": {
-                "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {"200": {"description": "text", "content": _PROMETHEUS_TEXT}},
+                }
             },
         },
     }
 
 
+def _configured_spec() -> dict[str, Any]:
+    settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
+    return build_spec(max_wait_seconds=settings.claims_max_wait_seconds)
+
+
 @openapi.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI document."""
-    return jsonify(build_spec())
+    return jsonify(_configured_spec())
 
 
 @openapi.get("/docs")
 def docs() -> Response:
     """A readable page generated from the same document."""
-    spec = build_spec()
+    spec = _configured_spec()
     parts = [
         f"<h1>{html.escape(spec['info']['title'])} API {spec['info']['version']}</h1>",
         f"<p>{html.escape(spec['info']['description'])} Machine-readable: <a href='/openapi.json'>"

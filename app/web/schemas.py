@@ -4,19 +4,62 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 MAX_SESSION_PROPERTIES = 50
 CustomerId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-SessionValue = StrictBool | StrictInt | StrictFloat | Annotated[StrictStr, Field(max_length=256)] | None
+SIGNED_64_BIT = (-(2**63), 2**63 - 1)
+
+
+def _integral_float_as_int(value: object) -> object:
+    # JSON Schema (and so the OpenAPI document) counts 1359.0 as an integer; 1.5 stays a float
+    # and is refused, and 1e20 becomes an integer that the range check refuses, naming the field.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _integer_within_64_bits(value: object) -> object:
+    # Without this a larger integer would not be refused: the float branch would take it, rounded.
+    if type(value) is int and not SIGNED_64_BIT[0] <= value <= SIGNED_64_BIT[1]:
+        raise ValueError("integers must fit in a signed 64-bit integer")
+    return value
+
+
+# Session values go to OptiPromo and into a JSON column: integers are kept to what most JSON
+# consumers can read back, floats to finite numbers.
+SessionValue = Annotated[
+    StrictBool
+    | Annotated[StrictInt, Field(ge=SIGNED_64_BIT[0], le=SIGNED_64_BIT[1])]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | Annotated[StrictStr, Field(max_length=256)]
+    | None,
+    BeforeValidator(_integer_within_64_bits),
+]
 
 
 class ClaimBody(BaseModel):
     """POST /v1/claims: one customer claiming one campaign's reward."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"campaign_id": 1359, "customer_id": "C234638", "session_properties": {"deposit_amount": 120}}
+            ]
+        },
+    )
 
-    campaign_id: Annotated[StrictInt, Field(gt=0, lt=2**63)]
+    campaign_id: Annotated[StrictInt, Field(gt=0, lt=2**63), BeforeValidator(_integral_float_as_int)]
     customer_id: CustomerId
     session_properties: Annotated[
         dict[Annotated[str, Field(min_length=1, max_length=64)], SessionValue],

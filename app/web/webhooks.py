@@ -1,17 +1,16 @@
-"""The Optimove listener: authenticate, validate, store in the inbox, answer in milliseconds."""
+"""Optimove's calls: the listener (store in the inbox, answer in milliseconds) and the triggered gateway."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, Unauthorized, UnsupportedMediaType
 
 from app.adapters.db.inbox import Stored
-from app.adapters.optimove.contract import InvalidCampaignEvent
+from app.adapters.optimove.contract import WEBHOOK_MEDIA_TYPE, InvalidCampaignEvent
 from app.config import Settings
 from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED
 from app.observability.metrics import (
@@ -22,9 +21,19 @@ from app.observability.metrics import (
 )
 from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse_triggered_call
 from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
-from app.web.errors import error_response
+from app.web.errors import add_error_fields, error_response
+from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
 
 webhooks = Blueprint("webhooks", __name__)
+GATEWAY_PATH_PREFIX = "/webhooks/optimove/triggered/"
+
+
+@webhooks.before_app_request
+def _gateway_errors_fail_closed() -> None:
+    # App-wide, because a 405 or 404 from routing never reaches a blueprint's own hooks: any
+    # error answered on the gateway's path must still read as a refusal, never as "no answer".
+    if request.path.startswith(GATEWAY_PATH_PREFIX):
+        add_error_fields(allowed=False)
 
 
 @webhooks.after_request
@@ -40,16 +49,7 @@ def _count_rejections(response: Response) -> Response:
 def optimove_listener(token: str) -> tuple[Response, int]:
     """Receive an EventTypeID 5 (or 4) notification."""
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
-    if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
-        return error_response(401, "unauthorized", "unknown listener token")
-    raw = request.get_data(cache=False)
-    if len(raw) > settings.webhook_max_bytes:
-        raise RequestEntityTooLarge(f"the body exceeds {settings.webhook_max_bytes} bytes")
-    if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
-        return error_response(401, "unauthorized", f"missing or invalid {settings.webhook_signature_header}")
-    payload = _json_object(raw)
-    if payload is None:
-        return error_response(400, "bad_request", "the body must be a JSON object")
+    raw, payload = _authenticated_json_body(token, settings)
     past, ahead = settings.deadline_window
     try:
         received = receive_optimove_event(
@@ -60,7 +60,7 @@ def optimove_listener(token: str) -> tuple[Response, int]:
             window=DeadlineWindow(past=past, ahead=ahead),
         )
     except InvalidCampaignEvent as exc:
-        return error_response(400, "invalid_event", str(exc))
+        return _invalid_event(str(exc), exc.field)
     except UnsupportedEventType as exc:
         return error_response(422, "unsupported_event", str(exc))
     record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
@@ -79,26 +79,18 @@ def optimove_listener(token: str) -> tuple[Response, int]:
 _STATUS_OF = {Stored.NEW: "accepted", Stored.DUPLICATE: "duplicate", Stored.CONFLICT: "conflict"}
 
 
-@webhooks.post("/webhooks/optimove/triggered/<token>")
+@webhooks.post(GATEWAY_PATH_PREFIX + "<token>")
 def triggered_gateway(token: str) -> tuple[Response, int]:
     """Answer Optimove's triggered-campaign gateway: {"user_id": …, "allowed": …}, failing closed."""
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
-    if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
-        return error_response(401, "unauthorized", "unknown listener token", allowed=False)
-    raw = request.get_data(cache=False)
-    if len(raw) > settings.webhook_max_bytes:
-        raise RequestEntityTooLarge(f"the body exceeds {settings.webhook_max_bytes} bytes")
-    if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
-        return error_response(
-            401, "unauthorized", f"missing or invalid {settings.webhook_signature_header}", allowed=False
-        )
-    payload = _json_object(raw)
-    if payload is None:
-        return error_response(400, "bad_request", "the body must be a JSON object", allowed=False)
+    _, payload = _authenticated_json_body(token, settings)
     try:
         call = parse_triggered_call(payload)
     except InvalidTriggeredCall as exc:
-        return error_response(400, "invalid_event", str(exc), allowed=False)
+        if exc.user_id is not None:
+            add_error_fields(user_id=exc.user_id)
+        return _invalid_event(str(exc), exc.field)
+    add_error_fields(user_id=call.user_id)
     services = current_app.config["PROMOBRIDGE_SERVICES"]
     ranges = settings.declared_triggered_campaigns
     answer = decide_triggered(
@@ -113,18 +105,36 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
     return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
 
 
+def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dict[str, Any]]:
+    """The raw body and its JSON object, once the token, media type, size and signature are right.
+
+    Raises Unauthorized (401), UnsupportedMediaType (415), RequestEntityTooLarge (413) or
+    BadRequest (400), all answered as JSON by the app's error handlers; nothing is written before.
+    """
+    if not hmac.compare_digest(token.encode(), settings.listener_token.encode()):
+        raise Unauthorized("unknown listener token")
+    if request.mimetype not in {WEBHOOK_MEDIA_TYPE, *settings.webhook_extra_media_types}:
+        raise UnsupportedMediaType(f"send the body as {WEBHOOK_MEDIA_TYPE}")
+    raw = read_limited_body(settings.webhook_max_bytes)
+    if settings.webhook_hmac_secret and not _signature_valid(raw, settings):
+        raise Unauthorized(f"missing or invalid {settings.webhook_signature_header}")
+    try:
+        return raw, decode_json_object(raw)
+    except InvalidJsonBody as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _invalid_event(message: str, field: str) -> tuple[Response, int]:
+    if not field:
+        return error_response(400, "invalid_event", message)
+    return error_response(400, "invalid_event", message, details=[{"field": field, "message": message}])
+
+
 def _signature_valid(raw: bytes, settings: Settings) -> bool:
     header = request.headers.get(settings.webhook_signature_header, "")
     algorithm, _, received = header.partition("=")
     if algorithm.lower() != "sha256" or not received:
         return False
     expected = hmac.new(settings.webhook_hmac_secret.encode(), raw, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received.strip().lower())
-
-
-def _json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) else None
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+    return hmac.compare_digest(expected.encode(), received.strip().lower().encode())

@@ -259,3 +259,59 @@ def test_with_the_default_settings_a_scheduled_campaign_takes_the_readme_claim(
     )
 
     assert response.status_code == 202, response.json
+
+
+def _hostile_claim(campaign_id: int, customer: str, kind: str) -> bytes:
+    start = f'{{"campaign_id": {campaign_id}, "customer_id": "{customer}"'
+    bodies = {
+        "deeply nested": start + ', "session_properties": {"a": ' + "[" * 1000 + "]" * 1000 + "}}",
+        "NaN": start + ', "session_properties": {"deposit": NaN}}',
+        "Infinity": start + ', "session_properties": {"deposit": Infinity}}',
+        "-Infinity": start + ', "session_properties": {"deposit": -Infinity}}',
+        "1e400": start + ', "session_properties": {"deposit": 1e400}}',
+        "duplicate key": start + f', "customer_id": "{customer}-other"}}',
+        "lone surrogate": start + ', "session_properties": {"note": "\\ud800"}}',
+    }
+    return bodies[kind].encode()
+
+
+@pytest.mark.parametrize(
+    "kind", ["deeply nested", "NaN", "Infinity", "-Infinity", "1e400", "duplicate key", "lone surrogate"]
+)
+def test_hostile_json_for_a_claimable_customer_gets_400_and_writes_nothing(
+    api: Api, pg_engine: Engine, simulator: SimulatorServer, kind: str
+) -> None:
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
+    response = api.post(None, raw=_hostile_claim(campaign_id, customer, kind))
+    assert response.status_code == 400 and response.json["error"] == "bad_request"
+    assert _count(pg_engine) == 0 and not api.publisher.sent
+
+
+def test_a_session_property_beyond_a_signed_64_bit_integer_is_refused_naming_it(api: Api) -> None:
+    response = api.post({"campaign_id": 7, "customer_id": "c", "session_properties": {"deposit": 2**64}})
+    assert response.status_code == 422
+    assert response.json["details"][0]["field"].startswith("session_properties.deposit")
+
+
+@pytest.mark.parametrize("claim_id", ["%00", "abc%00def", "%01", "%7F", "%E2%80%A8", "x" * 5000])
+def test_a_claim_id_with_control_characters_or_absurd_length_is_not_found(api: Api, claim_id: str) -> None:
+    response = api.get(f"/v1/claims/{claim_id}")
+    assert response.status_code == 404 and response.json["error"] == "not_found"
+
+
+def test_a_key_id_with_a_nul_character_is_unauthorized_not_a_server_error(api: Api) -> None:
+    response = api.get("/v1/claims/123", auth="Bearer pb_ab\x00cd_secretsecret")
+    assert response.status_code == 401 and response.json["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize("campaign_id", ["0", str(2**63), "9" * 40])
+def test_a_campaign_id_outside_a_signed_bigint_is_not_found(any_engine: Engine, campaign_id: str) -> None:
+    app = create_app(safe_settings(), any_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+    key = create_client(
+        any_engine, "reader", rate_limit_per_minute=100, scopes=frozenset({"campaigns:read"})
+    ).key
+    response = app.test_client().get(
+        f"/v1/campaigns/{campaign_id}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 404 and response.json["error"] == "not_found"  # type: ignore[index]

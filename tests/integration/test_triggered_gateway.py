@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import TooManyRequests
 
 from app.adapters.db import activations, audience, campaigns, operator_data
 from app.adapters.db.schema import build_engine
@@ -218,3 +221,111 @@ def test_an_eligible_customer_later_flagged_is_narrowed_to_scrubbed(pg_engine: E
         operator_data.upsert_flags(conn, [("cust-4", OperatorFlags(consent=False))], now=utcnow())
     assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-4")).json["allowed"] is False
     assert _claim(pg_engine, 8801, "cust-4").reason == "scrubbed:consent_withdrawn"
+
+
+def _no_campaign_written(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return campaigns.list_campaigns(conn) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"user": {"user_id": "u"}, "campaign": {"x": ' + "[" * 10_000 + "]" * 10_000 + "}}", "nested"),
+        ('{"user": {"user_id": "u"}, "campaign": {"id": 5, "score": NaN}}', "NaN"),
+        ('{"user": {"user_id": "u"}, "user": {"user_id": "v"}, "campaign": {"id": 5}}', "more than once"),
+    ],
+)
+def test_hostile_json_is_refused_with_allowed_false_and_writes_nothing(
+    pg_engine: Engine, body: str, problem: str
+) -> None:
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/triggered/{TOKEN}", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400 and response.json["allowed"] is False  # type: ignore[index]
+    assert problem in response.json["message"]  # type: ignore[index]
+    assert _no_campaign_written(pg_engine)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (_call(campaign_id=2**63), "campaign.id"),
+        (_call(campaign_id=2**70), "campaign.id"),
+        (_call(user_id="u" * 129), "user.user_id"),
+        (_call(user_id="a\u0000b"), "user.user_id"),
+        ({**_call(), "campaign": {"id": 8801, "action": {"promo_codes": ["P" * 129]}}}, "promo_codes"),
+    ],
+)
+def test_a_field_out_of_range_is_refused_naming_it_with_allowed_false(
+    pg_engine: Engine, call: dict[str, Any], field: str
+) -> None:
+    response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=call)
+    assert response.status_code == 400
+    body = response.json
+    assert body is not None and body["allowed"] is False and field in body["message"]
+    assert _no_campaign_written(pg_engine)
+
+
+def test_a_refusal_names_the_user_when_the_user_could_be_read(pg_engine: Engine) -> None:
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-9", campaign_id=2**64)
+    )
+    assert response.status_code == 400
+    assert response.json is not None and response.json["user_id"] == "cust-9"
+    assert response.json["allowed"] is False
+
+
+def _gateway_app(engine: Engine) -> Any:
+    """The gateway app plus routes under the gateway's path that fail the ways no input can today.
+
+    Nothing the gateway does today raises 429, 503 or an unexpected exception (its decision fails
+    closed with a 200), so these stand in for a future limiter, an outage or a bug.
+    """
+    settings = safe_settings(LISTENER_TOKEN=TOKEN, WEBHOOK_MAX_BYTES=2048)
+    app = create_app(settings, engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+
+    def too_many(token: str) -> None:
+        raise TooManyRequests()
+
+    def unexpected(token: str) -> None:
+        raise RuntimeError("a bug")
+
+    def database_down(token: str) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    for name, view in (("429", too_many), ("500", unexpected), ("503", database_down)):
+        app.add_url_rule(
+            f"/webhooks/optimove/triggered/<token>/fails-{name}", f"fails_{name}", view, methods=["POST"]
+        )
+    return app
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status"),
+    [
+        ({"data": "{nope"}, 400),
+        ({"path": "/webhooks/optimove/triggered/wrong-token"}, 401),
+        ({"method": "GET"}, 405),
+        ({"data": '{"pad": "' + "x" * 4000 + '"}'}, 413),
+        ({"content_type": "text/plain"}, 415),
+        ({"path": f"/webhooks/optimove/triggered/{TOKEN}/fails-429"}, 429),
+        ({"path": f"/webhooks/optimove/triggered/{TOKEN}/fails-500"}, 500),
+        ({"path": f"/webhooks/optimove/triggered/{TOKEN}/fails-503"}, 503),
+    ],
+)
+def test_every_error_the_gateway_can_give_says_allowed_false(
+    pg_engine: Engine, request_kwargs: dict[str, Any], status: int
+) -> None:
+    kwargs: dict[str, Any] = {
+        "path": f"/webhooks/optimove/triggered/{TOKEN}",
+        "method": "POST",
+        "data": json.dumps(_call()),
+        "content_type": "application/json",
+        **request_kwargs,
+    }
+    response = _gateway_app(pg_engine).test_client().open(**kwargs)
+    assert response.status_code == status
+    body = response.json
+    assert body is not None and body["allowed"] is False and body["error"]
+    assert _no_campaign_written(pg_engine)

@@ -23,7 +23,7 @@ SECRET = "hmac-secret"
 
 
 def _client(engine: Engine, **overrides: Any) -> FlaskClient:
-    settings = safe_settings(LISTENER_TOKEN=TOKEN, WEBHOOK_MAX_BYTES=4096, **overrides)
+    settings = safe_settings(**{"LISTENER_TOKEN": TOKEN, "WEBHOOK_MAX_BYTES": 4096, **overrides})
     return create_app(settings, engine).test_client()
 
 
@@ -235,3 +235,92 @@ def test_a_forged_early_event_does_not_silently_swallow_the_genuine_one(pg_engin
     with pg_engine.connect() as conn:
         stored = conn.execute(select(inbox_events.c.raw_body)).scalars().all()
     assert len(stored) == 2
+
+
+DEEPLY_NESTED = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"EventTypeID": 4, "CampaignID": 12, "Padding": ' + DEEPLY_NESTED + "}", "nested deeper"),
+        ('{"EventTypeID": 4, "CampaignID": 12, "Score": NaN}', "NaN"),
+        ('{"EventTypeID": 4, "CampaignID": 12, "Score": -Infinity}', "Infinity"),
+        ('{"EventTypeID": 4, "CampaignID": 12, "Score": 1e400}', "out of range"),
+        ('{"EventTypeID": 4, "CampaignID": 12, "CampaignID": 13}', "more than once"),
+        ('{"EventTypeID": 4, "CampaignID": 12, "Note": "\\udc00"}', "surrogate"),
+    ],
+)
+def test_hostile_json_gets_400_naming_the_problem_and_writes_nothing(
+    pg_engine: Engine, body: str, problem: str
+) -> None:
+    client = _client(pg_engine, WEBHOOK_MAX_BYTES=64 * 1024)  # the default: 10,000 levels fit in it
+    response = client.post(f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "bad_request"
+    assert problem in response.json["message"]
+    assert _rows(pg_engine) == 0
+
+
+@pytest.mark.parametrize("campaign_id", [str(2**63), str(2**70), "1e20", "-1e20", "1.5"])
+def test_a_campaign_id_outside_a_signed_bigint_is_refused_naming_the_field(
+    pg_engine: Engine, campaign_id: str
+) -> None:
+    body = f'{{"EventTypeID": 4, "CampaignID": {campaign_id}}}'
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "invalid_event"
+    assert "CampaignID" in response.json["message"]
+    assert response.json["details"][0]["field"] == "CampaignID"
+    assert _rows(pg_engine) == 0
+
+
+def test_the_largest_signed_bigint_is_still_a_campaign_id(pg_engine: Engine) -> None:
+    body = f'{{"EventTypeID": 4, "CampaignID": {2**63 - 1}}}'
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=body, content_type="application/json"
+    )
+    assert response.status_code == 200 and _rows(pg_engine) == 1
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonp", None]
+)
+def test_a_body_not_declared_as_json_gets_415_and_writes_nothing(
+    pg_engine: Engine, content_type: str | None
+) -> None:
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=json.dumps(_event()), content_type=content_type
+    )
+    assert response.status_code == 415
+    assert response.json is not None and response.json["error"] == "unsupported_media_type"
+    assert _rows(pg_engine) == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_with_parameters_or_another_case_is_accepted(pg_engine: Engine, content_type: str) -> None:
+    response = _client(pg_engine).post(
+        f"/webhooks/optimove/{TOKEN}", data=json.dumps(_event()), content_type=content_type
+    )
+    assert response.status_code == 200 and _rows(pg_engine) == 1
+
+
+def test_an_operator_can_accept_another_media_type_if_optimove_sends_one(pg_engine: Engine) -> None:
+    client = _client(pg_engine, WEBHOOK_EXTRA_CONTENT_TYPES="text/plain")
+    response = client.post(
+        f"/webhooks/optimove/{TOKEN}", data=json.dumps(_event()), content_type="text/plain; charset=utf-8"
+    )
+    assert response.status_code == 200 and _rows(pg_engine) == 1
+
+
+def test_a_signature_with_non_ascii_characters_is_unauthorized_not_a_server_error(pg_engine: Engine) -> None:
+    client = _client(pg_engine, WEBHOOK_HMAC_SECRET=SECRET)
+    response = client.post(
+        f"/webhooks/optimove/{TOKEN}",
+        data=json.dumps(_event()),
+        content_type="application/json",
+        headers={"X-Optimove-Signature": "sha256=\u00e9t\u00e9"},
+    )
+    assert response.status_code == 401 and _rows(pg_engine) == 0

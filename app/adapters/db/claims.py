@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_i
 from app.adapters.db.tables import claims
 from app.clock import as_utc
 from app.domain.claims import TERMINAL_STATES, ClaimState, check_transition
+
+_CLAIM_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,11 @@ def _record(row: Any) -> ClaimRecord:
 def new_claim_id() -> str:
     """A fresh, unguessable claim id."""
     return str(uuid.uuid4())
+
+
+def is_claim_id(text: str) -> bool:
+    """Whether `text` has the shape of a claim id (a lower-case UUID); no other text can name a claim."""
+    return _CLAIM_ID.fullmatch(text) is not None
 
 
 def insert_claim(conn: Connection, **values: Any) -> bool:

@@ -20,7 +20,12 @@ Inferred [I] / third-party [3P] / undocumented [GAP]:
     shape is [GAP], so a list, a wrapped list, a single object and an id→URL map are all accepted.
   - The triggered webhook registration body ``{"url": …}`` (§7.1) [GAP].
   - The EventTypeID 5 body (§3) [GAP]: keys matched case-insensitively, numbers as int or string,
-    timestamps parsed leniently, naive ones read in the tenant's time zone (§1.6) [I].
+    timestamps parsed leniently, naive ones read in the tenant's time zone (§1.6) [I]. Ids are
+    stored as signed 64-bit integers, so a larger one is refused as malformed rather than stored.
+  - Webhook media type: the gateway call is "an HTTP POST request in JSON format" (§7.2) [C]; what
+    header the EventTypeID 5 listener call carries is [GAP] (no sample delivery, §3), so both are
+    expected as ``Content-Type: application/json`` [I]. Should a real delivery differ, operators
+    add its media type with WEBHOOK_EXTRA_CONTENT_TYPES instead of waiting for a release.
   - Redeliveries (§3) [GAP]: Optimove documents no delivery id and no retry policy. Two events are
     taken for the same delivery when ``EVENT_IDENTITY_FIELDS`` agree (TimeStamp is left out: a
     retry may be stamped anew); an event that differs in them is a different event, stored and
@@ -46,17 +51,22 @@ __all__ = [
     "EVENT_IDENTITY_FIELDS",
     "EVENT_TYPE_CAMPAIGN_CANCELED",
     "EVENT_TYPE_SCHEDULED_CONDITIONAL",
+    "MAX_OPTIMOVE_ID",
+    "WEBHOOK_MEDIA_TYPE",
     "CampaignEvent",
     "InvalidCampaignEvent",
     "OptimoveContract",
     "event_differences",
     "event_fingerprint",
     "parse_campaign_event",
+    "parse_optimove_id",
     "parse_optimove_timestamp",
 ]
 
 EVENT_TYPE_CAMPAIGN_CANCELED = 4
 EVENT_TYPE_SCHEDULED_CONDITIONAL = 5
+MAX_OPTIMOVE_ID = 2**63 - 1  # campaign and event type ids live in signed 64-bit columns
+WEBHOOK_MEDIA_TYPE = "application/json"  # what Optimove's webhook calls are expected to declare
 
 _TIMESTAMP_RE = re.compile(
     r"^(?P<year>\d{4})(?P<sep>[-/])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})[ T]+"
@@ -349,14 +359,23 @@ def _optional_timestamp(value: object, tz: ZoneInfo) -> datetime | None:
     return parse_optimove_timestamp(value, tz)
 
 
+def parse_optimove_id(value: object, name: str) -> int:
+    """A campaign or event type id sent as a number or a numeric string; ValueError naming `name`.
+
+    Ids must fit the signed 64-bit columns they are stored in: 1e20 is refused, not truncated.
+    """
+    number = as_int(value, name)
+    if not 1 <= number <= MAX_OPTIMOVE_ID:
+        shown = str(number) if abs(number) <= MAX_OPTIMOVE_ID else f"a {len(str(abs(number)))}-digit number"
+        raise ValueError(f"{name} must be a positive integer no larger than {MAX_OPTIMOVE_ID}, got {shown}")
+    return number
+
+
 def _positive_int(known: Mapping[str, object], name: str) -> int:
     value = known.get(name)
     if value is None or value == "":
         raise InvalidCampaignEvent(f"{name} is missing", field=name)
     try:
-        number = as_int(value, name)
+        return parse_optimove_id(value, name)
     except ValueError as exc:
         raise InvalidCampaignEvent(str(exc), field=name) from None
-    if number <= 0:
-        raise InvalidCampaignEvent(f"{name} must be a positive integer, got {number}", field=name)
-    return number

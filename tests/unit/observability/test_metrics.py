@@ -129,6 +129,7 @@ def test_without_a_multiprocess_dir_process_bookkeeping_is_a_no_op() -> None:
         (400, "malformed"),
         (401, "unauthorized"),
         (413, "too_large"),
+        (415, "malformed"),
         (422, "unsupported"),
         (200, None),
         (503, None),

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from app.observability.redaction import MASK, scrub, strip_url_password
+from app.observability.redaction import MASK, redact_text, scrub, strip_url_password
 
 log = logging.getLogger("tests.redaction")
 SECRET = "s3cr3t-Value_9"
@@ -87,3 +87,41 @@ def test_scrub_masks_a_known_secret_in_any_shape() -> None:
     assert scrub("auth failed for user 'app' (password hunter2)", "hunter2") == (
         "auth failed for user 'app' (password ***)"
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/webhooks%2Foptimove%2F{SECRET}",
+        f"/webhooks%2foptimove%2f{SECRET}",
+        f"/webhooks%2Foptimove%2Ftriggered%2F{SECRET}",
+        f"//webhooks//optimove//{SECRET}",
+        f"/webhooks/optimove//triggered///{SECRET}",
+        f"/%77ebhooks/optimove/{SECRET}",
+        f"/webhooks%252Foptimove%252F{SECRET}",
+        f"/WEBHOOKS/Optimove/{SECRET}",
+        f"/webhooks/optimove/{SECRET}?probe=1",
+        f"/webhooks/optimove/triggered/{SECRET}#frag",
+    ],
+)
+def test_the_listener_token_is_masked_however_the_path_is_encoded(path: str) -> None:
+    rest_of_line = 'HTTP/1.1" 401 38 bytes 3ms request_id=abc "curl/8"'
+    redacted = redact_text(f'127.0.0.1 "POST {path} {rest_of_line}')
+    assert SECRET not in redacted and MASK in redacted
+    assert redacted.startswith('127.0.0.1 "POST /') and redacted.endswith(rest_of_line)
+
+
+@pytest.mark.parametrize("encoded_token", ["%73" + SECRET[1:], "".join(f"%{ord(c):02X}" for c in SECRET)])
+def test_a_token_that_is_itself_percent_encoded_is_masked(encoded_token: str) -> None:
+    redacted = redact_text(f"POST /webhooks/optimove/{encoded_token} HTTP/1.1")
+    assert SECRET[1:] not in redacted and encoded_token not in redacted
+
+
+def test_paths_that_are_not_the_listener_are_left_alone() -> None:
+    text = 'GET /v1/claims/3f2a%2Fx?wait=5 HTTP/1.1" 404 and https://example.com/a%20b/webhooks-docs'
+    assert redact_text(text) == text
+
+
+def test_decoding_a_path_to_find_the_token_cannot_split_the_log_line() -> None:
+    redacted = redact_text(f"POST /webhooks%2Foptimove%2F{SECRET}%0A%0Dfake-line%20x HTTP/1.1")
+    assert SECRET not in redacted and "\n" not in redacted and "\r" not in redacted
