@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -171,14 +172,20 @@ def _healthz_latencies(url: str, count: int) -> list[float]:
 
 
 def _webhook_seconds(url: str, campaign_id: int) -> float:
+    deadline = datetime.now(UTC) + timedelta(hours=1)  # inside the window of deadlines accepted
     body = {
         "EventTypeID": 5,
         "CampaignID": campaign_id,
         "TimeStamp": "2026-11-25 08:00:00",
-        "ClearanceRequiredBy": "2026-11-25 09:00:00",
+        "ClearanceRequiredBy": deadline.strftime("%Y-%m-%d %H:%M:%S"),
     }
     started = time.perf_counter()
-    response = requests.post(f"{url}/webhooks/optimove/{TOKEN}", data=json.dumps(body), timeout=5)
+    response = requests.post(
+        f"{url}/webhooks/optimove/{TOKEN}",
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     elapsed = time.perf_counter() - started
     assert response.status_code == 200 and response.json()["status"] == "accepted"
     return elapsed
