@@ -50,5 +50,5 @@ def test_flower_shows_the_claim_tasks_and_beat_runs_the_sweep(stack: Stack) -> N
         "promobridge.maintenance.sweep",
     ):
         wait_until(lambda name=name: flower_saw(name), timeout=60, interval=1, what=f"Flower to list {name}")
-    workers = requests.get(f"{flower}/api/workers", auth=AUTH, timeout=5).json()
+    workers = requests.get(f"{flower}/api/workers", params={"refresh": 1}, auth=AUTH, timeout=15).json()
     assert workers, "Flower lists the running worker"
