@@ -8,13 +8,15 @@ must exceed the longest task plus the longest retry countdown, or a slow task ru
 
 from __future__ import annotations
 
-from app.config import load_settings
+from app.adapters.dispatch import MAINTENANCE_SWEEP, QUEUES
+from app.config import process_settings
 
-_settings = load_settings()
+_settings = process_settings()
 
 TASK_TIME_LIMIT_SECONDS = 300
 TASK_SOFT_TIME_LIMIT_SECONDS = 270
-MAX_RETRY_COUNTDOWN_SECONDS = 120
+# Every countdown comes from the shared backoff, capped at RETRY_BACKOFF_MAX_SECONDS.
+MAX_RETRY_COUNTDOWN_SECONDS = max(120.0, _settings.retry_backoff_max_seconds)
 VISIBILITY_TIMEOUT_SECONDS = 3 * (TASK_TIME_LIMIT_SECONDS + MAX_RETRY_COUNTDOWN_SECONDS)
 
 broker_url = _settings.resolved_broker_url
@@ -57,7 +59,7 @@ task_send_sent_event = worker_send_task_events
 # One beat process runs the maintenance sweep (a backstop for the relay process's own sweeps).
 beat_schedule = {
     "maintenance-sweep": {
-        "task": "promobridge.maintenance.sweep",
+        "task": MAINTENANCE_SWEEP,
         "schedule": max(5.0, _settings.sweep_interval_seconds),
         "options": {"expires": 60},
     },
@@ -65,10 +67,4 @@ beat_schedule = {
 beat_schedule_filename = str(_settings.data_dir.resolve() / "celerybeat-schedule")
 
 task_default_queue = "default"
-task_routes = {
-    "promobridge.ingest.*": {"queue": "ingest"},
-    "promobridge.claims.submit.*": {"queue": "claims"},
-    "promobridge.claims.validate": {"queue": "validate"},
-    "promobridge.claims.activate": {"queue": "activate"},
-    "promobridge.claims.report_status": {"queue": "status"},
-}
+task_routes = {name: {"queue": queue} for name, queue in QUEUES.items()}

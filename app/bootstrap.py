@@ -6,17 +6,21 @@ Nothing here runs at import time; every process builds its own runtime after it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable
 from datetime import timedelta
+from functools import cached_property
 
 import redis
 from sqlalchemy import Engine
 
-from app.adapters.activators import RewardActivator
 from app.adapters.activators.http import HttpRewardActivator
 from app.adapters.activators.wallet import WalletLedgerActivator
 from app.adapters.db.schema import build_engine
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from app.adapters.dispatch import CeleryDispatcher, publisher_app
 from app.adapters.optimove.client import OptimoveClient
+from app.adapters.optimove.contract import OptimoveEventContract
 from app.adapters.optimove.optipromo import OptiPromoClient
 from app.adapters.ratelimit import (
     LocalSlidingWindowLimiter,
@@ -25,16 +29,19 @@ from app.adapters.ratelimit import (
     UnlimitedLimiter,
     limiter_key_for,
 )
-from app.config import Settings
+from app.config import Settings, process_settings
 from app.domain.backoff import Backoff
 from app.domain.campaigns import ApprovalBudget, CampaignMode
 from app.observability.metrics import record_optimove_call, record_ratelimit_wait, record_reward_grant
 from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
-from app.services.claim_processing import ActivationConfig, ValidationConfig
+from app.services.activation import ActivationConfig
 from app.services.ingest import IngestConfig
+from app.services.ports import Dispatcher, RewardActivator
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
+from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.validation import ValidationConfig
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:
@@ -112,6 +119,11 @@ def build_policy_pipeline(settings: Settings) -> PolicyPipeline:
     return build_pipeline(settings.policy_paths, options)
 
 
+def backoff_from(settings: Settings) -> Backoff:
+    """The one backoff every retry waits: RETRY_BACKOFF_BASE_SECONDS doubling up to the max."""
+    return Backoff(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds)
+
+
 def ingest_config(settings: Settings) -> IngestConfig:
     """Ingest settings."""
     return IngestConfig(
@@ -120,26 +132,16 @@ def ingest_config(settings: Settings) -> IngestConfig:
         attributes=settings.customer_attribute_names,
         default_mode=CampaignMode(settings.default_campaign_mode),
         mode_overrides={k: CampaignMode(v) for k, v in settings.campaign_mode_overrides.items()},
-        timezone=settings.tenant_timezone,
     )
 
 
-def activation_config(settings: Settings) -> ActivationConfig:
-    """Activation retries: CLAIM_MAX_RETRIES + 1 grant attempts per claim, with the shared backoff."""
-    return ActivationConfig(
-        max_attempts=settings.claim_max_retries + 1,
-        backoff=Backoff(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds),
-    )
-
-
-def relay_config(settings: Settings) -> RelayConfig:
+def relay_config(settings: Settings, backoff: Backoff) -> RelayConfig:
     """Relay settings."""
     return RelayConfig(
         batch_size=settings.optimove_status_batch_size,
         lease=timedelta(seconds=settings.relay_lease_seconds),
         max_attempts=settings.relay_max_attempts,
-        backoff_base_seconds=settings.retry_backoff_base_seconds,
-        backoff_max_seconds=settings.retry_backoff_max_seconds,
+        backoff=backoff,
         linger=timedelta(seconds=settings.status_linger_seconds),
     )
 
@@ -153,52 +155,102 @@ def deadline_watch(settings: Settings) -> DeadlineWatch:
     )
 
 
-@dataclass
-class Runtime:
-    """The wired components one process uses."""
+class Container:
+    """Everything one process uses, wired from the settings (the one composition root).
 
-    settings: Settings
-    engine: Engine
-    limiter: RateLimiter
-    client: OptimoveClient
-    pipeline: PolicyPipeline
-    optipromo: OptiPromoClient
-    activator: RewardActivator
-    rewards: RewardPipeline
-    ingest: IngestConfig = field(init=False)
-    relay: RelayConfig = field(init=False)
-    deadlines: DeadlineWatch = field(init=False)
-    validation: ValidationConfig = field(init=False)
-    activation: ActivationConfig = field(init=False)
+    The web app, the workers, the relay and every CLI command get their settings and services from
+    a container. Clients are built on first use, so a process that never calls Optimove (the web)
+    needs no Optimove key; `close()` releases what was built and disposes the engine.
+    """
 
-    def __post_init__(self) -> None:
-        self.ingest = ingest_config(self.settings)
+    def __init__(
+        self, settings: Settings, *, dispatcher: Dispatcher | None = None, engine: Engine | None = None
+    ):
+        self.settings = settings
+        self.engine = engine or build_engine(settings.resolved_database_url)
+        self.uow: UnitOfWorkFactory = SqlAlchemyUnitOfWorkFactory(self.engine)
+        self._dispatcher = dispatcher
+        self.backoff = backoff_from(settings)
+        self.ingest = ingest_config(settings)
         self.validation = ValidationConfig(
-            max_contexts=self.settings.optipromo_max_contexts,
-            lease=timedelta(seconds=self.settings.relay_lease_seconds),
+            max_contexts=settings.optipromo_max_contexts,
+            lease=timedelta(seconds=settings.relay_lease_seconds),
         )
-        self.activation = activation_config(self.settings)
-        self.relay = relay_config(self.settings)
-        self.deadlines = deadline_watch(self.settings)
+        self.activation = ActivationConfig(max_attempts=settings.claim_max_retries + 1, backoff=self.backoff)
+        self.relay = relay_config(settings, self.backoff)
+        self.deadlines = deadline_watch(settings)
+        self.events = OptimoveEventContract(settings.tenant_timezone)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        """The workers' doorbell (a Celery publisher unless one was handed in)."""
+        return self._dispatcher or CeleryDispatcher(publisher_app())
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        """Optimove's request budget, shared by every process through Redis."""
+        return build_rate_limiter(self.settings)
+
+    @cached_property
+    def optimove(self) -> OptimoveClient:
+        """The Optimove client."""
+        return build_optimove_client(self.settings, self.limiter)
+
+    @cached_property
+    def optipromo(self) -> OptiPromoClient:
+        """The OptiPromo client."""
+        return build_optipromo_client(self.settings, self.limiter)
+
+    @cached_property
+    def activator(self) -> RewardActivator:
+        """The configured reward activator."""
+        return build_activator(self.settings)
+
+    @cached_property
+    def pipeline(self) -> PolicyPipeline:
+        """The audience policies."""
+        return build_policy_pipeline(self.settings)
+
+    @cached_property
+    def rewards(self) -> RewardPipeline:
+        """The reward-scaling policies."""
+        return build_reward_pipeline_from(self.settings)
 
     def close(self) -> None:
-        """Release connections."""
-        self.client.close()
-        self.optipromo.close()
-        self.activator.close()
+        """Release what was built and dispose the engine."""
+        for name in ("optimove", "optipromo", "activator"):
+            built = self.__dict__.get(name)
+            if built is not None:
+                built.close()
         self.engine.dispose()
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Wire every component from the settings."""
-    limiter = build_rate_limiter(settings)
-    return Runtime(
-        settings=settings,
-        engine=build_engine(settings.resolved_database_url),
-        limiter=limiter,
-        client=build_optimove_client(settings, limiter),
-        pipeline=build_policy_pipeline(settings),
-        optipromo=build_optipromo_client(settings, limiter),
-        activator=build_activator(settings),
-        rewards=build_reward_pipeline_from(settings),
-    )
+def build_container(
+    settings: Settings, *, dispatcher: Dispatcher | None = None, engine: Engine | None = None
+) -> Container:
+    """Wire every component from the settings (a test may hand in its own dispatcher and engine)."""
+    return Container(settings, dispatcher=dispatcher, engine=engine)
+
+
+_process_container: Container | None = None
+_process_pid: int | None = None
+
+
+def process_container(dispatcher_factory: Callable[[], Dispatcher] | None = None) -> Container:
+    """This process's container, built on first use and again in a forked child (connections must
+    not cross a fork); `dispatcher_factory` gives the dispatcher the first time (default: a publisher).
+    """
+    global _process_container, _process_pid
+    if _process_container is None or _process_pid != os.getpid():
+        dispatcher = dispatcher_factory() if dispatcher_factory is not None else None
+        _process_container = build_container(process_settings(), dispatcher=dispatcher)
+        _process_pid = os.getpid()
+    return _process_container
+
+
+def close_process_container() -> None:
+    """Release this process's container (at exit)."""
+    global _process_container
+    if _process_container is not None and _process_pid == os.getpid():
+        _process_container.close()
+    _process_container = None

@@ -343,6 +343,17 @@ def _json_options(raw: str, name: str) -> dict[str, dict[str, Any]]:
     return options
 
 
+_process_settings: Settings | None = None
+
+
+def process_settings() -> Settings:
+    """This process's settings, read from the environment once (every entry point uses this)."""
+    global _process_settings
+    if _process_settings is None:
+        _process_settings = load_settings()
+    return _process_settings
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment; raises SettingsError naming what cannot be used."""
     try:

@@ -22,7 +22,8 @@ import redis
 import requests
 from sqlalchemy import Engine, create_engine, text
 
-from app.adapters.db import campaigns, claims
+from app.adapters.db.campaigns import SqlCampaigns
+from app.adapters.db.claims import SqlClaims
 from app.clock import as_utc
 from app.security import fresh_secrets_env
 from benchmarks.noop_tasks import chain_producer, run_chains
@@ -191,7 +192,7 @@ class _Claims:
 
         def ready() -> bool:
             with self.engine.connect() as conn:
-                campaign = campaigns.get_campaign(conn, campaign_id)
+                campaign = SqlCampaigns(conn).get(campaign_id)
             return campaign is not None and campaign.state.value == "ready"
 
         wait_until(ready, timeout=60 + size / 1000, what=f"campaign {campaign_id} to be ready")
@@ -244,7 +245,7 @@ class _Claims:
         deadline, next_report = time.monotonic() + self.config.final_timeout_seconds, 0.0
         while time.monotonic() < deadline:
             with self.engine.connect() as conn:
-                states = claims.counts_by_state(conn, campaign_id)
+                states = SqlClaims(conn).counts_by_state(campaign_id)
             if sum(states.get(s, 0) for s in ("completed", "rejected", "failed")) >= self.config.claims:
                 return
             if time.monotonic() >= next_report:

@@ -26,7 +26,8 @@ import psutil
 import redis
 from sqlalchemy import Engine, create_engine, text
 
-from app.adapters.db import campaigns
+from app.adapters.db.campaigns import SqlCampaigns
+from app.domain.campaigns import Campaign
 from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
@@ -217,11 +218,11 @@ def _run_campaign(engine: Engine, sim: SimControl, worker_pid: int, size: int, s
     return run
 
 
-def _wait_for_approvals(engine: Engine, campaign_id: int, size: int, say: Say) -> campaigns.Campaign:
+def _wait_for_approvals(engine: Engine, campaign_id: int, size: int, say: Say) -> Campaign:
     deadline = time.monotonic() + CAMPAIGN_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            campaign = campaigns.get_campaign(conn, campaign_id)
+            campaign = SqlCampaigns(conn).get(campaign_id)
         if campaign is not None:
             say(
                 f"  campaign {campaign_id}: {campaign.state.value:<9} pages {campaign.pages_done:>4}  "

@@ -22,8 +22,9 @@ from tempfile import TemporaryDirectory
 import requests
 
 from app.adapters.db.schema import build_engine
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.security import fresh_secrets_env
-from app.services.claim_processing import fail_claims
+from app.services.claim_recovery import fail_claims
 from benchmarks.gateway import Latencies
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 
@@ -207,7 +208,11 @@ def _measure(stack: _Stack, config: EdgeConfig, say: Say) -> EdgeResult:
             raise RuntimeError("a long poll answered before its claim was final: the phase did not hold")
         engine = build_engine(stack.database_url)
         try:
-            fail_claims(engine, [claim_id for _, claim_id in owned], reason="benchmark: made final")
+            fail_claims(
+                SqlAlchemyUnitOfWorkFactory(engine),
+                [claim_id for _, claim_id in owned],
+                reason="benchmark: made final",
+            )
         finally:
             engine.dispose()
         made_final = time.perf_counter()

@@ -1,41 +1,46 @@
-"""The retry policy every promobridge task shares, written once as data.
+"""The retry policy every promobridge task shares, written once.
 
 Database outages (OperationalError: PostgreSQL restarting, a dropped connection) are always
-transient: the task retries with exponential backoff and jitter, never giving up, because its
-state lives in PostgreSQL and the work must eventually happen. Countdowns stay far below the
-broker's visibility timeout (see celeryconfig), so a waiting retry is never redelivered twice.
+transient: the task retries, never giving up, because its state lives in PostgreSQL and the work
+must eventually happen. Every countdown comes from the one backoff (`app.domain.backoff`, sized by
+RETRY_BACKOFF_*_SECONDS), capped far below the broker's visibility timeout (see celeryconfig), so
+a waiting retry is never delivered twice.
 """
 
 from __future__ import annotations
 
-import random
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy.exc import OperationalError
 
-from app.adapters.optimove.errors import OptimoveRateLimited
+from app.domain.optimove_errors import OptimoveRateLimited
+from tasks.runtime import container
 
-RETRY_BACKOFF_MAX_SECONDS = 60
-
-
-def promobridge_task(name: str, *, bind: bool = False, max_retries: int | None = None) -> Callable[..., Any]:
-    """`@shared_task` with the shared database-outage retry policy and an explicit, stable name."""
-    return shared_task(  # type: ignore[no-any-return, call-overload]
-        bind=bind,
-        name=name,
-        autoretry_for=(OperationalError,),
-        retry_backoff=True,
-        retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-        retry_jitter=True,
-        max_retries=max_retries,
-    )
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def backoff_countdown(retries: int, exc: BaseException | None = None) -> float:
-    """Exponential backoff with full jitter, at least Optimove's Retry-After when it gave one."""
-    delay = random.uniform(0, min(RETRY_BACKOFF_MAX_SECONDS, 2 ** (retries + 1)))
-    if isinstance(exc, OptimoveRateLimited) and exc.retry_after:
-        delay = max(delay, exc.retry_after)
-    return delay
+def countdown(retries: int, exc: BaseException | None = None) -> float:
+    """Seconds before retry number `retries` + 1, at least Optimove's Retry-After when it gave one."""
+    retry_after = exc.retry_after if isinstance(exc, OptimoveRateLimited) else None
+    return container().backoff.delay(retries + 1, retry_after=retry_after)
+
+
+def promobridge_task(name: str, *, max_retries: int | None = None) -> Callable[[F], F]:
+    """A bound `@shared_task` with an explicit, stable name and the shared database-outage retry."""
+
+    def decorate(body: F) -> F:
+        @functools.wraps(body)
+        def run(self: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(self, *args, **kwargs)
+            except OperationalError as exc:
+                raise self.retry(
+                    exc=exc, countdown=countdown(self.request.retries), max_retries=None
+                ) from exc
+
+        return cast(F, shared_task(bind=True, name=name, max_retries=max_retries)(run))
+
+    return decorate

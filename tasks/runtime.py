@@ -1,28 +1,13 @@
-"""The per-process runtime tasks use, built lazily after the worker forked."""
+"""The container a worker process's tasks use: built after the fork, publishing on the running Celery app."""
 
 from __future__ import annotations
 
-import os
-
 from celery import current_app
 
-from app.bootstrap import Runtime, build_runtime
-from app.config import load_settings
-from tasks.dispatch import CeleryDispatcher
-
-_runtime: Runtime | None = None
-_runtime_pid: int | None = None
+from app.adapters.dispatch import CeleryDispatcher
+from app.bootstrap import Container, process_container
 
 
-def runtime() -> Runtime:
-    """This process's runtime (rebuilt in a forked child: connections must not cross a fork)."""
-    global _runtime, _runtime_pid
-    if _runtime is None or _runtime_pid != os.getpid():
-        _runtime = build_runtime(load_settings())
-        _runtime_pid = os.getpid()
-    return _runtime
-
-
-def dispatcher() -> CeleryDispatcher:
-    """A dispatcher on the Celery app running this task."""
-    return CeleryDispatcher(current_app)
+def container() -> Container:
+    """This worker process's container (rebuilt in a forked child: connections must not cross a fork)."""
+    return process_container(lambda: CeleryDispatcher(current_app))

@@ -17,14 +17,15 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.adapters.optimove.errors import OptimoveError
-from app.bootstrap import Runtime
+from app.bootstrap import Container
+from app.domain.backoff import Backoff
+from app.domain.optimove_errors import OptimoveError
 from app.services.relay import relay_once
 from app.services.sweeper import dispatch_inbox, sweep_stale_work
-from tasks.dispatch import CeleryDispatcher
 
 log = logging.getLogger(__name__)
-ERROR_BACKOFF_MAX_SECONDS = 10.0
+# The relay's own outages back off on the shared formula, but never past 10 s: it is the doorbell.
+ERROR_BACKOFF = Backoff(base_seconds=0.5, max_seconds=10.0)
 # Outages of PostgreSQL, Redis (broker, rate-limit ledger) or Optimove: back off and go on, never exit.
 INFRASTRUCTURE_ERRORS = (SQLAlchemyError, OptimoveError, OSError, RedisError, KombuOperationalError)
 
@@ -32,9 +33,8 @@ INFRASTRUCTURE_ERRORS = (SQLAlchemyError, OptimoveError, OSError, RedisError, Ko
 class RelayLoop:
     """Dispatches new inbox events, sweeps stale work and drains the outbox until stopped."""
 
-    def __init__(self, runtime: Runtime, dispatcher: CeleryDispatcher) -> None:
-        self.runtime = runtime
-        self.dispatcher = dispatcher
+    def __init__(self, container: Container) -> None:
+        self.container = container
         self.stop_event = threading.Event()
         self._next_sweep = 0.0
         self.batches_sent = 0
@@ -51,20 +51,20 @@ class RelayLoop:
 
     def step(self) -> bool:
         """Do one round of work; True when there was something to do."""
-        settings = self.runtime.settings
+        settings = self.container.settings
         stale = timedelta(seconds=settings.sweep_stale_after_seconds)
-        busy = dispatch_inbox(self.runtime.engine, self.dispatcher, stale_after=stale) > 0
+        busy = dispatch_inbox(self.container.uow, self.container.dispatcher, stale_after=stale) > 0
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + settings.sweep_interval_seconds
             swept = sweep_stale_work(
-                self.runtime.engine,
-                self.dispatcher,
-                self.runtime.deadlines,
+                self.container.uow,
+                self.container.dispatcher,
+                self.container.deadlines,
                 stale_after=stale,
                 claim_stale_after=timedelta(seconds=settings.claim_stale_after_seconds),
             )
             busy |= swept.busy
-        result = relay_once(self.runtime.engine, self.runtime.client, self.runtime.relay)
+        result = relay_once(self.container.uow, self.container.optimove, self.container.relay)
         if result is not None:
             self.batches_sent += result.outcome == "sent"
             log.info(
@@ -86,37 +86,37 @@ class RelayLoop:
                 errors = 0
             except INFRASTRUCTURE_ERRORS as exc:
                 errors += 1
-                delay = min(ERROR_BACKOFF_MAX_SECONDS, 0.5 * 2 ** min(errors, 5))
+                delay = ERROR_BACKOFF.delay(errors)
                 log.warning(
                     "relay step failed", extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay}
                 )
                 self.stop_event.wait(delay)
                 continue
             if not busy:
-                self.stop_event.wait(self.runtime.settings.relay_idle_sleep_seconds)
+                self.stop_event.wait(self.container.settings.relay_idle_sleep_seconds)
 
 
 def main() -> None:
     """`python -m workers.relay` (what `promobridge relay` and the Procfile run)."""
-    from app.bootstrap import build_runtime
-    from app.config import load_settings
+    from app.adapters.dispatch import CeleryDispatcher
+    from app.bootstrap import close_process_container, process_container
+    from app.config import process_settings
     from app.observability.logging import configure_logging
     from app.observability.metrics import start_worker_metrics_server
     from app.security import exit_unless_secrets_are_safe
     from workers.celery_app import app as celery_app
 
-    settings = load_settings()
+    settings = process_settings()
     exit_unless_secrets_are_safe(settings, "relay")
     configure_logging(settings.log_level, settings.log_json)
     start_worker_metrics_server(settings.relay_metrics_port)
-    runtime = build_runtime(settings)
-    loop = RelayLoop(runtime, CeleryDispatcher(celery_app))
+    loop = RelayLoop(process_container(lambda: CeleryDispatcher(celery_app)))
     loop.install_signal_handlers()
     log.info("relay started")
     try:
         loop.run()
     finally:
-        runtime.close()
+        close_process_container()
 
 
 if __name__ == "__main__":

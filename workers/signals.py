@@ -27,7 +27,7 @@ from typing import Any
 
 from celery import signals
 
-from app.config import load_settings
+from app.config import process_settings
 from app.observability.context import LogContext, reset_context
 from app.observability.logging import configure_logging
 from app.observability.metrics import mark_process_dead, start_worker_metrics_server
@@ -40,16 +40,11 @@ log = logging.getLogger(__name__)
 _task_tokens: dict[str, Token[LogContext]] = {}
 
 
-def _setting(name: str, default: Any) -> Any:
-    # getattr: LOG_JSON / WORKER_METRICS_PORT may not be Settings fields yet; these are their defaults.
-    return getattr(load_settings(), name, default)
-
-
 @signals.setup_logging.connect
 def configure_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
     """JSON logs at the worker's ``--loglevel`` (else ``LOG_LEVEL``), instead of Celery's format."""
-    level = loglevel if loglevel else str(_setting("log_level", "INFO"))
-    configure_logging(level, bool(_setting("log_json", True)))
+    settings = process_settings()
+    configure_logging(loglevel or settings.log_level, settings.log_json)
 
 
 @signals.task_prerun.connect
@@ -80,19 +75,19 @@ def refuse_unsafe_worker(**_: Any) -> None:
 
     A SystemExit, unlike an exception, is not swallowed by Celery's signal dispatch.
     """
-    exit_unless_secrets_are_safe(load_settings(), "worker")
+    exit_unless_secrets_are_safe(process_settings(), "worker")
 
 
 @signals.beat_init.connect
 def refuse_unsafe_beat(**_: Any) -> None:
     """Exit before scheduling anything when the secrets are unsafe."""
-    exit_unless_secrets_are_safe(load_settings(), "beat")
+    exit_unless_secrets_are_safe(process_settings(), "beat")
 
 
 @signals.worker_init.connect
 def serve_worker_metrics(**_: Any) -> None:
     """Start the optional metrics server for hosts whose metrics no web process serves."""
-    port = int(_setting("worker_metrics_port", 0) or 0)
+    port = process_settings().worker_metrics_port
     try:
         start_worker_metrics_server(port)
     except OSError:

@@ -47,11 +47,11 @@ class PromobridgeGroup(click.Group):
 @click.option("--log-level", default=None, help="Default: LOG_LEVEL (INFO).")
 def main(log_level: str | None) -> None:
     """promobridge: the operator's side of Optimove OptiPromo's Advanced Activation Flow."""
-    from app.config import load_settings
+    from app.config import process_settings
     from app.observability.logging import configure_logging
 
     try:
-        settings = load_settings()
+        settings = process_settings()
     except ConfigurationError:
         # Commands that read the settings report the problem; the others (simulator, --help) go on.
         configure_logging(log_level or "INFO", json=True)

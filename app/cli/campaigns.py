@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from app.cli._shared import database_engine
+from app.cli._shared import container
 
 if TYPE_CHECKING:
     from app.services.reports import CampaignReport
@@ -26,7 +26,7 @@ def show(campaign_id: int, as_json: bool) -> None:
     """Show one campaign's report: pages, rows, scrubbed by reason, approvals, deadline."""
     from app.services.reports import campaign_report
 
-    report = campaign_report(database_engine(), campaign_id)
+    report = campaign_report(container().uow, campaign_id)
     if report is None:
         raise click.ClickException(f"campaign {campaign_id} is unknown")
     click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_report(report))
@@ -49,13 +49,10 @@ def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
     """Set a campaign's settings, before or after Optimove announces it."""
     from app.services.campaign_settings import SettingsRefused, set_campaign_settings
 
-    engine = database_engine()
     try:
-        stored = set_campaign_settings(engine, campaign_id, kind=kind, notes=notes, updated_by="cli")
+        stored = set_campaign_settings(container().uow, campaign_id, kind=kind, notes=notes, updated_by="cli")
     except SettingsRefused as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
     click.echo(f"campaign {campaign_id}: kind={stored.kind or '-'} notes={stored.notes or '-'}")
 
 
@@ -63,10 +60,9 @@ def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
 @click.option("--limit", default=20, show_default=True, type=int)
 def list_campaigns(limit: int) -> None:
     """List the most recent campaigns."""
-    from app.adapters.db import campaigns
+    from app.services.reports import recent_campaigns
 
-    with database_engine().connect() as conn:
-        rows = campaigns.list_campaigns(conn, limit=limit)
+    rows = recent_campaigns(container().uow, limit=limit)
     click.echo(
         f"{'campaign':>10}  {'mode':<6} {'state':<10} {'rows':>9} {'eligible':>9} {'approved':>9}  deadline"
     )
@@ -124,13 +120,12 @@ def operator_data_group() -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load(csv_file: Path) -> None:
     """Load customer_id,consent,fraud,vip_level rows (blank = no opinion) into the flags table."""
-    from app.adapters.db import operator_data
-    from app.clock import utcnow
+    from app.adapters.operator_csv import read_flags_csv
+    from app.services.operator_data import load_operator_flags
 
     try:
-        rows = operator_data.read_flags_csv(csv_file)
+        rows = read_flags_csv(csv_file)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    with database_engine().begin() as conn:
-        written = operator_data.upsert_flags(conn, rows, now=utcnow())
+    written = load_operator_flags(container().uow, rows)
     click.echo(f"loaded flags for {written} customers")

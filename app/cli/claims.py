@@ -6,7 +6,7 @@ import json
 
 import click
 
-from app.cli._shared import database_engine
+from app.cli._shared import container
 from app.domain.clients import DEFAULT_SCOPES, SCOPES
 
 
@@ -29,15 +29,13 @@ def clients_group() -> None:
 )
 def create(name: str, rate_limit_per_minute: int | None, scopes: tuple[str, ...]) -> None:
     """Create a client and print its API key (shown this once; only a hash is stored)."""
-    from app.config import load_settings
-
-    settings = load_settings()
-    from app.adapters.db.schema import build_engine
+    c = container()
+    settings = c.settings
     from app.services.clients import ClientExists, create_client
 
     try:
         issued = create_client(
-            build_engine(settings.resolved_database_url),
+            c.uow,
             name,
             rate_limit_per_minute=rate_limit_per_minute or settings.claims_rate_limit_per_minute,
             scopes=frozenset(scopes) or DEFAULT_SCOPES,
@@ -51,28 +49,25 @@ def create(name: str, rate_limit_per_minute: int | None, scopes: tuple[str, ...]
 @clients_group.command("list")
 def list_clients() -> None:
     """List clients (never their keys)."""
-    from app.adapters.db import clients
+    from app.services.clients import list_clients as all_clients
 
-    with database_engine().connect() as conn:
-        for client in clients.list_clients(conn):
-            state = "revoked" if client.revoked else "active"
-            scopes = ",".join(sorted(client.scopes))
-            click.echo(
-                f"{client.name:<24} key id {client.key_id}  {client.rate_limit_per_minute}/min  "
-                f"{scopes:<28} {state}"
-            )
+    for client in all_clients(container().uow):
+        state = "revoked" if client.revoked else "active"
+        scopes = ",".join(sorted(client.scopes))
+        click.echo(
+            f"{client.name:<24} key id {client.key_id}  {client.rate_limit_per_minute}/min  "
+            f"{scopes:<28} {state}"
+        )
 
 
 @clients_group.command("revoke")
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a client's key at once."""
-    from app.adapters.db import clients
-    from app.clock import utcnow
+    from app.services.clients import revoke_client
 
-    with database_engine().begin() as conn:
-        if not clients.revoke_client(conn, name, now=utcnow()):
-            raise click.ClickException(f"no active client named {name!r}")
+    if not revoke_client(container().uow, name):
+        raise click.ClickException(f"no active client named {name!r}")
     click.echo(f"client {name} revoked")
 
 
@@ -85,24 +80,22 @@ def claims_group() -> None:
 @click.argument("claim_id")
 def show(claim_id: str) -> None:
     """Print one claim as JSON."""
-    from app.adapters.db import claims as claim_rows
+    from app.services.claims import get_claim
+    from app.web.claim_json import claim_as_json
 
-    with database_engine().connect() as conn:
-        claim = claim_rows.get_claim(conn, claim_id)
+    claim = get_claim(container().uow, claim_id)
     if claim is None:
         raise click.ClickException(f"no claim {claim_id}")
-    click.echo(json.dumps(claim.as_json(), indent=2))
+    click.echo(json.dumps(claim_as_json(claim), indent=2))
 
 
 @claims_group.command("stats")
 @click.option("--campaign", "campaign_id", type=int, help="Only this campaign.")
 def stats(campaign_id: int | None) -> None:
     """Claims by state, and rejected or failed claims by reason."""
-    from app.adapters.db import claims as claim_rows
+    from app.services.claims import claim_stats
 
-    with database_engine().connect() as conn:
-        by_state = claim_rows.counts_by_state(conn, campaign_id)
-        by_reason = claim_rows.counts_by_reason(conn, campaign_id)
+    by_state, by_reason = claim_stats(container().uow, campaign_id)
     click.echo(json.dumps({"by_state": by_state, "rejected_or_failed_by_reason": by_reason}, indent=2))
 
 
@@ -113,8 +106,8 @@ def retry(claim_ids: tuple[str, ...], all_failed: bool) -> None:
     """Put failed claims back to pending and dispatch them again."""
     if not claim_ids and not all_failed:
         raise click.UsageError("name claim ids or pass --all-failed")
-    from app.adapters.broker import TaskPublisher
-    from app.services.claim_processing import retry_failed
+    from app.services.claim_recovery import retry_failed
 
-    moved = retry_failed(database_engine(), TaskPublisher(), list(claim_ids) or None)
+    c = container()
+    moved = retry_failed(c.uow, c.dispatcher, list(claim_ids) or None)
     click.echo(f"{len(moved)} claim(s) replayed")

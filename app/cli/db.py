@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli._shared import database_engine
+from app.cli._shared import database_engine  # the command's container's engine
 
 
 @click.group("db")

@@ -26,9 +26,10 @@ def register_command(with_cancel: bool, with_triggered: bool) -> None:
     Transient Optimove failures (5xx, timeouts, 429) are retried with backoff (RETRY_BACKOFF_*_SECONDS),
     up to 6 attempts per call; a refused key or request stops at once.
     """
-    from app.adapters.optimove.errors import OptimoveAuthError, OptimoveError, TransientOptimoveError
     from app.bootstrap import build_optimove_client, build_rate_limiter
+    from app.domain.backoff import Backoff
     from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
+    from app.domain.optimove_errors import OptimoveAuthError, OptimoveError, TransientOptimoveError
     from app.security import with_listener_token
     from app.services.registration import (
         RetryingRegistry,
@@ -45,10 +46,11 @@ def register_command(with_cancel: bool, with_triggered: bool) -> None:
     warning = unreachable_listener_warning(settings.listener_url, settings.optimove_api_url)
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    policy = RetryPolicy(
-        base_seconds=settings.retry_backoff_base_seconds,
-        max_seconds=max(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds),
+    # A one-time command sleeps between attempts: it waits a server's Retry-After out in full.
+    backoff = Backoff(
+        settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds, cap_retry_after=False
     )
+    policy = RetryPolicy(backoff=backoff)
 
     def say_retry(attempt: int, error: TransientOptimoveError, delay: float) -> None:
         click.echo(

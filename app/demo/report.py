@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 
-from app.adapters.db import activations, claims
+from app.adapters.db.activations import SqlActivations
+from app.adapters.db.claims import SqlClaims
 from app.adapters.db.tables import claims as claims_table
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.services.reports import campaign_report
 from simulator.control_client import SimControl
 
@@ -72,12 +74,12 @@ def collect_report(
     engine: Engine, sim: SimControl, campaign_id: int, timings: dict[str, float]
 ) -> DemoReport:
     """Gather the figures from the database and from what the simulator (Optimove) recorded."""
-    campaign = campaign_report(engine, campaign_id)
+    campaign = campaign_report(SqlAlchemyUnitOfWorkFactory(engine), campaign_id)
     assert campaign is not None
     with engine.connect() as conn:
-        states = claims.counts_by_state(conn, campaign_id)
-        reasons = claims.counts_by_reason(conn, campaign_id)
-        credits = activations.wallet_credits_per_claim(conn)
+        states = SqlClaims(conn).counts_by_state(campaign_id)
+        reasons = SqlClaims(conn).counts_by_reason(campaign_id)
+        credits = SqlActivations(conn).credits_per_claim()
         rewarded_customers = (
             set(
                 conn.execute(

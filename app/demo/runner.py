@@ -20,7 +20,7 @@ from tempfile import TemporaryDirectory
 import requests
 from sqlalchemy import Engine, create_engine
 
-from app.adapters.db import campaigns, claims
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWork
 from app.demo.report import DemoReport, collect_report
 from app.processes import ProcessGroup, free_port, http_ready, wait_for
 from app.security import fresh_secrets_env
@@ -132,8 +132,8 @@ def _run_flow(
     ui.stages.append(ingest)
 
     def ingested() -> bool:
-        with engine.connect() as conn:
-            campaign = campaigns.get_campaign(conn, DEMO_CAMPAIGN_ID)
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            campaign = uow.campaigns.get(DEMO_CAMPAIGN_ID)
         ingest.done = campaign.rows_ingested if campaign else 0
         ingest.note = campaign.state.value if campaign else "waiting for the webhook"
         ui.show(ui.stages)
@@ -189,8 +189,8 @@ def _wait_for_claims(engine: Engine, ui: DemoUi) -> float:
     started = time.monotonic()
 
     def settled() -> bool:
-        with engine.connect() as conn:
-            states = claims.counts_by_state(conn, DEMO_CAMPAIGN_ID)
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            states = uow.claims.counts_by_state(DEMO_CAMPAIGN_ID)
         total = sum(states.values())
         completed, activated = states.get("completed", 0), states.get("activated", 0)
         for stage in (validated, rewarded, delivered):

@@ -65,3 +65,22 @@ def attribute_flag(value: str | None) -> bool | None:
     if normalised in FALSY:
         return False
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PageCounts:
+    """What one page contributed to the audience."""
+
+    rows: int
+    eligible: int
+    scrubbed: int
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceMember:
+    """One customer's place in a campaign's audience."""
+
+    eligible: bool
+    scrub_reason: str | None
+    promo_code: str | None
+    segment: str | None

@@ -16,6 +16,10 @@ class Backoff:
 
     base_seconds: float = 1.0
     max_seconds: float = 60.0
+    # A queued retry must stay schedulable (a countdown beyond the broker's visibility timeout would be
+    # delivered twice), so a server's Retry-After is capped too; a caller that simply sleeps (a CLI
+    # command) waits it out in full: calling earlier would only fail again.
+    cap_retry_after: bool = True
 
     def __post_init__(self) -> None:
         if self.base_seconds <= 0 or self.max_seconds <= 0:
@@ -28,13 +32,14 @@ class Backoff:
 
         The step doubles per attempt up to the cap; the delay is drawn between half the step and the
         step ("equal jitter": spread out, yet never an immediate retry). A server's ``Retry-After`` is a
-        floor, itself capped at ``max_seconds``: a retry must stay schedulable (a countdown beyond the
-        broker's visibility timeout would be delivered twice), and the attempts are bounded anyway.
+        floor, itself capped at ``max_seconds`` unless ``cap_retry_after`` is off.
         """
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
         step = min(self.max_seconds, self.base_seconds * 2 ** min(attempts - 1, 62))
         delay = (rng or random).uniform(step / 2, step)
         if retry_after is not None and retry_after > delay:
+            if not self.cap_retry_after:
+                return retry_after
             delay = retry_after
         return min(delay, self.max_seconds)

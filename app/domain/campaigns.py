@@ -66,3 +66,61 @@ def is_at_risk(
         return False
     needed = timedelta(seconds=budget.seconds_for_calls(calls_needed(pending_rows, batch_size)))
     return now + needed + safety_margin >= deadline
+
+
+KIND_SCHEDULED = "scheduled"  # announced by an EventTypeID 5 webhook, audience paged from Optimove
+KIND_TRIGGERED = "triggered"  # declared by the operator, audience recorded by the gateway
+KINDS = (KIND_SCHEDULED, KIND_TRIGGERED)
+PAGE_PENDING = "pending"
+PAGE_DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign as stored."""
+
+    id: int
+    kind: str
+    mode: CampaignMode
+    state: CampaignState
+    clearance_required_by: datetime | None
+    page_size: int
+    last_page: int | None
+    rows_ingested: int
+    eligible_count: int
+    scrubbed_count: int
+    approved_count: int
+    approval_calls: int
+    resent_count: int
+    pages_done: int
+    at_risk_since: datetime | None
+    created_at: datetime
+    ingest_started_at: datetime | None
+    ingest_finished_at: datetime | None
+    approvals_finished_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCampaign:
+    """A campaign to create: scheduled ones start ingesting, triggered ones are ready at once."""
+
+    id: int
+    mode: CampaignMode
+    clearance_required_by: datetime | None
+    event_timestamp: datetime | None
+    page_size: int
+    kind: str = KIND_SCHEDULED
+    state: CampaignState = CampaignState.INGESTING
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSettings:
+    """What the operator set for a campaign id; None fields fall back to the environment's defaults."""
+
+    campaign_id: int
+    kind: str | None
+    mode: str | None
+    notes: str | None
+    updated_at: datetime
+    updated_by: str | None

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class ClaimState(StrEnum):
@@ -105,3 +109,94 @@ class RewardContext:
     segment: str | None
     tier: str | None
     session_properties: Mapping[str, object]
+
+
+_CLAIM_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SOURCE_HTTP = "http"
+SOURCE_BROKER = "broker"
+
+
+def new_claim_id() -> str:
+    """A fresh, unguessable claim id."""
+    return str(uuid.uuid4())
+
+
+def is_claim_id(text: str) -> bool:
+    """Whether `text` has the shape of a claim id (a lower-case UUID); no other text can name a claim."""
+    return _CLAIM_ID.fullmatch(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A stored claim, as every layer reads it."""
+
+    id: str
+    client_id: int | None
+    source: str
+    campaign_id: int
+    customer_id: str
+    promo_code: str | None
+    segment: str | None
+    session_properties: dict[str, Any]
+    idempotency_key: str | None
+    request_hash: str
+    state: ClaimState
+    reason: str | None
+    tier: str | None
+    reward_type: str | None
+    reward_amount: Decimal | None
+    granted_amount: Decimal | None
+    attempts: int
+    activation_attempts: int
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    validated_at: datetime | None
+    activated_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewClaim:
+    """A claim to store: pending (to validate) or rejected at once, with the reason."""
+
+    id: str
+    client_id: int | None
+    source: str
+    campaign_id: int
+    customer_id: str
+    promo_code: str | None
+    segment: str | None
+    session_properties: dict[str, Any]
+    idempotency_key: str | None
+    request_hash: str
+    state: ClaimState
+    reason: str | None
+    correlation_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLease:
+    """Pending claims of one (campaign, promo code) moved to validating under one lease."""
+
+    lease_id: str
+    claims: list[Claim] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedClaim:
+    """What OptiPromo offered a claim it found eligible."""
+
+    claim_id: str
+    tier: str | None
+    reward_type: str | None
+    reward_amount: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivatedClaim:
+    """A claim whose reward the activator granted, and the amount it granted (after scaling)."""
+
+    claim_id: str
+    granted_amount: Decimal

@@ -20,7 +20,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, and_, func, select
 
-from app.adapters.db.claims import counts_by_state
+from app.adapters.db.claims import SqlClaims
 from app.adapters.db.tables import campaigns, outbox
 from app.clock import as_utc
 from app.domain.campaigns import ACTIVE_STATES, CampaignState
@@ -47,7 +47,7 @@ class DatabaseSnapshot:
 
 def read_snapshot(conn: Connection) -> DatabaseSnapshot:
     """Run the gauge queries on `conn` (PostgreSQL or SQLite)."""
-    claims_by_state = {state.value: 0 for state in ClaimState} | counts_by_state(conn)
+    claims_by_state = {state.value: 0 for state in ClaimState} | SqlClaims(conn).counts_by_state()
     campaigns_by_state = {state.value: 0 for state in CampaignState}
     at_risk = 0
     active = [state.value for state in ACTIVE_STATES]

@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine
-
-from app.adapters.db import campaign_settings, campaigns
-from app.adapters.db.campaign_settings import CampaignSettings
 from app.clock import utcnow
-
-KINDS = (campaigns.KIND_SCHEDULED, campaigns.KIND_TRIGGERED)
+from app.domain.campaigns import KINDS, CampaignSettings
+from app.services.unit_of_work import UnitOfWorkFactory
 
 
 class SettingsRefused(ValueError):
@@ -19,7 +15,7 @@ class SettingsRefused(ValueError):
 
 
 def set_campaign_settings(
-    engine: Engine,
+    uow_factory: UnitOfWorkFactory,
     campaign_id: int,
     *,
     kind: str | None = None,
@@ -37,11 +33,12 @@ def set_campaign_settings(
         values["kind"] = kind
     if notes is not None:
         values["notes"] = notes
-    with engine.begin() as conn:
-        existing = campaigns.get_campaign(conn, campaign_id)
+    with uow_factory() as uow:
+        existing = uow.campaigns.get(campaign_id)
         if kind is not None and existing is not None and existing.kind != kind:
             raise SettingsRefused(f"campaign {campaign_id} already exists as a {existing.kind} campaign")
-        campaign_settings.save_settings(conn, campaign_id, now=clock(), updated_by=updated_by, **values)
-        stored = campaign_settings.get_settings(conn, campaign_id)
+        uow.campaign_settings.save(campaign_id, now=clock(), updated_by=updated_by, **values)
+        stored = uow.campaign_settings.get(campaign_id)
+        uow.commit()
     assert stored is not None
     return stored

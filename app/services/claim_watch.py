@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from app.adapters.db.claims import ClaimRecord
-from app.domain.claims import TERMINAL_STATES
+from app.domain.claims import TERMINAL_STATES, Claim
 
 # With notifications, the re-check only covers one that was lost; without (SQLite), it is the poll.
 NOTIFIED_RECHECK_SECONDS = 2.0
@@ -71,11 +70,11 @@ class ClaimWatch:
 def wait_until_final(
     watch: ClaimWatch,
     claim_id: str,
-    read: Callable[[], ClaimRecord | None],
+    read: Callable[[], Claim | None],
     *,
     wait_seconds: float,
     clock: Callable[[], float] = time.monotonic,
-) -> ClaimRecord | None:
+) -> Claim | None:
     """The claim once it is final or `wait_seconds` have passed (None if it does not exist)."""
     deadline = clock() + wait_seconds
     with watch.watching(claim_id) as news:

@@ -2,7 +2,8 @@
 
 One claim per (campaign, customer): a second claim returns the first. With an Idempotency-Key the
 same key and body return the same claim and another body is a conflict. A customer outside the
-audience, or scrubbed by the operator's policies, gets a claim that is rejected straight away.
+audience, or scrubbed by the operator's policies, gets a claim that is rejected straight away. A
+new pending claim rings the workers' doorbell here, once, whichever edge submitted it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
-
-from app.adapters.db import audience, campaigns
-from app.adapters.db import claims as claim_rows
 from app.clock import utcnow
 from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.claims import NOT_IN_AUDIENCE, ClaimRequest, ClaimState
+from app.domain.claims import (
+    NOT_IN_AUDIENCE,
+    Claim,
+    ClaimRequest,
+    ClaimState,
+    NewClaim,
+    is_claim_id,
+    new_claim_id,
+)
+from app.services.ports import Dispatcher
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 CLAIMABLE_STATES = frozenset({CampaignState.READY})
 
@@ -42,84 +49,102 @@ class IdempotencyConflict(ClaimError):
 class SubmittedClaim:
     """The claim a request maps to, and whether this request created it."""
 
-    claim: claim_rows.ClaimRecord
+    claim: Claim
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Who submits a claim, and how to recognise a replay of it."""
+
+    client_id: int | None
+    idempotency_key: str | None
+    source: str
+    correlation_id: str | None = None
+
+
 def submit_claim(
-    engine: Engine,
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
     request: ClaimRequest,
+    submission: Submission,
     *,
-    client_id: int | None,
-    idempotency_key: str | None,
-    source: str,
-    correlation_id: str | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> SubmittedClaim:
-    """Store the claim (or find the one it duplicates). Raises a ClaimError before writing anything."""
+    """Store the claim (or find the one it duplicates) and dispatch its validation when it is new.
+
+    Raises a ClaimError before writing anything.
+    """
     fingerprint = request.fingerprint()
-    with engine.begin() as conn:
-        existing = _existing(conn, request, client_id, idempotency_key, fingerprint)
+    with uow_factory() as uow:
+        existing = _existing(uow, request, submission, fingerprint)
         if existing is not None:
             return SubmittedClaim(existing, created=False)
-        campaign = campaigns.get_campaign(conn, request.campaign_id)
+        campaign = uow.campaigns.get(request.campaign_id)
         if campaign is None:
             raise UnknownCampaign(f"campaign {request.campaign_id} is unknown")
         if campaign.mode != CampaignMode.CLAIM or campaign.state not in CLAIMABLE_STATES:
             detail = f"mode {campaign.mode}, state {campaign.state}"
             raise CampaignNotClaimable(f"campaign {request.campaign_id} takes no claims ({detail})")
-        target = audience.member(conn, request.campaign_id, request.customer_id)
+        target = uow.audience.member(request.campaign_id, request.customer_id)
         state, reason = ClaimState.PENDING, None
         if target is None:
             state, reason = ClaimState.REJECTED, NOT_IN_AUDIENCE
         elif not target.eligible:
             state, reason = ClaimState.REJECTED, f"scrubbed:{target.scrub_reason}"
         now = clock()
-        claim_id = claim_rows.new_claim_id()
-        inserted = claim_rows.insert_claim(
-            conn,
-            id=claim_id,
-            client_id=client_id,
-            source=source,
+        claim = NewClaim(
+            id=new_claim_id(),
+            client_id=submission.client_id,
+            source=submission.source,
             campaign_id=request.campaign_id,
             customer_id=request.customer_id,
             promo_code=target.promo_code if target else None,
             segment=target.segment if target else None,
             session_properties=dict(request.session_properties),
-            idempotency_key=idempotency_key,
+            idempotency_key=submission.idempotency_key,
             request_hash=fingerprint,
-            state=state.value,
+            state=state,
             reason=reason,
-            correlation_id=correlation_id,
+            correlation_id=submission.correlation_id,
             created_at=now,
-            updated_at=now,
-            dispatched_at=now if state == ClaimState.PENDING else None,
         )
-        if not inserted:  # a concurrent request won the race: answer with its claim
-            existing = _existing(conn, request, client_id, idempotency_key, fingerprint)
+        if not uow.claims.add(claim):  # a concurrent request won the race: answer with its claim
+            existing = _existing(uow, request, submission, fingerprint)
             if existing is None:
                 raise RuntimeError("claim insert conflicted but no conflicting claim was found")
             return SubmittedClaim(existing, created=False)
-        created = claim_rows.get_claim(conn, claim_id)
-    assert created is not None
-    return SubmittedClaim(created, created=True)
+        stored = uow.claims.get(claim.id)
+        uow.commit()
+    assert stored is not None
+    if stored.state == ClaimState.PENDING:
+        dispatcher.validate_claim(stored.id)
+    return SubmittedClaim(stored, created=True)
 
 
 def _existing(
-    conn: Connection, request: ClaimRequest, client_id: int | None, key: str | None, fingerprint: str
-) -> claim_rows.ClaimRecord | None:
-    if key is not None:
-        keyed = claim_rows.find_by_idempotency_key(conn, client_id, key)
+    uow: UnitOfWork, request: ClaimRequest, submission: Submission, fingerprint: str
+) -> Claim | None:
+    if submission.idempotency_key is not None:
+        keyed = uow.claims.find_by_idempotency_key(submission.client_id, submission.idempotency_key)
         if keyed is not None:
             if keyed.request_hash != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
             return keyed
-    return claim_rows.find_by_customer(conn, request.campaign_id, request.customer_id)
+    return uow.claims.find_by_customer(request.campaign_id, request.customer_id)
 
 
-def get_claim(engine: Engine, claim_id: str) -> claim_rows.ClaimRecord | None:
-    """Read one claim; None when there is none, or when `claim_id` cannot be one (a NUL, 5,000 bytes)."""
-    if not claim_rows.is_claim_id(claim_id):
+def get_claim(uow_factory: UnitOfWorkFactory, claim_id: str) -> Claim | None:
+    """One claim; None for an unknown id or text that cannot be a claim id (no query then)."""
+    if not is_claim_id(claim_id):
         return None
-    with engine.connect() as conn:
-        return claim_rows.get_claim(conn, claim_id)
+    with uow_factory() as uow:
+        return uow.claims.get(claim_id)
+
+
+def claim_stats(
+    uow_factory: UnitOfWorkFactory, campaign_id: int | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Claims by state, and rejected or failed claims by reason (of one campaign, or all)."""
+    with uow_factory() as uow:
+        return uow.claims.counts_by_state(campaign_id), uow.claims.counts_by_reason(campaign_id)

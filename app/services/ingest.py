@@ -3,9 +3,8 @@
 The campaign-started step creates the campaign and its first pages; each page is then its own
 task. Optimove does not say how many customers a campaign has, so pages are fanned out
 speculatively: every full page makes sure the next `page_window` pages exist, and the first
-short page marks the end. Every step is idempotent: a page is claimed with a conditional update
-(pending → done) in the same transaction that writes its rows, so a redelivered or duplicated
-task changes nothing.
+short page marks the end. Every step is idempotent: a page is claimed (pending → done) in the
+same unit of work that writes its rows, so a redelivered or duplicated task changes nothing.
 """
 
 from __future__ import annotations
@@ -14,28 +13,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select
-
-from app.adapters.db import audience, campaigns, inbox, operator_data, outbox
-from app.adapters.db.tables import campaign_pages
-from app.adapters.optimove.contract import InvalidCampaignEvent, parse_campaign_event
-from app.adapters.optimove.models import CampaignCustomer
 from app.clock import utcnow
-from app.domain.audience import Candidate, OperatorFlags
+from app.domain.audience import Candidate
 from app.domain.campaigns import (
     EVENT_CAMPAIGN_CANCELED,
     EVENT_SCHEDULED_CONDITIONAL,
+    PAGE_PENDING,
     CampaignMode,
     CampaignState,
+    NewCampaign,
 )
+from app.domain.optimove import CampaignCustomer, InvalidCampaignEvent
 from app.policies.base import PolicyPipeline
-from app.services.ports import CampaignSource, TaskDispatcher
+from app.services.ports import CampaignSource, Dispatcher, EventContract
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-ANY_LIVE_STATE = frozenset({CampaignState.INGESTING, CampaignState.APPROVING, CampaignState.READY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +41,12 @@ class IngestConfig:
     attributes: tuple[str, ...]
     default_mode: CampaignMode
     mode_overrides: dict[int, CampaignMode]
-    timezone: ZoneInfo
-
-
-class _AlreadyProcessed(Exception):
-    """Raised inside a transaction to roll it back when a concurrent run got there first."""
 
 
 def process_inbox_event(
-    engine: Engine,
-    dispatcher: TaskDispatcher,
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
+    contract: EventContract,
     config: IngestConfig,
     event_id: int,
     *,
@@ -65,42 +55,38 @@ def process_inbox_event(
     """Act on one stored webhook event exactly once; returns what happened."""
     now = clock()
     new_pages: list[int] = []
-    campaign_id = 0
-    try:
-        with engine.begin() as conn:
-            event = inbox.load_event(conn, event_id)
-            if event is None or event.processed:
-                return "skipped"
-            campaign_id = event.campaign_id
-            try:
-                parsed = parse_campaign_event(event.payload, config.timezone)
-            except InvalidCampaignEvent as exc:
-                outcome = f"invalid: {exc}"[:64]
-            else:
-                if parsed.event_type_id == EVENT_SCHEDULED_CONDITIONAL:
-                    mode = config.mode_overrides.get(parsed.campaign_id, config.default_mode)
-                    created = campaigns.create_campaign(
-                        conn,
-                        campaign_id=parsed.campaign_id,
+    with uow_factory() as uow:
+        event = uow.inbox.get(event_id)
+        if event is None or event.processed:
+            return "skipped"
+        campaign_id = event.campaign_id
+        try:
+            parsed = contract.parse(event.payload)
+        except InvalidCampaignEvent as exc:
+            outcome = f"invalid: {exc}"[:64]
+        else:
+            if parsed.event_type_id == EVENT_SCHEDULED_CONDITIONAL:
+                mode = config.mode_overrides.get(parsed.campaign_id, config.default_mode)
+                created = uow.campaigns.add(
+                    NewCampaign(
+                        id=parsed.campaign_id,
                         mode=mode,
                         clearance_required_by=parsed.clearance_required_by,
                         event_timestamp=parsed.timestamp,
                         page_size=config.page_size,
-                        now=now,
-                    )
-                    if created:
-                        new_pages = campaigns.create_pages(
-                            conn, parsed.campaign_id, range(config.page_window), now=now
-                        )
-                    outcome = "campaign_started" if created else "campaign_already_known"
-                elif parsed.event_type_id == EVENT_CAMPAIGN_CANCELED:
-                    outcome = _cancel(conn, parsed.campaign_id, now)
-                else:
-                    outcome = "ignored_event_type"
-            if not inbox.mark_processed(conn, event_id, now=now, outcome=outcome):
-                raise _AlreadyProcessed
-    except _AlreadyProcessed:
-        return "skipped"
+                    ),
+                    now=now,
+                )
+                if created:
+                    new_pages = uow.pages.create(parsed.campaign_id, range(config.page_window), now=now)
+                outcome = "campaign_started" if created else "campaign_already_known"
+            elif parsed.event_type_id == EVENT_CAMPAIGN_CANCELED:
+                outcome = _cancel(uow, parsed.campaign_id, now)
+            else:
+                outcome = "ignored_event_type"
+        if not uow.inbox.mark_processed(event_id, now=now, outcome=outcome):
+            return "skipped"  # a concurrent run got there first; this one's changes roll back
+        uow.commit()
     log.info(
         "inbox event processed", extra={"event_id": event_id, "outcome": outcome, "campaign_id": campaign_id}
     )
@@ -109,11 +95,9 @@ def process_inbox_event(
     return outcome
 
 
-def _cancel(conn: Connection, campaign_id: int, now: datetime) -> str:
-    canceled = campaigns.transition(
-        conn, campaign_id, from_states=ANY_LIVE_STATE, to_state=CampaignState.CANCELED, now=now
-    )
-    stopped = outbox.cancel_campaign(conn, campaign_id, now=now, reason="campaign canceled (EventTypeID 4)")
+def _cancel(uow: UnitOfWork, campaign_id: int, now: datetime) -> str:
+    canceled = uow.campaigns.cancel(campaign_id, now=now)
+    stopped = uow.outbox.cancel_campaign(campaign_id, now=now, reason="campaign canceled (EventTypeID 4)")
     log.warning("campaign canceled", extra={"campaign_id": campaign_id, "pending_approvals_stopped": stopped})
     return "campaign_canceled" if canceled else "cancel_for_unknown_or_finished_campaign"
 
@@ -131,10 +115,10 @@ class PageResult:
 
 
 def ingest_page(
-    engine: Engine,
+    uow_factory: UnitOfWorkFactory,
     source: CampaignSource,
     pipeline: PolicyPipeline,
-    dispatcher: TaskDispatcher,
+    dispatcher: Dispatcher,
     config: IngestConfig,
     campaign_id: int,
     page_no: int,
@@ -145,10 +129,10 @@ def ingest_page(
 
     Optimove errors propagate (the task decides whether to retry); the page stays pending.
     """
-    with engine.connect() as conn:
-        campaign = campaigns.get_campaign(conn, campaign_id)
-        state = campaigns.page_state(conn, campaign_id, page_no)
-    if campaign is None or campaign.state != CampaignState.INGESTING or state != campaigns.PAGE_PENDING:
+    with uow_factory() as uow:
+        campaign = uow.campaigns.get(campaign_id)
+        state = uow.pages.state(campaign_id, page_no)
+    if campaign is None or campaign.state != CampaignState.INGESTING or state != PAGE_PENDING:
         return PageResult("skipped")
     if campaign.last_page is not None and page_no > campaign.last_page:
         return PageResult("skipped_past_end")
@@ -156,45 +140,37 @@ def ingest_page(
     customers = source.get_campaign_customers_page(
         campaign_id, top=campaign.page_size, skip=page_no * campaign.page_size, attributes=config.attributes
     )
-    decisions = pipeline.decide_all(
-        (_candidate(c) for c in customers), _operator_flags(engine, [c.customer_id for c in customers])
-    )
-    now = clock()
     short = len(customers) < campaign.page_size
     first_id = customers[0].customer_id if customers else None
-    with engine.begin() as conn:
-        if not campaigns.claim_page(
-            conn, campaign_id, page_no, row_count=len(customers), first_customer_id=first_id, now=now
+    with uow_factory() as uow:
+        has_flags = bool(customers) and uow.operator_data.has_any()
+        flags = uow.operator_data.flags_for([c.customer_id for c in customers]) if has_flags else {}
+    decisions = pipeline.decide_all((_candidate(c) for c in customers), flags)
+    now = clock()
+    with uow_factory() as uow:
+        if not uow.pages.claim(
+            campaign_id, page_no, row_count=len(customers), first_customer_id=first_id, now=now
         ):
             return PageResult("skipped")
-        if first_id is not None and _page_repeats_another(conn, campaign_id, page_no, first_id):
+        if first_id is not None and uow.pages.repeats_another_page(campaign_id, page_no, first_id):
             error = f"page {page_no} starts like another page: the server seems to ignore $skip"
-            campaigns.transition(
-                conn,
-                campaign_id,
-                from_states=frozenset({CampaignState.INGESTING}),
-                to_state=CampaignState.FAILED,
-                now=now,
-                error=error,
-            )
+            uow.campaigns.fail_ingest(campaign_id, error=error, now=now)
+            uow.commit()
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
-        counts = audience.write_page(conn, campaign_id, page_no, decisions)
+        counts = uow.audience.write_page(campaign_id, page_no, decisions)
         approvals = 0
         if campaign.mode == CampaignMode.AUTO:
-            approvals = audience.enqueue_page_approvals(
-                conn, campaign_id, page_no, deadline=campaign.clearance_required_by, now=now
+            approvals = uow.outbox.enqueue_page_approvals(
+                campaign_id, page_no, deadline=campaign.clearance_required_by, now=now
             )
         next_pages = (
             []
             if short
-            else campaigns.create_pages(
-                conn, campaign_id, range(page_no + 1, page_no + 1 + config.page_window), now=now
-            )
+            else uow.pages.create(campaign_id, range(page_no + 1, page_no + 1 + config.page_window), now=now)
         )
-        # Last statement before commit: it locks the campaign row, serialising the end-of-ingest check.
-        campaigns.add_page_counters(
-            conn,
+        # Last writes before commit: they lock the campaign row, serialising the end-of-ingest check.
+        uow.campaigns.add_page_counters(
             campaign_id,
             rows=counts.rows,
             eligible=counts.eligible,
@@ -202,63 +178,52 @@ def ingest_page(
             last_page=page_no if short else None,
             now=now,
         )
-        finish_ingest_if_complete(conn, campaign_id, now=now)
+        finish_ingest_if_complete(uow, campaign_id, now=now)
+        uow.commit()
     for next_page in next_pages:
         dispatcher.ingest_page(campaign_id, next_page)
     return PageResult("ingested", counts.rows, counts.eligible, counts.scrubbed, approvals, len(next_pages))
 
 
-def finish_ingest_if_complete(conn: Connection, campaign_id: int, *, now: datetime) -> bool:
+def finish_ingest_if_complete(uow: UnitOfWork, campaign_id: int, *, now: datetime) -> bool:
     """Close ingest once pages 0..last_page are all done; auto campaigns move on to approving."""
-    campaign = campaigns.get_campaign(conn, campaign_id, for_update=True)
+    campaign = uow.campaigns.get(campaign_id, lock=True)
     if campaign is None or campaign.state != CampaignState.INGESTING or campaign.last_page is None:
         return False
-    if campaigns.count_done_pages_through(conn, campaign_id, campaign.last_page) != campaign.last_page + 1:
+    if uow.pages.count_done_through(campaign_id, campaign.last_page) != campaign.last_page + 1:
         return False
     if campaign.mode == CampaignMode.CLAIM:
         target = CampaignState.READY
-    elif outbox.pending_count(conn, campaign_id) == 0:
+    elif uow.outbox.pending_count(campaign_id) == 0:
         target = CampaignState.APPROVED
     else:
         target = CampaignState.APPROVING
-    extra = {"approvals_finished_at": now} if target == CampaignState.APPROVED else {}
-    done = campaigns.transition(
-        conn,
-        campaign_id,
-        from_states=frozenset({CampaignState.INGESTING}),
-        to_state=target,
-        now=now,
-        ingest_finished_at=now,
-        **extra,
-    )
+    done = uow.campaigns.finish_ingest(campaign_id, target, now=now)
     if done:
         log.info("campaign ingested", extra={"campaign_id": campaign_id, "state": target.value})
     return done
 
 
+def record_page_failure(uow_factory: UnitOfWorkFactory, campaign_id: int, page_no: int, error: str) -> None:
+    """Keep a page's last fetch error (the page stays pending and is retried)."""
+    with uow_factory() as uow:
+        uow.pages.record_error(campaign_id, page_no, error)
+        uow.commit()
+    log.warning(
+        "page fetch failed, will retry",
+        extra={"campaign_id": campaign_id, "page_no": page_no, "error": error},
+    )
+
+
+def fail_campaign(
+    uow_factory: UnitOfWorkFactory, campaign_id: int, error: str, *, clock: Callable[[], datetime] = utcnow
+) -> None:
+    """An ingesting campaign failed for good (Optimove refused its pages): it stops, with the reason."""
+    with uow_factory() as uow:
+        uow.campaigns.fail_ingest(campaign_id, error=error, now=clock())
+        uow.commit()
+    log.error("campaign failed", extra={"campaign_id": campaign_id, "error": error})
+
+
 def _candidate(customer: CampaignCustomer) -> Candidate:
     return Candidate(customer.customer_id, customer.promo_code, customer.action_id, customer.attributes)
-
-
-def _operator_flags(engine: Engine, customer_ids: list[str]) -> dict[str, OperatorFlags]:
-    if not customer_ids:
-        return {}
-    with engine.connect() as conn:
-        if not operator_data.has_flags(conn):
-            return {}
-        return operator_data.flags_for(conn, customer_ids)
-
-
-def _page_repeats_another(conn: Connection, campaign_id: int, page_no: int, first_id: str) -> bool:
-    return (
-        conn.execute(
-            select(campaign_pages.c.page_no)
-            .where(
-                campaign_pages.c.campaign_id == campaign_id,
-                campaign_pages.c.page_no != page_no,
-                campaign_pages.c.first_customer_id == first_id,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from app.adapters.optimove.errors import OptimoveRateLimited, TransientOptimoveError
-from app.adapters.optimove.models import RegisteredListener
+from app.domain.backoff import Backoff
 from app.domain.campaigns import EVENT_SCHEDULED_CONDITIONAL
+from app.domain.optimove import RegisteredListener
+from app.domain.optimove_errors import OptimoveRateLimited, TransientOptimoveError
 from app.security import is_loopback_url
 
 T = TypeVar("T")
@@ -58,23 +59,21 @@ class RegistrationOutcome:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """`attempts` tries per call; between them base·2^(n-1) seconds (capped at max), half of it jittered.
+    """`attempts` tries per call, waiting the shared backoff between them.
 
     A 429's Retry-After is waited in full, even beyond the cap: calling earlier only fails again.
     """
 
     attempts: int = DEFAULT_ATTEMPTS
-    base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
-    max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS
+    backoff: Backoff = field(
+        default_factory=lambda: Backoff(
+            DEFAULT_BACKOFF_BASE_SECONDS, DEFAULT_BACKOFF_MAX_SECONDS, cap_retry_after=False
+        )
+    )
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base_seconds < 0 or self.max_seconds < self.base_seconds:
-            raise ValueError("a retry policy needs attempts >= 1 and 0 <= base_seconds <= max_seconds")
-
-    def delay(self, failed_attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait after `failed_attempt` (1-based) before the next one."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (failed_attempt - 1))
-        return max(rng.uniform(ceiling / 2, ceiling), retry_after or 0.0)
+        if self.attempts < 1:
+            raise ValueError("a retry policy needs attempts >= 1")
 
 
 def call_with_retries(
@@ -92,7 +91,7 @@ def call_with_retries(
             return call()
         except TransientOptimoveError as exc:
             retry_after = exc.retry_after if isinstance(exc, OptimoveRateLimited) else None
-            delay = policy.delay(attempt, retry_after, rng)
+            delay = policy.backoff.delay(attempt, retry_after=retry_after, rng=rng)
             on_retry(attempt, exc, delay)
             sleep(delay)
     return call()

@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine
-
-from app.adapters.db import campaigns, outbox
-from app.adapters.db import claims as claim_rows
-from app.adapters.optimove.errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
-from app.adapters.optimove.models import PromoStatus
 from app.clock import utcnow
-from app.domain.campaigns import CampaignMode, CampaignState
+from app.domain.backoff import Backoff
+from app.domain.campaigns import CampaignMode
+from app.domain.optimove import PromoStatus
+from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
+from app.domain.outbox import ClaimedBatch
 from app.services.ports import StatusSink
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,7 @@ class RelayConfig:
     batch_size: int = 10_000
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 12
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 60.0
+    backoff: Backoff = field(default_factory=Backoff)
     # Hold statuses until the oldest is this old or a full batch waits (0: send at once).
     linger: timedelta = timedelta(0)
 
@@ -50,17 +48,8 @@ class RelayResult:
     error: str | None = None
 
 
-def backoff_seconds(
-    attempt: int, config: RelayConfig, *, retry_after: float | None, rng: random.Random
-) -> float:
-    """Exponential backoff with jitter, never shorter than the server's Retry-After."""
-    ceiling = min(config.backoff_max_seconds, config.backoff_base_seconds * 2 ** max(attempt - 1, 0))
-    delay = rng.uniform(ceiling / 2, ceiling)
-    return max(delay, retry_after or 0.0)
-
-
 def relay_once(
-    engine: Engine,
+    uow_factory: UnitOfWorkFactory,
     sink: StatusSink,
     config: RelayConfig,
     *,
@@ -73,29 +62,29 @@ def relay_once(
     during the wait go out in the same call instead of in many small ones.
     """
     sink.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
-    with engine.begin() as conn:
-        batch = outbox.claim_batch(
-            conn, now=clock(), limit=config.batch_size, lease=config.lease, linger=config.linger
+    with uow_factory() as uow:
+        batch = uow.outbox.claim_batch(
+            now=clock(), limit=config.batch_size, lease=config.lease, linger=config.linger
         )
+        uow.commit()
     if batch is None:
         return None
     statuses = [PromoStatus(customer_id, status) for customer_id, status in batch.customers]
     try:
         sink.update_customer_promotion_status(batch.campaign_id, statuses)
     except OptimoveError as exc:
-        return _handle_failure(engine, batch, exc, config, clock(), rng or random.Random())
+        return _handle_failure(uow_factory, batch, exc, config, clock(), rng or random.Random())
     now = clock()
-    with engine.begin() as conn:
-        marked = outbox.mark_sent(conn, batch, now=now)
-        campaign = campaigns.get_campaign(conn, batch.campaign_id)
+    with uow_factory() as uow:
+        marked = uow.outbox.mark_sent(batch, now=now)
+        campaign = uow.campaigns.get(batch.campaign_id)
         if campaign is not None and campaign.mode == CampaignMode.CLAIM:
-            claim_rows.complete_for_customers(
-                conn, batch.campaign_id, [c for c, _ in batch.customers], now=now
-            )
-        campaigns.add_approvals_sent(
-            conn, batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
+            uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
+        uow.campaigns.add_approvals_sent(
+            batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
         )
-        finish_approvals_if_complete(conn, batch.campaign_id, now=now)
+        finish_approvals_if_complete(uow, batch.campaign_id, now=now)
+        uow.commit()
     if batch.deadline is not None and now > batch.deadline:
         log.error(
             "approvals sent after ClearanceRequiredBy",
@@ -105,26 +94,26 @@ def relay_once(
 
 
 def _handle_failure(
-    engine: Engine,
-    batch: outbox.ClaimedBatch,
+    uow_factory: UnitOfWorkFactory,
+    batch: ClaimedBatch,
     exc: OptimoveError,
     config: RelayConfig,
     now: datetime,
     rng: random.Random,
 ) -> RelayResult:
     error = f"{type(exc).__name__}: {exc}"
-    with engine.begin() as conn:
-        attempts = outbox.attempts_of_lease(conn, batch)
+    with uow_factory() as uow:
+        attempts = uow.outbox.attempts_of(batch)
         if isinstance(exc, TransientOptimoveError) and attempts < config.max_attempts:
             retry_after = exc.retry_after if isinstance(exc, OptimoveRateLimited) else None
-            delay = backoff_seconds(attempts, config, retry_after=retry_after, rng=rng)
-            outbox.release_for_retry(
-                conn,
+            delay = config.backoff.delay(max(attempts, 1), retry_after=retry_after, rng=rng)
+            uow.outbox.release_for_retry(
                 batch,
                 available_at=now + timedelta(seconds=delay),
                 error=error,
                 maybe_applied=exc.ambiguous,
             )
+            uow.commit()
             log.warning(
                 "status update failed, will retry",
                 extra={
@@ -135,23 +124,17 @@ def _handle_failure(
                 },
             )
             return RelayResult("retry", batch.campaign_id, len(batch.customers), error)
-        outbox.mark_dead(conn, batch, now=now, error=error)
-        campaigns.set_error(conn, batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
+        uow.outbox.mark_dead(batch, now=now, error=error)
+        uow.campaigns.record_error(batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
+        uow.commit()
     log.error(
         "status update gave up", extra={"campaign_id": batch.campaign_id, "attempt": attempts, "error": error}
     )
     return RelayResult("dead", batch.campaign_id, len(batch.customers), error)
 
 
-def finish_approvals_if_complete(conn: Connection, campaign_id: int, *, now: datetime) -> bool:
+def finish_approvals_if_complete(uow: UnitOfWork, campaign_id: int, *, now: datetime) -> bool:
     """Move an auto campaign from approving to approved once nothing is left to send."""
-    if outbox.pending_count(conn, campaign_id) != 0:
+    if uow.outbox.pending_count(campaign_id) != 0:
         return False
-    return campaigns.transition(
-        conn,
-        campaign_id,
-        from_states=frozenset({CampaignState.APPROVING}),
-        to_state=CampaignState.APPROVED,
-        now=now,
-        approvals_finished_at=now,
-    )
+    return uow.campaigns.finish_approvals(campaign_id, now=now)

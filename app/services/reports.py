@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
-from app.adapters.db import audience, campaigns, inbox, outbox
 from app.clock import utcnow
+from app.domain.campaigns import Campaign
+from app.services.unit_of_work import UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +51,17 @@ class CampaignReport:
 
 
 def campaign_report(
-    engine: Engine, campaign_id: int, *, clock: Callable[[], datetime] = utcnow
+    uow_factory: UnitOfWorkFactory, campaign_id: int, *, clock: Callable[[], datetime] = utcnow
 ) -> CampaignReport | None:
     """Build the report, or None when the campaign is unknown."""
-    with engine.connect() as conn:
-        campaign = campaigns.get_campaign(conn, campaign_id)
+    with uow_factory() as uow:
+        campaign = uow.campaigns.get(campaign_id)
         if campaign is None:
             return None
-        reasons = audience.scrub_breakdown(conn, campaign_id)
-        segments = audience.segment_breakdown(conn, campaign_id)
-        box = outbox.stats(conn, campaign_id)
-        conflict_count, conflicts = inbox.conflicts_for(conn, campaign_id, limit=5)
+        reasons = uow.audience.scrub_breakdown(campaign_id)
+        segments = uow.audience.segment_breakdown(campaign_id)
+        box = uow.outbox.stats(campaign_id)
+        conflict_count, conflicts = uow.inbox.conflicts_for(campaign_id, limit=5)
     now = clock()
     deadline = campaign.clearance_required_by
     return CampaignReport(
@@ -107,3 +106,9 @@ def _seconds_between(start: datetime | None, end: datetime | None) -> float | No
     if start is None or end is None:
         return None
     return round((end - start).total_seconds(), 3)
+
+
+def recent_campaigns(uow_factory: UnitOfWorkFactory, *, limit: int = 20) -> list[Campaign]:
+    """The most recent campaigns first."""
+    with uow_factory() as uow:
+        return uow.campaigns.recent(limit=limit)

@@ -11,55 +11,46 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from sqlalchemy import Engine
-
-from app.adapters.db import campaigns, inbox, outbox
 from app.clock import utcnow
 from app.domain.campaigns import ACTIVE_STATES, ApprovalBudget, CampaignMode, is_at_risk
-from app.services.claim_processing import ClaimDispatcher, reconcile_claims
-from app.services.ports import TaskDispatcher
+from app.services.claim_recovery import reconcile_claims
+from app.services.ports import Dispatcher
+from app.services.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-
-class SweepDispatcher(TaskDispatcher, ClaimDispatcher, Protocol):
-    """Dispatches both ingest and claim work (the Celery dispatcher does)."""
-
-
 DISPATCH_BATCH = 200
 
 
 def dispatch_inbox(
-    engine: Engine,
-    dispatcher: TaskDispatcher,
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
     *,
     stale_after: timedelta,
     clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """Dispatch inbox events never dispatched, or dispatched more than `stale_after` ago and unprocessed."""
     now = clock()
-    with engine.begin() as conn:
-        ids = inbox.claim_for_dispatch(conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+    with uow_factory() as uow:
+        ids = uow.inbox.claim_for_dispatch(now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+        uow.commit()
     for event_id in ids:
         dispatcher.start_campaign(event_id)
     return len(ids)
 
 
 def redispatch_stale_pages(
-    engine: Engine,
-    dispatcher: TaskDispatcher,
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
     *,
     stale_after: timedelta,
     clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """Dispatch again the pages of ingesting campaigns whose task looks lost."""
     now = clock()
-    with engine.begin() as conn:
-        pages = campaigns.claim_stale_pages(
-            conn, now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH
-        )
+    with uow_factory() as uow:
+        pages = uow.pages.claim_stale(now=now, stale_before=now - stale_after, limit=DISPATCH_BATCH)
+        uow.commit()
     for campaign_id, page_no in pages:
         log.warning("re-dispatching a stale page", extra={"campaign_id": campaign_id, "page_no": page_no})
         dispatcher.ingest_page(campaign_id, page_no)
@@ -76,16 +67,16 @@ class DeadlineWatch:
 
 
 def flag_campaigns_at_risk(
-    engine: Engine, watch: DeadlineWatch, *, clock: Callable[[], datetime] = utcnow
+    uow_factory: UnitOfWorkFactory, watch: DeadlineWatch, *, clock: Callable[[], datetime] = utcnow
 ) -> list[int]:
     """Flag (and log) active auto campaigns whose pending approvals may miss ClearanceRequiredBy."""
     now = clock()
     flagged = []
-    with engine.begin() as conn:
-        for campaign in campaigns.active_campaigns(conn, ACTIVE_STATES):
+    with uow_factory() as uow:
+        for campaign in uow.campaigns.in_states(ACTIVE_STATES):
             if campaign.mode != CampaignMode.AUTO or campaign.at_risk_since is not None:
                 continue
-            pending = outbox.pending_count(conn, campaign.id)
+            pending = uow.outbox.pending_count(campaign.id)
             if campaign.ingest_finished_at is None:
                 # Not yet ingested: count what is still to come as well, pessimistically.
                 pending = max(pending, campaign.page_size)
@@ -97,7 +88,7 @@ def flag_campaigns_at_risk(
                 budget=watch.budget,
                 safety_margin=watch.safety_margin,
             )
-            if at_risk and campaigns.mark_at_risk(conn, campaign.id, now=now):
+            if at_risk and uow.campaigns.mark_at_risk(campaign.id, now=now):
                 flagged.append(campaign.id)
                 deadline = campaign.clearance_required_by
                 log.error(
@@ -108,6 +99,7 @@ def flag_campaigns_at_risk(
                         "deadline": deadline.isoformat() if deadline else None,
                     },
                 )
+        uow.commit()
     return flagged
 
 
@@ -126,14 +118,14 @@ class SweepResult:
 
 
 def sweep_stale_work(
-    engine: Engine,
-    dispatcher: SweepDispatcher,
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
     watch: DeadlineWatch,
     *,
     stale_after: timedelta,
     claim_stale_after: timedelta,
 ) -> SweepResult:
     """The periodic sweep the relay process and beat both run: stale pages and claims, deadline risk."""
-    pages = redispatch_stale_pages(engine, dispatcher, stale_after=stale_after)
-    claims = reconcile_claims(engine, dispatcher, stale_after=claim_stale_after)
-    return SweepResult(pages, claims, len(flag_campaigns_at_risk(engine, watch)))
+    pages = redispatch_stale_pages(uow_factory, dispatcher, stale_after=stale_after)
+    claims = reconcile_claims(uow_factory, dispatcher, stale_after=claim_stale_after)
+    return SweepResult(pages, claims, len(flag_campaigns_at_risk(uow_factory, watch)))

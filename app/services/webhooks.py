@@ -3,11 +3,11 @@
 Nothing here talks to Redis: the event is durable once committed, and the dispatcher (relay
 process) or the sweeper hands it to a worker.
 
-Optimove sends no delivery id, so a redelivery is recognised by the event's identity fields (see
-``event_fingerprint``). The first event of a (EventTypeID, CampaignID) is the one acted on; a later
-one that differs (another deadline, say) is stored, logged, counted and shown in the campaign
-report, never acted on and never silently dropped: a forged or mistaken first event must be
-visible when the genuine one arrives.
+Optimove sends no delivery id, so a redelivery is recognised by the event's identity fields (the
+contract's fingerprint). The first event of a (EventTypeID, CampaignID) is the one acted on; a later
+one that differs (another deadline, say) is stored, logged and shown in the campaign report, never
+acted on and never silently dropped: a forged or mistaken first event must be visible when the
+genuine one arrives.
 """
 
 from __future__ import annotations
@@ -16,22 +16,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
-from app.adapters.db import inbox
-from app.adapters.db.inbox import Stored
-from app.adapters.optimove.contract import (
-    CampaignEvent,
-    InvalidCampaignEvent,
-    event_differences,
-    event_fingerprint,
-    parse_campaign_event,
-)
 from app.clock import utcnow
 from app.domain.campaigns import SUPPORTED_EVENT_TYPES
-from app.observability.metrics import record_webhook_conflict
+from app.domain.inbox import NewInboxEvent, Stored
+from app.domain.optimove import CampaignEvent, InvalidCampaignEvent
+from app.services.ports import EventContract
+from app.services.unit_of_work import UnitOfWorkFactory
 
 SOURCE_OPTIMOVE = "optimove"
 log = logging.getLogger(__name__)
@@ -45,7 +36,7 @@ class UnsupportedEventType(ValueError):
 class DeadlineWindow:
     """How far from now a ClearanceRequiredBy may sensibly be (Optimove sends it ~30 min ahead)."""
 
-    past: timedelta = timedelta(days=1)
+    past: timedelta = timedelta(days=7)
     ahead: timedelta = timedelta(days=90)
 
 
@@ -64,10 +55,10 @@ class ReceivedEvent:
 
 
 def receive_optimove_event(
-    engine: Engine,
+    uow_factory: UnitOfWorkFactory,
+    contract: EventContract,
     payload: Mapping[str, object],
     raw_body: str,
-    timezone: ZoneInfo,
     *,
     window: DeadlineWindow = DeadlineWindow(),
     clock: Callable[[], datetime] = utcnow,
@@ -77,27 +68,27 @@ def receive_optimove_event(
     Raises InvalidCampaignEvent (malformed, or a deadline outside `window`) or UnsupportedEventType
     before anything is written.
     """
-    event = parse_campaign_event(payload, timezone)
+    event = contract.parse(payload)
     if event.event_type_id not in SUPPORTED_EVENT_TYPES:
         raise UnsupportedEventType(f"EventTypeID {event.event_type_id} is not handled (only 4 and 5)")
     now = clock()
     _check_deadline(event, now, window)
-    with engine.begin() as conn:
-        result = inbox.store_event(
-            conn,
-            source=SOURCE_OPTIMOVE,
-            event_type_id=event.event_type_id,
-            campaign_id=event.campaign_id,
-            fingerprint=event_fingerprint(event),
-            payload=dict(payload),
-            raw_body=raw_body,
-            received_at=now,
+    with uow_factory() as uow:
+        result = uow.inbox.store(
+            NewInboxEvent(
+                source=SOURCE_OPTIMOVE,
+                event_type_id=event.event_type_id,
+                campaign_id=event.campaign_id,
+                fingerprint=contract.fingerprint(event),
+                payload=dict(payload),
+                raw_body=raw_body,
+                received_at=now,
+            )
         )
+        uow.commit()
     differences: dict[str, tuple[object, object]] = {}
     if result.stored == Stored.CONFLICT and result.first_payload is not None:
-        first = parse_campaign_event(result.first_payload, timezone)
-        differences = event_differences(first, event)
-        record_webhook_conflict()
+        differences = contract.differences(contract.parse(result.first_payload), event)
         log.warning(
             "webhook event differs from the first one received; stored, not acted on",
             extra={

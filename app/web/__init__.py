@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from app.adapters.broker import TaskPublisher
 from app.adapters.db.claim_notifications import ClaimFinalListener
-from app.adapters.db.schema import build_engine
-from app.bootstrap import build_policy_pipeline
-from app.config import Settings, load_settings
+from app.bootstrap import Container, build_container
+from app.config import Settings, process_settings
 from app.observability.task_context import connect_task_publish_correlation
-from app.policies.base import PolicyPipeline
 from app.security import require_safe_secrets, with_listener_token
 from app.services.claim_watch import NOTIFIED_RECHECK_SECONDS, POLLED_RECHECK_SECONDS, ClaimWatch
 from app.services.long_poll_gate import LongPollGate
+from app.services.ports import Dispatcher
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.errors import register_error_handlers
@@ -28,12 +26,10 @@ from app.web.webhooks import webhooks
 
 @dataclass
 class WebServices:
-    """What the views use, built once per process."""
+    """What the views use, built once per process: the container, and the web's own parts."""
 
-    engine: Engine
-    publisher: TaskPublisher
+    container: Container
     rate_limiter: ClientRateLimiter
-    pipeline: PolicyPipeline
     claim_watch: ClaimWatch
     long_polls: LongPollGate
     claim_listener: ClaimFinalListener | None  # None on SQLite: long polls re-read at an interval
@@ -50,17 +46,18 @@ class WebServices:
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, publisher: TaskPublisher | None = None
+    settings: Settings | None = None, engine: Engine | None = None, publisher: Dispatcher | None = None
 ) -> Flask:
-    """Build the web app; tests pass their own settings, engine and publisher instead of patching.
+    """Build the web app; tests pass their own settings, engine and dispatcher instead of patching.
 
     Raises SecretsMisconfigured (before anything is built) when the secrets are missing or weak.
     """
-    settings = with_listener_token(settings or load_settings())
+    settings = with_listener_token(settings or process_settings())
     require_safe_secrets(settings, "web")
     if settings.long_poll_capacity_error:
         raise ValueError(settings.long_poll_capacity_error)
-    engine = engine or build_engine(settings.resolved_database_url)
+    container = build_container(settings, dispatcher=publisher, engine=engine)
+    engine = container.engine
     notified = engine.dialect.name == "postgresql"
     watch = ClaimWatch(recheck_seconds=NOTIFIED_RECHECK_SECONDS if notified else POLLED_RECHECK_SECONDS)
     app = Flask("promobridge")
@@ -70,10 +67,8 @@ def create_app(
     app.config["PROMOBRIDGE_SETTINGS"] = settings
     app.config["PROMOBRIDGE_ENGINE"] = engine
     app.config["PROMOBRIDGE_SERVICES"] = WebServices(
-        engine=engine,
-        publisher=publisher or TaskPublisher(),
+        container=container,
         rate_limiter=ClientRateLimiter(settings.rate_limiter_redis_url or "memory://"),
-        pipeline=build_policy_pipeline(settings),
         claim_watch=watch,
         long_polls=LongPollGate(
             total=settings.claims_max_long_polls, per_client=settings.claims_max_long_polls_per_client

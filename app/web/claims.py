@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
 from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
-from app.domain.claims import TERMINAL_STATES, ClaimRequest, ClaimState
+from app.domain.claims import SOURCE_HTTP, TERMINAL_STATES, ClaimRequest, ClaimState
 from app.domain.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.observability.context import current_correlation_id
 from app.observability.metrics import record_claim_submission
@@ -18,6 +18,7 @@ from app.services.claim_watch import wait_until_final
 from app.services.long_poll_gate import Refusal
 from app.services.reports import campaign_report
 from app.web.auth import require_client
+from app.web.claim_json import claim_as_json
 from app.web.errors import error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
 from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
@@ -54,15 +55,14 @@ def create_claim() -> tuple[Response, int]:
     except ValidationError as exc:
         details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
         return error_response(422, "invalid_claim", "the claim does not match the schema", details=details)
-    services = _services()
+    container = _services().container
     try:
         submitted = claim_service.submit_claim(
-            services.engine,
+            container.uow,
+            container.dispatcher,
             ClaimRequest(body.campaign_id, body.customer_id, body.session_properties),
-            client_id=g.client.id,
-            idempotency_key=key,
-            source="http",
-            correlation_id=current_correlation_id(),  # X-Request-ID once validated (<= 64 chars)
+            # The correlation id is X-Request-ID once validated (<= 64 characters).
+            claim_service.Submission(g.client.id, key, SOURCE_HTTP, current_correlation_id()),
         )
     except claim_service.UnknownCampaign as exc:
         return error_response(404, "unknown_campaign", str(exc))
@@ -76,10 +76,7 @@ def create_claim() -> tuple[Response, int]:
         record_claim_submission("existing")
     else:
         record_claim_submission("rejected_at_once" if claim.state == ClaimState.REJECTED else "created")
-    if submitted.created and claim.state.value == "pending":
-        services.publisher.validate_claim(claim.id)
-    body_json = {**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}
-    return jsonify(body_json), 202 if submitted.created else 200
+    return jsonify(claim_as_json(claim)), 202 if submitted.created else 200
 
 
 @claims_api.get("/v1/claims/<claim_id>")
@@ -99,7 +96,7 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
     if not 0 <= wait <= limit:
         return error_response(400, "bad_request", f"wait must be between 0 and {limit:g} seconds")
     services = _services()
-    claim = claim_service.get_claim(services.engine, claim_id)
+    claim = claim_service.get_claim(services.container.uow, claim_id)
     # Claims belong to the operator: any of its backends may read any claim (README, "Who owns a claim").
     if claim is None:
         return error_response(404, "not_found", "no such claim")
@@ -113,12 +110,12 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
             claim = wait_until_final(
                 services.claim_watch,
                 claim.id,
-                lambda: claim_service.get_claim(services.engine, claim_id),
+                lambda: claim_service.get_claim(services.container.uow, claim_id),
                 wait_seconds=wait,
             )
         if claim is None:
             return error_response(404, "not_found", "no such claim")
-    return jsonify({**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}), 200
+    return jsonify(claim_as_json(claim)), 200
 
 
 @claims_api.get("/v1/campaigns/<int:campaign_id>")
@@ -127,7 +124,7 @@ def read_campaign(campaign_id: int) -> tuple[Response, int]:
     """A campaign's progress and counters."""
     if not 1 <= campaign_id <= MAX_OPTIMOVE_ID:  # no such campaign can exist, nor fit the query
         return error_response(404, "not_found", "no such campaign")
-    report = campaign_report(_services().engine, campaign_id)
+    report = campaign_report(_services().container.uow, campaign_id)
     if report is None:
         return error_response(404, "not_found", "no such campaign")
     return jsonify(report.as_json()), 200

@@ -9,17 +9,20 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, Unauthorized, UnsupportedMediaType
 
-from app.adapters.db.inbox import Stored
 from app.adapters.optimove.contract import WEBHOOK_MEDIA_TYPE, InvalidCampaignEvent
+from app.adapters.optimove.gateway_contract import parse_triggered_call
 from app.config import Settings
 from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED
+from app.domain.inbox import Stored
+from app.domain.optimove import InvalidTriggeredCall
 from app.observability.metrics import (
     record_gateway_decision,
     record_webhook,
+    record_webhook_conflict,
     record_webhook_rejected,
     webhook_rejection_reason,
 )
-from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse_triggered_call
+from app.services.triggered import decide_triggered
 from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
 from app.web.errors import add_error_fields, error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
@@ -51,12 +54,13 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     raw, payload = _authenticated_json_body(token, settings)
     past, ahead = settings.deadline_window
+    container = current_app.config["PROMOBRIDGE_SERVICES"].container
     try:
         received = receive_optimove_event(
-            current_app.config["PROMOBRIDGE_ENGINE"],
+            container.uow,
+            container.events,
             payload,
             raw.decode("utf-8"),
-            settings.tenant_timezone,
             window=DeadlineWindow(past=past, ahead=ahead),
         )
     except InvalidCampaignEvent as exc:
@@ -64,6 +68,8 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     except UnsupportedEventType as exc:
         return error_response(422, "unsupported_event", str(exc))
     record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
+    if received.stored == Stored.CONFLICT:
+        record_webhook_conflict()
     body: dict[str, Any] = {
         "status": _STATUS_OF[received.stored],
         "event_type_id": received.event.event_type_id,
@@ -91,11 +97,11 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
             add_error_fields(user_id=exc.user_id)
         return _invalid_event(str(exc), exc.field)
     add_error_fields(user_id=call.user_id)
-    services = current_app.config["PROMOBRIDGE_SERVICES"]
+    container = current_app.config["PROMOBRIDGE_SERVICES"].container
     ranges = settings.declared_triggered_campaigns
     answer = decide_triggered(
-        services.engine,
-        services.pipeline,
+        container.uow,
+        container.pipeline,
         call,
         timeout_ms=settings.triggered_timeout_ms,
         declared=lambda campaign_id: any(low <= campaign_id <= high for low, high in ranges),

@@ -10,11 +10,11 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.adapters.db import activations, campaigns, claims
 from app.adapters.db.tables import claims as claims_table
 from benchmarks.stack import wait_until
 from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
 from tests.support.sim_control import expected_scrub_reason
+from tests.support.uow import reading
 
 pytestmark = pytest.mark.e2e
 CLAIMS = 200
@@ -26,8 +26,8 @@ def _ready_claim_campaign(stack: Stack, size: int) -> list[str]:
     stack.sim.fire(CLAIM_CAMPAIGN_ID)
 
     def ready() -> bool:
-        with stack.engine.connect() as conn:
-            campaign = campaigns.get_campaign(conn, CLAIM_CAMPAIGN_ID)
+        with reading(stack.engine) as uow:
+            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
         return campaign is not None and campaign.state.value == "ready"
 
     wait_until(ready, timeout=60, what="the claim campaign to be ingested")
@@ -72,8 +72,8 @@ def test_claims_complete_with_one_reward_and_one_status_each_despite_double_clic
     claim_ids = [ids[0] for ids in per_customer]
 
     def all_final() -> bool:
-        with stack.engine.connect() as conn:
-            states = claims.counts_by_state(conn, CLAIM_CAMPAIGN_ID)
+        with reading(stack.engine) as uow:
+            states = uow.claims.counts_by_state(CLAIM_CAMPAIGN_ID)
         return states.get("completed", 0) + states.get("rejected", 0) + states.get("failed", 0) >= len(
             claim_ids
         )
@@ -82,11 +82,11 @@ def test_claims_complete_with_one_reward_and_one_status_each_despite_double_clic
     final = session.get(f"{url}/{claim_ids[0]}?wait=1", timeout=10).json()
     assert final["status"] == "completed" and final["reward"]["amount"]
 
-    with stack.engine.connect() as conn:
-        states = claims.counts_by_state(conn, CLAIM_CAMPAIGN_ID)
-        credits = activations.wallet_credits_per_claim(conn)
+    with reading(stack.engine) as uow:
+        states = uow.claims.counts_by_state(CLAIM_CAMPAIGN_ID)
+        credits = uow.activations.credits_per_claim()
         completed = set(
-            conn.execute(
+            uow.connection.execute(
                 select(claims_table.c.customer_id).where(claims_table.c.state == "completed")
             ).scalars()
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app.adapters.db import campaigns, claims
 from benchmarks.stack import wait_until
 from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
 from tests.support.sim_control import expected_scrub_reason
+from tests.support.uow import reading
 
 MAX_RETRIES = 2
 
@@ -37,8 +37,8 @@ def _eligible_customers(stack: Stack, size: int) -> list[str]:
     stack.sim.fire(CLAIM_CAMPAIGN_ID)
 
     def ready() -> bool:
-        with stack.engine.connect() as conn:
-            campaign = campaigns.get_campaign(conn, CLAIM_CAMPAIGN_ID)
+        with reading(stack.engine) as uow:
+            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
         return campaign is not None and campaign.state.value == "ready"
 
     wait_until(ready, timeout=60, what="the claim campaign to be ingested")
@@ -57,8 +57,8 @@ def _claim_all(stack: Stack, session: requests.Session, customers: list[str]) ->
 
 
 def _states(stack: Stack) -> dict[str, int]:
-    with stack.engine.connect() as conn:
-        return claims.counts_by_state(conn, CLAIM_CAMPAIGN_ID)
+    with reading(stack.engine) as uow:
+        return uow.claims.counts_by_state(CLAIM_CAMPAIGN_ID)
 
 
 def _wait_for(stack: Stack, expected: dict[str, int], what: str) -> None:
@@ -80,8 +80,8 @@ def test_over_http_each_grant_settles_alone_and_a_fixed_misconfiguration_is_repl
     _wait_for(stack, {"completed": 25, "failed": 5}, "rewarded claims completed, failing ones failed")
 
     grants = stack.sim.operator_grants()["keys"]
-    with stack.engine.connect() as conn:
-        final = {c.customer_id: c for c in claims.get_claims(conn, list(first_ids.values()))}
+    with reading(stack.engine) as uow:
+        final = {c.customer_id: c for c in uow.claims.get_many(list(first_ids.values()))}
     for customer in failing:
         assert final[customer].reason is not None
         assert final[customer].reason.startswith("activation_unconfirmed: answered 50")
@@ -96,8 +96,8 @@ def test_over_http_each_grant_settles_alone_and_a_fixed_misconfiguration_is_repl
     stack.sim.set_operator_faults(latency_ms=20, force_status=401)
     later_ids = _claim_all(stack, session, later)
     _wait_for(stack, {"completed": 25, "failed": 11}, "claims failed on the misconfigured endpoint")
-    with stack.engine.connect() as conn:
-        misconfigured = claims.get_claims(conn, list(later_ids.values()))
+    with reading(stack.engine) as uow:
+        misconfigured = uow.claims.get_many(list(later_ids.values()))
     assert all(
         c.reason and c.reason.startswith("activation_misconfigured: answered 401") for c in misconfigured
     )

@@ -6,11 +6,11 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app.adapters.db import audience, campaigns
 from app.adapters.db.tables import campaign_pages, inbox_events
 from benchmarks.stack import wait_until
 from tests.e2e.conftest import LISTENER_TOKEN, Stack
 from tests.support.sim_control import expected_scrub_reason
+from tests.support.uow import reading
 
 pytestmark = pytest.mark.e2e
 AUDIENCE = 20_000
@@ -30,8 +30,8 @@ def _run_campaign_and_check(stack: Stack) -> dict[str, object]:
     assert [d.get("status") for d in deliveries] == [200, 200]
 
     def approved() -> bool:
-        with stack.engine.connect() as conn:
-            campaign = campaigns.get_campaign(conn, campaign_id)
+        with reading(stack.engine) as uow:
+            campaign = uow.campaigns.get(campaign_id)
         return campaign is not None and campaign.state.value in ("approved", "failed")
 
     wait_until(approved, timeout=CONVERGENCE_TIMEOUT_SECONDS, interval=1, what="every approval to be sent")
@@ -46,10 +46,10 @@ def _run_campaign_and_check(stack: Stack) -> dict[str, object]:
     summary = state["campaigns"][str(campaign_id)]
 
     # Exactly one ingest: one inbox row, one campaign, every page written once.
-    with stack.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(inbox_events)).scalar_one() == 1
-        assert conn.execute(select(func.max(campaign_pages.c.row_count))).scalar_one() == 1000
-        assert audience.audience_ids(conn, campaign_id, eligible=True) == eligible
+    with reading(stack.engine) as uow:
+        assert uow.connection.execute(select(func.count()).select_from(inbox_events)).scalar_one() == 1
+        assert uow.connection.execute(select(func.max(campaign_pages.c.row_count))).scalar_one() == 1000
+        assert uow.audience.customer_ids(campaign_id, eligible=True) == eligible
     # No scrubbed customer approved; every eligible customer approved exactly once, before the deadline.
     assert scrubbed and not scrubbed & set(statuses)
     assert set(statuses) == eligible
@@ -118,5 +118,5 @@ def test_bad_webhooks_get_a_4xx_json_error_from_the_running_service_and_write_no
     assert all(
         r.headers["Content-Type"].startswith("application/json") and r.json()["error"] for r in attempts
     )
-    with stack.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(inbox_events)).scalar_one() == 0
+    with reading(stack.engine) as uow:
+        assert uow.connection.execute(select(func.count()).select_from(inbox_events)).scalar_one() == 0

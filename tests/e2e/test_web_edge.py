@@ -23,11 +23,12 @@ from sqlalchemy import Engine
 
 from app.domain.claims import ClaimRequest
 from app.security import fresh_secrets_env
-from app.services.claim_processing import fail_claims
-from app.services.claims import submit_claim
+from app.services.claim_recovery import fail_claims
 from app.services.clients import create_client
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
+from tests.support.claims_flow import submit_directly
 from tests.support.databases import migrated_engine, throwaway_postgres_database
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -61,12 +62,8 @@ class Web:
     def pending_claims(self, client_id: int, customers: list[str]) -> list[str]:
         """A pending claim per customer, submitted as the client would."""
         return [
-            submit_claim(
-                self.engine,
-                ClaimRequest(TRIGGERED_CAMPAIGN, customer, {}),
-                client_id=client_id,
-                idempotency_key=None,
-                source="test",
+            submit_directly(
+                self.engine, ClaimRequest(TRIGGERED_CAMPAIGN, customer, {}), client_id=client_id
             ).claim.id
             for customer in customers
         ]
@@ -207,7 +204,10 @@ def test_fifty_long_polls_and_two_slow_header_sockets_leave_health_and_webhooks_
         CLAIMS_MAX_LONG_POLLS="56",
     )
     customers = web.customers(51, "edge")
-    clients = [create_client(web.engine, f"backend-{n}", rate_limit_per_minute=100_000) for n in range(6)]
+    clients = [
+        create_client(SqlAlchemyUnitOfWorkFactory(web.engine), f"backend-{n}", rate_limit_per_minute=100_000)
+        for n in range(6)
+    ]
     # Five clients with ten long polls each (their per-client cap), one claim per poll.
     polled = {
         client.key: web.pending_claims(client.client_id, customers[n * 10 : (n + 1) * 10])
@@ -233,7 +233,14 @@ def test_fifty_long_polls_and_two_slow_header_sockets_leave_health_and_webhooks_
             assert not any(poll.done() for poll in polls)
 
             all_claims = [claim_id for claim_ids in polled.values() for claim_id in claim_ids]
-            assert len(fail_claims(web.engine, all_claims, reason="test: made final")) == 50
+            assert (
+                len(
+                    fail_claims(
+                        SqlAlchemyUnitOfWorkFactory(web.engine), all_claims, reason="test: made final"
+                    )
+                )
+                == 50
+            )
             committed = time.monotonic()
             answers = [poll.result(timeout=10) for poll in polls]
         finally:
@@ -248,7 +255,9 @@ def test_fifty_long_polls_and_two_slow_header_sockets_leave_health_and_webhooks_
 def test_a_client_beyond_its_long_poll_cap_gets_429(web_factory: Callable[..., Web]) -> None:
     web: Web = web_factory(CLAIMS_MAX_LONG_POLLS_PER_CLIENT=str(PER_CLIENT_CAP))
     customer = web.customers(1, "capped")
-    client = create_client(web.engine, "eager-backend", rate_limit_per_minute=100_000)
+    client = create_client(
+        SqlAlchemyUnitOfWorkFactory(web.engine), "eager-backend", rate_limit_per_minute=100_000
+    )
     (claim_id,) = web.pending_claims(client.client_id, customer)
     # The cap holds per web process: with 2 processes, 2 x cap + 1 concurrent polls must overflow one.
     attempts = 2 * PER_CLIENT_CAP + 1
@@ -257,7 +266,7 @@ def test_a_client_beyond_its_long_poll_cap_gets_429(web_factory: Callable[..., W
         wait_until(lambda: any(poll.done() for poll in polls), timeout=10, what="a refused long poll")
         time.sleep(0.5)  # every poll has reached the server by now
         refused = [poll.result()[0] for poll in polls if poll.done()]
-        fail_claims(web.engine, [claim_id], reason="test: made final")
+        fail_claims(SqlAlchemyUnitOfWorkFactory(web.engine), [claim_id], reason="test: made final")
         answered = [poll.result(timeout=10)[0] for poll in polls]
     assert refused and all(response.status_code == 429 for response in refused)
     assert all(int(response.headers["Retry-After"]) >= 1 for response in refused)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from app.adapters.db import audience
 from app.adapters.db.tables import campaign_audience
 from app.domain.audience import Candidate, Decision
+from tests.support.uow import reading, writing
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "carriage\rreturn", 'quote"d', "ünïcødé ✓", r"\N", ""]
 
@@ -21,12 +21,14 @@ def test_awkward_values_survive_the_copy_round_trip(any_engine: Engine) -> None:
         )
         for i, value in enumerate(AWKWARD)
     ]
-    with any_engine.begin() as conn:
-        counts = audience.write_page(conn, 9, 0, decisions)
+    with writing(any_engine) as uow:
+        counts = uow.audience.write_page(9, 0, decisions)
     assert (counts.rows, counts.eligible) == (len(AWKWARD), 4)
-    with any_engine.connect() as conn:
+    with reading(any_engine) as uow:
         rows = (
-            conn.execute(select(campaign_audience).order_by(campaign_audience.c.action_id)).mappings().all()
+            uow.connection.execute(select(campaign_audience).order_by(campaign_audience.c.action_id))
+            .mappings()
+            .all()
         )
     for decision, row in zip(decisions, rows, strict=True):
         candidate = decision.candidate

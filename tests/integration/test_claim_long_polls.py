@@ -13,12 +13,13 @@ from sqlalchemy import Engine, event
 
 from app.config import Settings
 from app.domain.claims import ClaimState
-from app.services.claim_processing import fail_claims
+from app.services.claim_recovery import fail_claims
 from app.services.clients import create_client
 from app.web import WebServices, create_app
 from benchmarks.stack import wait_until
 from tests.support.claim_rows import insert_claims
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 PATIENCE = 10.0
 
@@ -27,7 +28,7 @@ class Backend:
     """One API client of a web app built on the test's database."""
 
     def __init__(self, app: Flask, engine: Engine, name: str) -> None:
-        issued = create_client(engine, name, rate_limit_per_minute=10_000)
+        issued = create_client(SqlAlchemyUnitOfWorkFactory(engine), name, rate_limit_per_minute=10_000)
         self.app, self.client_id, self.key = app, issued.client_id, issued.key
 
     def get(self, path: str) -> Any:
@@ -73,7 +74,7 @@ def test_a_long_poll_answers_once_another_transaction_makes_its_claim_final(
     (claim_id,) = insert_claims(pg_engine, 1, client_id=backend.client_id)
     thread, answers = backend.poll_in_thread(claim_id, 30)
     _until(lambda: _services(app).claim_watch.waiting == 1, "the long poll waiting")
-    fail_claims(pg_engine, [claim_id], reason="gave up")
+    fail_claims(SqlAlchemyUnitOfWorkFactory(pg_engine), [claim_id], reason="gave up")
     thread.join(PATIENCE)
     assert answers and answers[0].status_code == 200 and answers[0].json["status"] == "failed"
 
@@ -115,7 +116,7 @@ def test_a_client_beyond_its_long_poll_cap_gets_429_while_other_reads_go_on(
     (theirs,) = insert_claims(pg_engine, 1, client_id=other.client_id)
     assert other.get(f"/v1/claims/{theirs}?wait=0.1").status_code == 200  # another client has its own cap
 
-    fail_claims(pg_engine, [first], reason="gave up")
+    fail_claims(SqlAlchemyUnitOfWorkFactory(pg_engine), [first], reason="gave up")
     thread.join(PATIENCE)
     assert answers[0].json["status"] == "failed" and _services(app).long_polls.open == 0
     assert backend.get(f"/v1/claims/{second}?wait=0.1").status_code == 200  # the place was given back
@@ -141,6 +142,6 @@ def test_on_sqlite_a_long_poll_sees_the_final_state_by_reading_again(sqlite_engi
         (claim_id,) = insert_claims(sqlite_engine, 1, client_id=backend.client_id)
         thread, answers = backend.poll_in_thread(claim_id, 30)
         _until(lambda: _services(app).claim_watch.waiting == 1, "the long poll waiting")
-        fail_claims(sqlite_engine, [claim_id], reason="gave up")
+        fail_claims(SqlAlchemyUnitOfWorkFactory(sqlite_engine), [claim_id], reason="gave up")
         thread.join(PATIENCE)
     assert answers and answers[0].json["status"] == "failed"

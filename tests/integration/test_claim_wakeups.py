@@ -5,17 +5,18 @@ from __future__ import annotations
 import select
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
-from app.adapters.db import claims
 from app.adapters.db.claim_notifications import CHANNEL, ClaimFinalListener
 from app.clock import utcnow
 from app.domain.claims import ClaimState
-from app.services.claim_processing import fail_claims
+from app.services.claim_recovery import fail_claims
 from tests.support.claim_rows import insert_claims
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
 
 PATIENCE = 10.0
 
@@ -51,10 +52,8 @@ def test_a_final_transition_is_notified_when_its_transaction_commits_and_not_bef
     pg_engine: Engine, notifications: Notifications
 ) -> None:
     (claim_id,) = insert_claims(pg_engine, 1)
-    with pg_engine.begin() as conn:
-        moved = claims.transition(
-            conn, [claim_id], source=ClaimState.PENDING, target=ClaimState.REJECTED, now=utcnow()
-        )
+    with writing(pg_engine) as uow:
+        moved = uow.claims.mark_failed({claim_id: "gave up"}, now=utcnow())
         assert moved == [claim_id]
         assert notifications.ids(wait=0.2) == []
     assert notifications.ids(wait=PATIENCE) == [claim_id]
@@ -64,13 +63,13 @@ def test_a_rolled_back_or_non_final_transition_notifies_nothing(
     pg_engine: Engine, notifications: Notifications
 ) -> None:
     first, second = insert_claims(pg_engine, 2)
-    with pg_engine.connect() as conn, conn.begin() as transaction:
-        claims.transition(conn, [first], source=ClaimState.PENDING, target=ClaimState.FAILED, now=utcnow())
-        transaction.rollback()
-    with pg_engine.begin() as conn:
-        claims.transition(
-            conn, [second], source=ClaimState.PENDING, target=ClaimState.VALIDATING, now=utcnow()
+    with reading(pg_engine) as uow:  # rolled back at the end
+        assert uow.claims.mark_failed({first: "gave up"}, now=utcnow()) == [first]
+    with writing(pg_engine) as uow:
+        lease = uow.claims.lease_pending(
+            campaign_id=4242, promo_code=None, limit=10, lease=timedelta(seconds=60), now=utcnow()
         )
+        assert {c.id for c in lease.claims} == {first, second}  # pending -> validating is not final
     assert notifications.ids(wait=0.5) == []
 
 
@@ -78,13 +77,13 @@ def test_completed_and_failed_claims_are_notified_in_payloads_small_enough_for_p
     pg_engine: Engine, notifications: Notifications
 ) -> None:
     activated = insert_claims(pg_engine, 3, state=ClaimState.ACTIVATED, campaign_id=77)
-    with pg_engine.begin() as conn:
-        customers = [c.customer_id for c in claims.get_claims(conn, activated)]
-        assert claims.complete_for_customers(conn, 77, customers, now=utcnow()) == 3
+    with writing(pg_engine) as uow:
+        customers = [c.customer_id for c in uow.claims.get_many(activated)]
+        assert uow.claims.mark_completed(77, customers, now=utcnow()) == 3
     assert sorted(notifications.ids(wait=PATIENCE)) == sorted(activated)
 
     pending = insert_claims(pg_engine, 500)  # 500 ids: more than one 8000-byte payload
-    assert len(fail_claims(pg_engine, pending, reason="gave up")) == 500
+    assert len(fail_claims(SqlAlchemyUnitOfWorkFactory(pg_engine), pending, reason="gave up")) == 500
     heard: list[str] = []
     while len(heard) < 500 and (more := notifications.ids(wait=PATIENCE)):
         heard += more
@@ -93,7 +92,7 @@ def test_completed_and_failed_claims_are_notified_in_payloads_small_enough_for_p
 
 def test_on_sqlite_final_transitions_commit_without_notifying(sqlite_engine: Engine) -> None:
     (claim_id,) = insert_claims(sqlite_engine, 1)
-    assert fail_claims(sqlite_engine, [claim_id], reason="gave up") == [claim_id]
+    assert fail_claims(SqlAlchemyUnitOfWorkFactory(sqlite_engine), [claim_id], reason="gave up") == [claim_id]
 
 
 class Recorder:
@@ -120,9 +119,9 @@ class Recorder:
 
 
 def _backend_pids_listening(engine: Engine) -> list[int]:
-    with engine.connect() as conn:
+    with reading(engine) as uow:
         return list(
-            conn.execute(
+            uow.connection.execute(
                 text(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                     "AND query = :listen AND pid <> pg_backend_pid()"
@@ -141,15 +140,15 @@ def test_the_listener_hears_final_claims_and_comes_back_after_losing_its_connect
     try:
         recorder.wait_for("the first connection", lambda: recorder.gaps == 1)
         first, second = insert_claims(pg_engine, 2)
-        fail_claims(pg_engine, [first], reason="gave up")
+        fail_claims(SqlAlchemyUnitOfWorkFactory(pg_engine), [first], reason="gave up")
         recorder.wait_for("the first claim", lambda: recorder.final == [first])
 
         (pid,) = _backend_pids_listening(pg_engine)
-        with pg_engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with reading(pg_engine) as uow:
+            uow.connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         # Waiters are told to re-read when the connection is lost and again once it is back.
         recorder.wait_for("the reconnection", lambda: recorder.gaps >= 3 and listener.connected.is_set())
-        fail_claims(pg_engine, [second], reason="gave up")
+        fail_claims(SqlAlchemyUnitOfWorkFactory(pg_engine), [second], reason="gave up")
         recorder.wait_for("the second claim", lambda: recorder.final == [first, second])
     finally:
         listener.stop()

@@ -16,16 +16,18 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
-from app.adapters.activators import GrantOutcome, RewardActivator, RewardGrant
 from app.adapters.db import claims
 from app.bootstrap import build_activator
 from app.clock import utcnow
 from app.config import Settings
 from app.domain.claims import ClaimState
-from app.services.claim_processing import fail_claims, reconcile_claims, retry_failed
+from app.domain.rewards import GrantOutcome, RewardGrant
+from app.services.claim_recovery import fail_claims, reconcile_claims, retry_failed
+from app.services.ports import RewardActivator
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import InProcessClaims, claim_mode_campaign
 from tests.support.sim_control import SimControl
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading
 
 MAX_RETRIES = 2
 GRANT_OUTCOMES = "promobridge_reward_grants_total"
@@ -55,8 +57,8 @@ def _customers(
 
 
 def _final(engine: Engine, claim_ids: list[str]) -> dict[str, claims.ClaimRecord]:
-    with engine.connect() as conn:
-        return {c.id: c for c in claims.get_claims(conn, claim_ids)}
+    with reading(engine) as uow:
+        return {c.id: c for c in uow.claims.get_many(claim_ids)}
 
 
 def _grants_by_claim(sim: SimControl) -> dict[str, dict[str, Any]]:
@@ -125,7 +127,7 @@ def test_a_misconfigured_endpoint_fails_the_claim_visibly_and_a_replay_completes
     assert _grants_by_claim(sim)[claim_id]["attempts"] == 1, "no retry can change a misconfiguration"
 
     sim.set_operator_faults(latency_ms=0)
-    assert retry_failed(pg_engine, run.dispatcher, [claim_id]) == [claim_id]
+    assert retry_failed(SqlAlchemyUnitOfWorkFactory(pg_engine), run.dispatcher, [claim_id]) == [claim_id]
     run.drain()
 
     assert _final(pg_engine, [claim_id])[claim_id].state == ClaimState.COMPLETED
@@ -228,8 +230,21 @@ def test_a_scheduled_retry_is_left_to_its_task_until_it_is_due_then_the_reconcil
     stale = timedelta(seconds=60)
     before_due = now + stale + timedelta(seconds=1)
     after_due = now + timedelta(seconds=result.retry_in_seconds) + stale + timedelta(seconds=1)
-    assert reconcile_claims(pg_engine, run.dispatcher, stale_after=stale, clock=lambda: before_due) == 0
-    assert reconcile_claims(pg_engine, run.dispatcher, stale_after=stale, clock=lambda: after_due) == 1
+    assert (
+        reconcile_claims(
+            SqlAlchemyUnitOfWorkFactory(pg_engine),
+            run.dispatcher,
+            stale_after=stale,
+            clock=lambda: before_due,
+        )
+        == 0
+    )
+    assert (
+        reconcile_claims(
+            SqlAlchemyUnitOfWorkFactory(pg_engine), run.dispatcher, stale_after=stale, clock=lambda: after_due
+        )
+        == 1
+    )
 
 
 class WorkerDied(Exception):
@@ -271,7 +286,10 @@ def test_a_claim_whose_last_attempt_died_unrecorded_fails_without_another_post(
         run.activate(run.dispatcher.activations.popleft())
     run.activator = operator
     reconcile_claims(
-        pg_engine, run.dispatcher, stale_after=timedelta(0), clock=lambda: utcnow() + timedelta(hours=1)
+        SqlAlchemyUnitOfWorkFactory(pg_engine),
+        run.dispatcher,
+        stale_after=timedelta(0),
+        clock=lambda: utcnow() + timedelta(hours=1),
     )
     run.drain()
 
@@ -293,7 +311,11 @@ class GivenUpWhileGranting:
 
     def grant(self, grants: Sequence[RewardGrant]) -> list[GrantOutcome]:
         outcomes = self.activator.grant(grants)
-        fail_claims(self.engine, [g.claim_id for g in grants], reason="given up by another worker")
+        fail_claims(
+            SqlAlchemyUnitOfWorkFactory(self.engine),
+            [g.claim_id for g in grants],
+            reason="given up by another worker",
+        )
         return outcomes
 
     def record(self, conn: Any, grants: Sequence[RewardGrant], now: datetime) -> None:

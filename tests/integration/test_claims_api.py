@@ -10,7 +10,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from app.adapters.db import claims
 from app.bootstrap import ingest_config
 from app.services.clients import create_client
 from app.web import create_app
@@ -20,6 +19,7 @@ from tests.support.dispatch import RecordingDispatcher
 from tests.support.flow import InProcessFlow, simulator_client, webhook_payload
 from tests.support.secrets import safe_settings
 from tests.support.sim_control import SimControl
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading
 
 
 class Api:
@@ -51,15 +51,18 @@ def api(pg_engine: Engine) -> Iterator[Api]:
     publisher = RecordingDispatcher()
     app = create_app(settings, pg_engine, publisher=publisher)  # type: ignore[arg-type]
     key = create_client(
-        pg_engine, "backend", rate_limit_per_minute=1000, scopes=frozenset({"claims", "campaigns:read"})
+        SqlAlchemyUnitOfWorkFactory(pg_engine),
+        "backend",
+        rate_limit_per_minute=1000,
+        scopes=frozenset({"claims", "campaigns:read"}),
     ).key
     yield Api(app.test_client(), key, publisher)
     app.config["PROMOBRIDGE_SERVICES"].close()  # the long polls' listener thread
 
 
 def _count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return sum(claims.counts_by_state(conn).values())
+    with reading(engine) as uow:
+        return sum(uow.claims.counts_by_state().values())
 
 
 def test_a_claim_is_accepted_with_a_status_url_and_dispatched(
@@ -168,7 +171,9 @@ def test_claims_belong_to_the_operator_so_another_backend_reads_the_same_claim(
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
     customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
     first = api.post({"campaign_id": campaign_id, "customer_id": customer}).json
-    other = create_client(pg_engine, "other-backend", rate_limit_per_minute=10).key
+    other = create_client(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), "other-backend", rate_limit_per_minute=10
+    ).key
     read = api.get(f"/v1/claims/{first['id']}", auth=f"Bearer {other}")
     assert read.status_code == 200 and read.json["id"] == first["id"]
 
@@ -179,7 +184,8 @@ def test_a_second_backend_claiming_the_same_customer_gets_the_first_claim_and_it
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
     customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
     first = api.post({"campaign_id": campaign_id, "customer_id": customer}).json
-    other = f"Bearer {create_client(pg_engine, 'mobile-backend', rate_limit_per_minute=10).key}"
+    mobile = create_client(SqlAlchemyUnitOfWorkFactory(pg_engine), "mobile-backend", rate_limit_per_minute=10)
+    other = f"Bearer {mobile.key}"
     second = api.client.post(
         "/v1/claims",
         json={"campaign_id": campaign_id, "customer_id": customer},
@@ -194,11 +200,16 @@ def test_campaign_reports_need_a_key_with_the_campaigns_read_scope(
     api: Api, pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
-    claims_only = create_client(pg_engine, "app-backend", rate_limit_per_minute=10).key  # default: claims
+    claims_only = create_client(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), "app-backend", rate_limit_per_minute=10
+    ).key  # default: claims
     refused = api.get(f"/v1/campaigns/{campaign_id}", auth=f"Bearer {claims_only}")
     assert refused.status_code == 403 and refused.json["error"] == "forbidden"
     reader = create_client(
-        pg_engine, "crm-dashboard", rate_limit_per_minute=10, scopes=frozenset({"campaigns:read"})
+        SqlAlchemyUnitOfWorkFactory(pg_engine),
+        "crm-dashboard",
+        rate_limit_per_minute=10,
+        scopes=frozenset({"campaigns:read"}),
     ).key
     allowed = api.get(f"/v1/campaigns/{campaign_id}", auth=f"Bearer {reader}")
     assert allowed.status_code == 200 and allowed.json["campaign_id"] == campaign_id
@@ -211,7 +222,7 @@ def test_campaign_reports_need_a_key_with_the_campaigns_read_scope(
 def test_a_client_over_its_rate_limit_gets_429_with_retry_after(pg_engine: Engine) -> None:
     settings = safe_settings()
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
-    key = create_client(pg_engine, "chatty", rate_limit_per_minute=3).key
+    key = create_client(SqlAlchemyUnitOfWorkFactory(pg_engine), "chatty", rate_limit_per_minute=3).key
     client = app.test_client()
     codes = [
         client.post(
@@ -230,7 +241,7 @@ def test_claims_are_still_taken_when_the_rate_limit_store_is_down(
 ) -> None:
     settings = safe_settings(REDIS_URL="redis://127.0.0.1:1/0")
     app = create_app(settings, pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
-    key = create_client(pg_engine, "resilient", rate_limit_per_minute=10).key
+    key = create_client(SqlAlchemyUnitOfWorkFactory(pg_engine), "resilient", rate_limit_per_minute=10).key
     campaign_id = claim_mode_campaign(pg_engine, simulator, 5, no_consent_rate=0, fraud_rate=0)
     customer = SimControl(simulator.url).customers(campaign_id)[0]["customer_id"]
     response = app.test_client().post(
@@ -309,7 +320,10 @@ def test_a_key_id_with_a_nul_character_is_unauthorized_not_a_server_error(api: A
 def test_a_campaign_id_outside_a_signed_bigint_is_not_found(any_engine: Engine, campaign_id: str) -> None:
     app = create_app(safe_settings(), any_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(
-        any_engine, "reader", rate_limit_per_minute=100, scopes=frozenset({"campaigns:read"})
+        SqlAlchemyUnitOfWorkFactory(any_engine),
+        "reader",
+        rate_limit_per_minute=100,
+        scopes=frozenset({"campaigns:read"}),
     ).key
     response = app.test_client().get(
         f"/v1/campaigns/{campaign_id}", headers={"Authorization": f"Bearer {key}"}

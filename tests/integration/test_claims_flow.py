@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from app.adapters.db import activations, claims
 from app.domain.claims import ClaimState
 from app.services import claims as claim_service
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import InProcessClaims, claim_mode_campaign
 from tests.support.sim_control import SimControl, expected_scrub_reason
+from tests.support.uow import reading
 
 
 def _eligible_and_scrubbed(sim: SimControl, campaign_id: int) -> tuple[list[str], list[str]]:
@@ -39,9 +39,9 @@ def test_claims_are_validated_in_batches_rewarded_once_and_reported_once(
         "scrubbed:"
     )
     assert outsider.claim.state == ClaimState.REJECTED and outsider.claim.reason == "not_in_audience"
-    with pg_engine.connect() as conn:
-        final = {c.id: c for c in claims.get_claims(conn, [s.claim.id for s in submitted])}
-        credits = activations.wallet_credits_per_claim(conn)
+    with reading(pg_engine) as uow:
+        final = {c.id: c for c in uow.claims.get_many([s.claim.id for s in submitted])}
+        credits = uow.activations.credits_per_claim()
     assert {c.state for c in final.values()} == {ClaimState.COMPLETED}
     assert credits == dict.fromkeys(final, 1)
     # 120 pending claims went out in batches of at most 50 contexts, not 120 calls.
@@ -72,8 +72,8 @@ def test_double_clicks_and_replays_produce_one_reward(pg_engine: Engine, simulat
 
     ids = {s.claim.id for s in (first, again_same_key, again_other_key, again_no_key, replay_after)}
     assert ids == {first.claim.id} and first.created and not again_other_key.created
-    with pg_engine.connect() as conn:
-        assert activations.wallet_credits_per_claim(conn) == {first.claim.id: 1}
+    with reading(pg_engine) as uow:
+        assert uow.activations.credits_per_claim() == {first.claim.id: 1}
     assert sim.statuses(campaign_id)[customer]["times"] == 1
 
 
@@ -102,8 +102,8 @@ def test_budget_exhausted_and_not_eligible_end_as_rejected_with_the_reason(
     run = InProcessClaims(pg_engine, simulator)
     submitted = [run.submit(campaign_id, customer) for customer in customers]
     run.drain()
-    with pg_engine.connect() as conn:
-        final = claims.get_claims(conn, [s.claim.id for s in submitted])
+    with reading(pg_engine) as uow:
+        final = uow.claims.get_many([s.claim.id for s in submitted])
     assert sorted(c.state.value for c in final) == ["completed"] * 2 + ["rejected"] * 3
     assert {c.reason for c in final if c.state == ClaimState.REJECTED} == {"audience_cap_reached"}
 
@@ -114,5 +114,5 @@ def test_claims_on_an_auto_or_unknown_campaign_are_refused_and_write_nothing(
     run = InProcessClaims(pg_engine, simulator)
     with pytest.raises(claim_service.UnknownCampaign):
         run.submit(424242, "someone")
-    with pg_engine.connect() as conn:
-        assert claims.counts_by_state(conn) == {}
+    with reading(pg_engine) as uow:
+        assert uow.claims.counts_by_state() == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from app.adapters.db import audience, campaigns, inbox, operator_data, outbox
+from app.adapters.db import campaigns
 from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
 from app.domain.audience import OperatorFlags
@@ -12,11 +12,12 @@ from app.domain.campaigns import CampaignMode, CampaignState
 from simulator.server import SimulatorServer
 from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
 from tests.support.sim_control import SimControl, expected_scrub_reason
+from tests.support.uow import reading, writing
 
 
 def _campaign(engine: Engine, campaign_id: int) -> campaigns.Campaign:
-    with engine.connect() as conn:
-        found = campaigns.get_campaign(conn, campaign_id)
+    with reading(engine) as uow:
+        found = uow.campaigns.get(campaign_id)
     assert found is not None
     return found
 
@@ -39,10 +40,10 @@ def test_scheduled_campaign_is_ingested_scrubbed_and_approvals_queued(
     assert (campaign.rows_ingested, campaign.last_page) == (2500, 2)
     assert campaign.eligible_count == len(expected_eligible)
     assert campaign.scrubbed_count == 2500 - len(expected_eligible)
-    with any_engine.connect() as conn:
-        assert audience.audience_ids(conn, campaign_id, eligible=True) == expected_eligible
-        reasons = audience.scrub_breakdown(conn, campaign_id)
-        assert outbox.stats(conn, campaign_id).pending == len(expected_eligible)
+    with reading(any_engine) as uow:
+        assert uow.audience.customer_ids(campaign_id, eligible=True) == expected_eligible
+        reasons = uow.audience.scrub_breakdown(campaign_id)
+        assert uow.outbox.stats(campaign_id).pending == len(expected_eligible)
     assert reasons == {
         reason: sum(1 for r in truth.values() if r == reason) for reason in {"no_consent", "fraud_flagged"}
     }
@@ -80,8 +81,8 @@ def test_duplicate_webhook_starts_one_ingest(any_engine: Engine, simulator: Simu
     assert flow.receive(webhook_payload(campaign_id)) is False
     assert flow.dispatch() == 0
 
-    with any_engine.connect() as conn:
-        assert inbox.count_events(conn) == 1
+    with reading(any_engine) as uow:
+        assert uow.inbox.count() == 1
     assert _campaign(any_engine, campaign_id).rows_ingested == 1200
 
 
@@ -105,8 +106,10 @@ def test_a_page_processed_twice_changes_nothing(any_engine: Engine, simulator: S
         before.eligible_count,
         before.pages_done,
     )
-    with any_engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(campaign_audience)).scalar_one() == 1500
+    with reading(any_engine) as uow:
+        assert (
+            uow.connection.execute(select(func.count()).select_from(campaign_audience)).scalar_one() == 1500
+        )
 
 
 def test_a_duplicated_page_write_is_idempotent_at_the_row_level(
@@ -126,14 +129,14 @@ def test_a_duplicated_page_write_is_idempotent_at_the_row_level(
     decisions = flow.pipeline.decide_all(
         (Candidate(c.customer_id, c.promo_code, c.action_id, c.attributes) for c in customers), {}
     )
-    with any_engine.begin() as conn:
-        counts = audience.write_page(conn, campaign_id, 0, decisions)
-        audience.enqueue_page_approvals(conn, campaign_id, 0, deadline=None, now=utcnow())
+    with writing(any_engine) as uow:
+        counts = uow.audience.write_page(campaign_id, 0, decisions)
+        uow.outbox.enqueue_page_approvals(campaign_id, 0, deadline=None, now=utcnow())
     assert counts.rows == 300
     eligible = _campaign(any_engine, campaign_id).eligible_count
-    with any_engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(campaign_audience)).scalar_one() == 300
-        assert outbox.stats(conn, campaign_id).pending == eligible
+    with reading(any_engine) as uow:
+        assert uow.connection.execute(select(func.count()).select_from(campaign_audience)).scalar_one() == 300
+        assert uow.outbox.stats(campaign_id).pending == eligible
 
 
 def test_an_audience_that_fills_its_last_page_ends_on_an_empty_page(
@@ -174,8 +177,8 @@ def test_claim_mode_campaign_queues_no_approvals(any_engine: Engine, simulator: 
     flow.dispatch()
     flow.drain()
     assert _campaign(any_engine, campaign_id).state == CampaignState.READY
-    with any_engine.connect() as conn:
-        assert outbox.stats(conn, campaign_id).pending == 0
+    with reading(any_engine) as uow:
+        assert uow.outbox.stats(campaign_id).pending == 0
 
 
 def test_operator_data_withdraws_consent_and_flags_fraud(
@@ -184,16 +187,16 @@ def test_operator_data_withdraws_consent_and_flags_fraud(
     sim = SimControl(simulator.url)
     campaign_id = sim.create_campaign(100, no_consent_rate=0.0, fraud_rate=0.0)["campaign_id"]
     first, second = (c["customer_id"] for c in sim.customers(campaign_id)[:2])
-    with any_engine.begin() as conn:
-        operator_data.upsert_flags(
-            conn, [(first, OperatorFlags(consent=False)), (second, OperatorFlags(fraud=True))], now=utcnow()
+    with writing(any_engine) as uow:
+        uow.operator_data.save(
+            [(first, OperatorFlags(consent=False)), (second, OperatorFlags(fraud=True))], now=utcnow()
         )
     flow = InProcessFlow(any_engine, simulator_client(simulator.optimove_url), ingest_config())
     flow.receive(webhook_payload(campaign_id))
     flow.dispatch()
     flow.drain()
-    with any_engine.connect() as conn:
-        assert audience.scrub_breakdown(conn, campaign_id) == {"consent_withdrawn": 1, "fraud_flagged": 1}
+    with reading(any_engine) as uow:
+        assert uow.audience.scrub_breakdown(campaign_id) == {"consent_withdrawn": 1, "fraud_flagged": 1}
 
 
 def test_cancel_event_stops_pending_approvals(any_engine: Engine, simulator: SimulatorServer) -> None:
@@ -207,6 +210,6 @@ def test_cancel_event_stops_pending_approvals(any_engine: Engine, simulator: Sim
     flow.dispatch()
     flow.drain()
     assert _campaign(any_engine, campaign_id).state == CampaignState.CANCELED
-    with any_engine.connect() as conn:
-        stats = outbox.stats(conn, campaign_id)
+    with reading(any_engine) as uow:
+        stats = uow.outbox.stats(campaign_id)
     assert stats.pending == 0 and stats.dead > 0

@@ -10,6 +10,7 @@ from app.web import create_app
 from app.web.schemas import ClaimBody
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.secrets import safe_settings
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 
 def test_the_spec_covers_every_public_route_and_reuses_the_request_schemas(sqlite_engine: Engine) -> None:
@@ -51,7 +52,7 @@ def test_the_spec_states_the_configured_long_poll_bound_and_every_webhook_refusa
 
 def test_an_integral_float_campaign_id_is_an_integer_as_json_schema_says(sqlite_engine: Engine) -> None:
     app = create_app(Settings(), sqlite_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
-    key = create_client(sqlite_engine, "floaty", rate_limit_per_minute=10).key
+    key = create_client(SqlAlchemyUnitOfWorkFactory(sqlite_engine), "floaty", rate_limit_per_minute=10).key
     headers = {"Authorization": f"Bearer {key}"}
     client = app.test_client()
     integral = client.post(

@@ -13,15 +13,16 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from app.adapters.db import activations, campaigns, claims, outbox
 from app.adapters.db.schema import build_engine
+from app.adapters.db.tables import claims as claims_table
 from app.config import Settings
-from app.domain.campaigns import CampaignMode, CampaignState
+from app.domain.campaigns import CampaignMode, CampaignState, NewCampaign
 from app.domain.claims import ClaimState
 from app.observability.db_metrics import DatabaseCollector
 from app.observability.metrics import record_webhook
 from app.web.ops import install_request_correlation, ops
 from tests.support.databases import REDIS_TEST_URL
+from tests.support.uow import writing
 
 PASSWORD = "n0t-for-logs"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -111,27 +112,30 @@ def test_readyz_checks_the_embedded_brokers_folder(sqlite_engine: Engine, tmp_pa
 
 def _seed(engine: Engine) -> None:
     """Two campaigns (one at risk), four claims, three outbox rows of which one sent."""
-    with engine.begin() as conn:
+    with writing(engine) as uow:
         for campaign_id, mode in ((1, CampaignMode.AUTO), (2, CampaignMode.CLAIM)):
-            campaigns.create_campaign(
-                conn, campaign_id=campaign_id, mode=mode, clearance_required_by=NOW + timedelta(hours=1),
-                event_timestamp=NOW, page_size=100, now=NOW - timedelta(minutes=10),
+            uow.campaigns.add(
+                NewCampaign(
+                    id=campaign_id, mode=mode, clearance_required_by=NOW + timedelta(hours=1),
+                    event_timestamp=NOW, page_size=100,
+                ),
+                now=NOW - timedelta(minutes=10),
             )  # fmt: skip
-        campaigns.mark_at_risk(conn, 1, now=NOW)
-        campaigns.transition(
-            conn, 2, from_states=frozenset({CampaignState.INGESTING}), to_state=CampaignState.READY, now=NOW
-        )
+        uow.campaigns.mark_at_risk(1, now=NOW)
+        uow.campaigns.finish_ingest(2, CampaignState.READY, now=NOW)
         for n, state in enumerate(["pending", "pending", "rejected", "completed"]):
-            claims.insert_claim(
-                conn, id=f"claim-{n}", client_id=None, source="http", campaign_id=2, customer_id=f"C{n}",
-                session_properties={}, request_hash="h", state=state, created_at=NOW, updated_at=NOW,
+            uow.connection.execute(
+                claims_table.insert().values(
+                    id=f"claim-{n}", client_id=None, source="http", campaign_id=2, customer_id=f"C{n}",
+                    session_properties={}, request_hash="h", state=state, created_at=NOW, updated_at=NOW,
+                )
             )  # fmt: skip
-        activations.enqueue_statuses(conn, 1, ["A", "B"], deadline=None, now=NOW - timedelta(seconds=90))
-        activations.enqueue_statuses(conn, 1, ["C"], deadline=None, now=NOW - timedelta(seconds=30))
-    with engine.begin() as conn:
-        batch = outbox.claim_batch(conn, now=NOW, limit=1, lease=timedelta(minutes=1))
+        uow.outbox.enqueue_statuses(1, ["A", "B"], deadline=None, now=NOW - timedelta(seconds=90))
+        uow.outbox.enqueue_statuses(1, ["C"], deadline=None, now=NOW - timedelta(seconds=30))
+    with writing(engine) as uow:
+        batch = uow.outbox.claim_batch(now=NOW, limit=1, lease=timedelta(minutes=1))
         assert batch is not None and batch.customers == [("A", True)]
-        outbox.mark_sent(conn, batch, now=NOW)
+        uow.outbox.mark_sent(batch, now=NOW)
 
 
 def _gauges(collector: DatabaseCollector) -> dict[tuple[str, tuple[str, ...]], float]:

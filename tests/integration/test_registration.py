@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 
 from app.adapters.optimove.client import OptimoveClient
-from app.adapters.optimove.errors import (
+from app.adapters.ratelimit import UnlimitedLimiter
+from app.domain.backoff import Backoff as SharedBackoff
+from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
+from app.domain.optimove_errors import (
     OptimoveAuthError,
     OptimoveServerError,
     TransientOptimoveError,
 )
-from app.adapters.ratelimit import UnlimitedLimiter
-from app.domain.campaigns import EVENT_CAMPAIGN_CANCELED, EVENT_SCHEDULED_CONDITIONAL
 from app.services.registration import (
     RetryingRegistry,
     RetryPolicy,
@@ -44,7 +45,7 @@ from tests.support.sim_control import SimControl
 API_KEY = f"register-test-key-{secrets.token_hex(6)}"
 LISTENER_URL = f"https://promo.example.com/webhooks/optimove/{STRONG_TOKEN}"
 BOTH_EVENTS = (EVENT_SCHEDULED_CONDITIONAL, EVENT_CAMPAIGN_CANCELED)
-POLICY = RetryPolicy(attempts=4, base_seconds=1.0, max_seconds=8.0)
+POLICY = RetryPolicy(attempts=4, backoff=SharedBackoff(1.0, 8.0, cap_retry_after=False))
 CONFIGURATION_PREFIXES = (
     *("DATABASE_", "CELERY_", "OPTIMOVE_", "OPTIPROMO_", "REDIS_", "PROMOBRIDGE_", "LISTENER_", "FLOWER_"),
 )
@@ -108,7 +109,7 @@ def test_a_429_waits_at_least_its_retry_after(sim: SimulatorServer) -> None:
     control = SimControl(sim.url)
     control.set_faults(rate_429=1.0, endpoints=[REGISTER_EVENT_LISTENER])
     backoff = Backoff(then=control.clear_faults)
-    fast = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.02)
+    fast = RetryPolicy(attempts=3, backoff=SharedBackoff(0.01, 0.02, cap_retry_after=False))
 
     ensure_listeners(_registry(sim, backoff, policy=fast), LISTENER_URL)
 
@@ -141,10 +142,10 @@ def test_a_refused_key_fails_at_once_without_a_retry(sim: SimulatorServer) -> No
 
 
 def test_the_delay_never_exceeds_the_cap_except_for_a_longer_retry_after() -> None:
-    policy = RetryPolicy(attempts=10, base_seconds=1.0, max_seconds=5.0)
+    policy = RetryPolicy(attempts=10, backoff=SharedBackoff(1.0, 5.0, cap_retry_after=False))
     rng = random.Random(3)
-    assert all(2.5 <= policy.delay(attempt, None, rng) <= 5.0 for attempt in range(4, 10))
-    assert policy.delay(1, 42.0, rng) == 42.0
+    assert all(2.5 <= policy.backoff.delay(attempt, rng=rng) <= 5.0 for attempt in range(4, 10))
+    assert policy.backoff.delay(1, retry_after=42.0, rng=rng) == 42.0
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
 

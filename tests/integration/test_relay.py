@@ -8,16 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, update
 
-from app.adapters.db import campaigns, outbox
 from app.adapters.db.tables import campaigns as campaigns_table
 from app.clock import utcnow
+from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignState
 from app.services.relay import RelayConfig, relay_once
 from simulator.server import SimulatorServer
 from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
 from tests.support.sim_control import SimControl
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
 
-FAST_RETRY = RelayConfig(batch_size=1000, max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02)
+FAST_RETRY = RelayConfig(batch_size=1000, max_attempts=3, backoff=Backoff(0.01, 0.02))
 
 
 def _ingested_campaign(engine: Engine, sim_server: SimulatorServer, size: int) -> int:
@@ -34,7 +35,9 @@ def _drain(engine: Engine, sim_server: SimulatorServer, config: RelayConfig = FA
     client = simulator_client(sim_server.optimove_url)
     outcomes = []
     for _ in range(100):
-        result = relay_once(engine, client, config, clock=lambda: utcnow() + timedelta(hours=1))
+        result = relay_once(
+            SqlAlchemyUnitOfWorkFactory(engine), client, config, clock=lambda: utcnow() + timedelta(hours=1)
+        )
         if result is None:
             return outcomes
         outcomes.append(result.outcome)
@@ -45,8 +48,8 @@ def test_relay_approves_every_eligible_customer_once_in_batches(
     any_engine: Engine, simulator: SimulatorServer
 ) -> None:
     campaign_id = _ingested_campaign(any_engine, simulator, 2500)
-    with any_engine.connect() as conn:
-        eligible = campaigns.get_campaign(conn, campaign_id).eligible_count  # type: ignore[union-attr]
+    with reading(any_engine) as uow:
+        eligible = uow.campaigns.get(campaign_id).eligible_count  # type: ignore[union-attr]
 
     outcomes = _drain(any_engine, simulator)
 
@@ -54,8 +57,8 @@ def test_relay_approves_every_eligible_customer_once_in_batches(
     statuses = SimControl(simulator.url).statuses(campaign_id)
     assert len(statuses) == eligible
     assert all(s["status"] is True and s["times"] == 1 for s in statuses.values())
-    with any_engine.connect() as conn:
-        campaign = campaigns.get_campaign(conn, campaign_id)
+    with reading(any_engine) as uow:
+        campaign = uow.campaigns.get(campaign_id)
         assert campaign is not None
         assert (campaign.state, campaign.approved_count, campaign.approval_calls) == (
             CampaignState.APPROVED,
@@ -71,13 +74,15 @@ def test_transient_failures_are_retried_with_backoff_then_sent(
     sim = SimControl(simulator.url)
     sim.set_faults(rate_5xx=1.0, endpoints=["UpdateCustomerPromotionStatus"])
     client = simulator_client(simulator.optimove_url)
-    config = RelayConfig(batch_size=1000, max_attempts=5, backoff_base_seconds=30, backoff_max_seconds=60)
+    config = RelayConfig(batch_size=1000, max_attempts=5, backoff=Backoff(30, 60))
 
-    result = relay_once(pg_engine, client, config, rng=random.Random(1))
+    result = relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), client, config, rng=random.Random(1))
     assert result is not None and result.outcome == "retry"
-    assert relay_once(pg_engine, client, config) is None  # backing off: nothing is due yet
-    with pg_engine.connect() as conn:
-        assert outbox.stats(conn, campaign_id).pending > 0
+    assert (
+        relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), client, config) is None
+    )  # backing off: nothing is due yet
+    with reading(pg_engine) as uow:
+        assert uow.outbox.stats(campaign_id).pending > 0
 
     sim.clear_faults()
     outcomes = _drain(pg_engine, simulator, config)
@@ -91,16 +96,16 @@ def test_ambiguous_failures_are_resent_and_counted(pg_engine: Engine, simulator:
     sim = SimControl(simulator.url)
     sim.set_faults(rate_applied_lost=1.0, endpoints=["UpdateCustomerPromotionStatus"])
     client = simulator_client(simulator.optimove_url)
-    assert relay_once(pg_engine, client, FAST_RETRY).outcome == "retry"  # type: ignore[union-attr]
+    assert relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), client, FAST_RETRY).outcome == "retry"  # type: ignore[union-attr]
     sim.clear_faults()
 
     assert _drain(pg_engine, simulator) == ["sent"]
 
     statuses = sim.statuses(campaign_id)
     assert {s["times"] for s in statuses.values()} == {2}
-    with pg_engine.connect() as conn:
-        stats = outbox.stats(conn, campaign_id)
-        campaign = campaigns.get_campaign(conn, campaign_id)
+    with reading(pg_engine) as uow:
+        stats = uow.outbox.stats(campaign_id)
+        campaign = uow.campaigns.get(campaign_id)
     assert stats.resent == len(statuses)
     assert campaign is not None and campaign.resent_count == len(statuses)
 
@@ -111,12 +116,12 @@ def test_permanent_errors_dead_letter_the_batch_without_retrying(
     campaign_id = _ingested_campaign(pg_engine, simulator, 300)
     wrong_key = simulator_client(simulator.optimove_url, api_key="revoked-key")
 
-    result = relay_once(pg_engine, wrong_key, FAST_RETRY)
+    result = relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), wrong_key, FAST_RETRY)
 
     assert result is not None and result.outcome == "dead"
-    with pg_engine.connect() as conn:
-        stats = outbox.stats(conn, campaign_id)
-        campaign = campaigns.get_campaign(conn, campaign_id)
+    with reading(pg_engine) as uow:
+        stats = uow.outbox.stats(campaign_id)
+        campaign = uow.campaigns.get(campaign_id)
     assert stats.pending == 0 and stats.dead > 0
     assert campaign is not None and "OptimoveAuthError" in (campaign.error or "")
 
@@ -124,32 +129,28 @@ def test_permanent_errors_dead_letter_the_batch_without_retrying(
 def test_two_relays_claim_disjoint_batches(pg_engine: Engine, simulator: SimulatorServer) -> None:
     campaign_id = _ingested_campaign(pg_engine, simulator, 2500)
     lease = timedelta(seconds=60)
-    with pg_engine.connect() as first, pg_engine.connect() as second:
-        first.begin()
-        second.begin()
-        batch_a = outbox.claim_batch(first, now=utcnow(), limit=1000, lease=lease)
-        batch_b = outbox.claim_batch(second, now=utcnow(), limit=1000, lease=lease)
+    with reading(pg_engine) as first, reading(pg_engine) as second:  # two transactions open at once
+        batch_a = first.outbox.claim_batch(now=utcnow(), limit=1000, lease=lease)
+        batch_b = second.outbox.claim_batch(now=utcnow(), limit=1000, lease=lease)
         assert batch_a is not None and batch_b is not None
         ids_a = {c for c, _ in batch_a.customers}
         ids_b = {c for c, _ in batch_b.customers}
         assert ids_a and ids_b and not ids_a & ids_b
-        first.commit()
-        second.commit()
     assert batch_a.campaign_id == batch_b.campaign_id == campaign_id
 
 
 def test_a_stale_lease_cannot_mark_rows_sent(pg_engine: Engine, simulator: SimulatorServer) -> None:
     _ingested_campaign(pg_engine, simulator, 200)
-    with pg_engine.begin() as conn:
-        stale = outbox.claim_batch(conn, now=utcnow(), limit=1000, lease=timedelta(seconds=1))
+    with writing(pg_engine) as uow:
+        stale = uow.outbox.claim_batch(now=utcnow(), limit=1000, lease=timedelta(seconds=1))
     assert stale is not None
     later = utcnow() + timedelta(seconds=5)
-    with pg_engine.begin() as conn:
-        fresh = outbox.claim_batch(conn, now=later, limit=1000, lease=timedelta(seconds=60))
+    with writing(pg_engine) as uow:
+        fresh = uow.outbox.claim_batch(now=later, limit=1000, lease=timedelta(seconds=60))
     assert fresh is not None
-    with pg_engine.begin() as conn:
-        assert outbox.mark_sent(conn, stale, now=later) == 0
-        assert outbox.mark_sent(conn, fresh, now=later) == len(fresh.customers)
+    with writing(pg_engine) as uow:
+        assert uow.outbox.mark_sent(stale, now=later) == 0
+        assert uow.outbox.mark_sent(fresh, now=later) == len(fresh.customers)
 
 
 @pytest.mark.parametrize("deadline_in", [timedelta(seconds=30), timedelta(hours=2)])
@@ -158,18 +159,20 @@ def test_the_most_urgent_campaign_is_sent_first(
 ) -> None:
     relaxed = _ingested_campaign(pg_engine, simulator, 100)
     urgent = _ingested_campaign(pg_engine, simulator, 100)
-    with pg_engine.begin() as conn:
-        conn.execute(
+    with writing(pg_engine) as uow:
+        uow.connection.execute(
             update(campaigns_table)
             .where(campaigns_table.c.id == urgent)
             .values(clearance_required_by=utcnow() + deadline_in)
         )
-        conn.execute(
+        uow.connection.execute(
             update(campaigns_table)
             .where(campaigns_table.c.id == relaxed)
             .values(clearance_required_by=utcnow() + timedelta(hours=3))
         )
-    result = relay_once(pg_engine, simulator_client(simulator.optimove_url), FAST_RETRY)
+    result = relay_once(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), simulator_client(simulator.optimove_url), FAST_RETRY
+    )
     assert result is not None and result.campaign_id == urgent
 
 
@@ -177,22 +180,22 @@ def test_a_batch_whose_relay_died_mid_call_is_resent_and_counted(
     pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
     campaign_id = _ingested_campaign(pg_engine, simulator, 100)
-    with (
-        pg_engine.begin() as conn
-    ):  # a relay leases the batch, calls Optimove, and dies before marking it sent
-        dead = outbox.claim_batch(conn, now=utcnow(), limit=1000, lease=timedelta(seconds=1))
+    with writing(
+        pg_engine
+    ) as uow:  # a relay leases the batch, calls Optimove, and dies before marking it sent
+        dead = uow.outbox.claim_batch(now=utcnow(), limit=1000, lease=timedelta(seconds=1))
     assert dead is not None
     client = simulator_client(simulator.optimove_url)
-    from app.adapters.optimove.models import PromoStatus
+    from app.domain.optimove import PromoStatus
 
     client.update_customer_promotion_status(campaign_id, [PromoStatus(c, s) for c, s in dead.customers])
 
     outcomes = _drain(pg_engine, simulator)  # the lease expires; another relay sends the rows again
 
     assert outcomes == ["sent"]
-    with pg_engine.connect() as conn:
-        stats = outbox.stats(conn, campaign_id)
-        campaign = campaigns.get_campaign(conn, campaign_id)
+    with reading(pg_engine) as uow:
+        stats = uow.outbox.stats(campaign_id)
+        campaign = uow.campaigns.get(campaign_id)
     assert stats.resent == len(dead.customers) == campaign.resent_count  # type: ignore[union-attr]
     assert {s["times"] for s in SimControl(simulator.url).statuses(campaign_id).values()} == {2}
 
@@ -203,11 +206,20 @@ def test_with_a_linger_statuses_wait_for_a_full_batch_or_the_linger(
     campaign_id = _ingested_campaign(pg_engine, simulator, 300)  # about 250 eligible rows, fewer than a batch
     client = simulator_client(simulator.optimove_url)
     lingering = RelayConfig(batch_size=1000, linger=timedelta(seconds=30))
-    assert relay_once(pg_engine, client, lingering) is None  # young rows, no full batch: hold them
+    assert (
+        relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), client, lingering) is None
+    )  # young rows, no full batch: hold them
     full_batch = RelayConfig(batch_size=100, linger=timedelta(seconds=30))
-    sent = relay_once(pg_engine, client, full_batch)  # a full batch is waiting: send it now
+    sent = relay_once(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), client, full_batch
+    )  # a full batch is waiting: send it now
     assert sent is not None and sent.customers == 100
-    later = relay_once(pg_engine, client, lingering, clock=lambda: utcnow() + timedelta(seconds=31))
+    later = relay_once(
+        SqlAlchemyUnitOfWorkFactory(pg_engine),
+        client,
+        lingering,
+        clock=lambda: utcnow() + timedelta(seconds=31),
+    )
     assert later is not None and later.outcome == "sent"  # the linger is over
-    with pg_engine.connect() as conn:
-        assert outbox.stats(conn, campaign_id).pending == 0
+    with reading(pg_engine) as uow:
+        assert uow.outbox.stats(campaign_id).pending == 0

@@ -11,17 +11,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import TooManyRequests
 
-from app.adapters.db import activations, audience, campaigns, operator_data
 from app.adapters.db.schema import build_engine
 from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
 from app.domain.audience import OperatorFlags
-from app.domain.campaigns import CampaignMode, CampaignState
+from app.domain.campaigns import CampaignMode, CampaignState, NewCampaign
 from app.domain.claims import ClaimRequest, ClaimState
-from app.services.claims import UnknownCampaign, submit_claim
+from app.services.claims import UnknownCampaign
 from app.web import create_app
+from tests.support.claims_flow import submit_directly
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.secrets import STRONG_TOKEN, safe_settings
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
 
 TOKEN = STRONG_TOKEN
 DECLARED = "8801-8802"  # the triggered campaigns these tests use, declared through the settings
@@ -48,25 +49,21 @@ def _call(user_id: Any = "cust-1", campaign_id: Any = 8801, **user: Any) -> dict
 def test_an_eligible_customer_is_allowed_recorded_and_can_then_claim(any_engine: Engine) -> None:
     response = _client(any_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call())
     assert response.status_code == 200 and response.json == {"user_id": "cust-1", "allowed": True}
-    with any_engine.connect() as conn:
-        campaign = campaigns.get_campaign(conn, 8801)
-        member = audience.member(conn, 8801, "cust-1")
+    with reading(any_engine) as uow:
+        campaign = uow.campaigns.get(8801)
+        member = uow.audience.member(8801, "cust-1")
     assert campaign is not None and (campaign.mode.value, campaign.state.value) == ("claim", "ready")
     assert member is not None and member.eligible and member.promo_code == "SPIN10"
-    claim = submit_claim(
-        any_engine, ClaimRequest(8801, "cust-1", {}), client_id=None, idempotency_key=None, source="test"
-    ).claim
+    claim = submit_directly(any_engine, ClaimRequest(8801, "cust-1", {})).claim
     assert claim.state == ClaimState.PENDING and claim.promo_code == "SPIN10"
 
 
 def test_operator_data_denies_and_a_later_claim_is_rejected(pg_engine: Engine) -> None:
-    with pg_engine.begin() as conn:
-        operator_data.upsert_flags(conn, [("cust-2", OperatorFlags(consent=False))], now=utcnow())
+    with writing(pg_engine) as uow:
+        uow.operator_data.save([("cust-2", OperatorFlags(consent=False))], now=utcnow())
     response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-2"))
     assert response.json == {"user_id": "cust-2", "allowed": False}
-    claim = submit_claim(
-        pg_engine, ClaimRequest(8801, "cust-2", {}), client_id=None, idempotency_key=None, source="test"
-    ).claim
+    claim = submit_directly(pg_engine, ClaimRequest(8801, "cust-2", {})).claim
     assert claim.state == ClaimState.REJECTED and claim.reason == "scrubbed:consent_withdrawn"
 
 
@@ -89,8 +86,8 @@ def test_numeric_ids_are_accepted(pg_engine: Engine) -> None:
 def test_unusable_calls_are_refused_and_write_nothing(pg_engine: Engine, body: Any) -> None:
     response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=body)
     assert response.status_code == 400 and response.json["allowed"] is False
-    with pg_engine.connect() as conn:
-        assert campaigns.list_campaigns(conn) == []
+    with reading(pg_engine) as uow:
+        assert uow.campaigns.recent() == []
 
 
 def test_a_wrong_token_is_refused(pg_engine: Engine) -> None:
@@ -110,19 +107,20 @@ def test_the_gateway_fails_closed_when_the_database_is_down() -> None:
 def _scheduled_campaign_with(engine: Engine, campaign_id: int, members: dict[str, str | None]) -> None:
     """A scheduled claim-mode campaign whose ingested audience holds `members` (customer -> scrub reason)."""
     now = utcnow()
-    with engine.begin() as conn:
-        campaigns.create_campaign(
-            conn,
-            campaign_id=campaign_id,
-            mode=CampaignMode.CLAIM,
-            clearance_required_by=now,
-            event_timestamp=now,
-            page_size=100,
+    with writing(engine) as uow:
+        uow.campaigns.add(
+            NewCampaign(
+                id=campaign_id,
+                mode=CampaignMode.CLAIM,
+                clearance_required_by=now,
+                event_timestamp=now,
+                page_size=100,
+                state=CampaignState.READY,
+            ),
             now=now,
-            state=CampaignState.READY,
         )
         for customer_id, reason in members.items():
-            conn.execute(
+            uow.connection.execute(
                 campaign_audience.insert().values(
                     campaign_id=campaign_id,
                     customer_id=customer_id,
@@ -136,13 +134,7 @@ def _scheduled_campaign_with(engine: Engine, campaign_id: int, members: dict[str
 
 
 def _claim(engine: Engine, campaign_id: int, customer_id: str) -> Any:
-    return submit_claim(
-        engine,
-        ClaimRequest(campaign_id, customer_id, {}),
-        client_id=None,
-        idempotency_key=None,
-        source="test",
-    ).claim
+    return submit_directly(engine, ClaimRequest(campaign_id, customer_id, {})).claim
 
 
 @pytest.mark.parametrize("reason", ["fraud_flagged", "no_consent"])
@@ -154,21 +146,21 @@ def test_a_customer_scrubbed_by_ingest_is_never_readmitted_by_the_gateway(
         f"/webhooks/optimove/triggered/{TOKEN}", json=_call("scrubbed-1", 8901)
     )
     assert response.json == {"user_id": "scrubbed-1", "allowed": False}
-    with pg_engine.connect() as conn:
-        member = audience.member(conn, 8901, "scrubbed-1")
+    with reading(pg_engine) as uow:
+        member = uow.audience.member(8901, "scrubbed-1")
     assert member is not None and not member.eligible and member.scrub_reason == reason
     claim = _claim(pg_engine, 8901, "scrubbed-1")
     assert claim.state == ClaimState.REJECTED and claim.reason == f"scrubbed:{reason}"
-    with pg_engine.connect() as conn:
-        assert activations.wallet_credits_per_claim(conn) == {}
+    with reading(pg_engine) as uow:
+        assert uow.activations.credits_per_claim() == {}
 
 
 def test_an_outsider_named_by_the_gateway_is_not_added_to_a_scheduled_campaign(pg_engine: Engine) -> None:
     _scheduled_campaign_with(pg_engine, 8902, {"member-1": None})
     response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("outsider", 8902))
     assert response.json == {"user_id": "outsider", "allowed": False}
-    with pg_engine.connect() as conn:
-        assert audience.member(conn, 8902, "outsider") is None
+    with reading(pg_engine) as uow:
+        assert uow.audience.member(8902, "outsider") is None
     claim = _claim(pg_engine, 8902, "outsider")
     assert claim.state == ClaimState.REJECTED and claim.reason == "not_in_audience"
 
@@ -176,8 +168,8 @@ def test_an_outsider_named_by_the_gateway_is_not_added_to_a_scheduled_campaign(p
 def test_an_unknown_campaign_is_refused_and_nothing_is_created(pg_engine: Engine) -> None:
     response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-9", 9999))
     assert response.status_code == 200 and response.json == {"user_id": "cust-9", "allowed": False}
-    with pg_engine.connect() as conn:
-        assert campaigns.get_campaign(conn, 9999) is None and audience.member(conn, 9999, "cust-9") is None
+    with reading(pg_engine) as uow:
+        assert uow.campaigns.get(9999) is None and uow.audience.member(9999, "cust-9") is None
     with pytest.raises(UnknownCampaign):
         _claim(pg_engine, 9999, "cust-9")
 
@@ -185,11 +177,11 @@ def test_an_unknown_campaign_is_refused_and_nothing_is_created(pg_engine: Engine
 def test_a_campaign_declared_triggered_with_the_cli_service_is_served(pg_engine: Engine) -> None:
     from app.services.campaign_settings import set_campaign_settings
 
-    set_campaign_settings(pg_engine, 9500, kind="triggered", updated_by="test")
+    set_campaign_settings(SqlAlchemyUnitOfWorkFactory(pg_engine), 9500, kind="triggered", updated_by="test")
     response = _client(pg_engine).post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-5", 9500))
     assert response.json == {"user_id": "cust-5", "allowed": True}
-    with pg_engine.connect() as conn:
-        campaign = campaigns.get_campaign(conn, 9500)
+    with reading(pg_engine) as uow:
+        campaign = uow.campaigns.get(9500)
     assert campaign is not None and campaign.kind == "triggered"
 
 
@@ -198,34 +190,34 @@ def test_declaring_an_existing_scheduled_campaign_triggered_is_refused(pg_engine
 
     _scheduled_campaign_with(pg_engine, 8903, {})
     with pytest.raises(SettingsRefused):
-        set_campaign_settings(pg_engine, 8903, kind="triggered")
+        set_campaign_settings(SqlAlchemyUnitOfWorkFactory(pg_engine), 8903, kind="triggered")
 
 
 def test_a_scrub_made_by_the_gateway_stands_when_the_operator_data_later_allows(pg_engine: Engine) -> None:
-    with pg_engine.begin() as conn:
-        operator_data.upsert_flags(conn, [("cust-3", OperatorFlags(fraud=True))], now=utcnow())
+    with writing(pg_engine) as uow:
+        uow.operator_data.save([("cust-3", OperatorFlags(fraud=True))], now=utcnow())
     client = _client(pg_engine)
     assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-3")).json["allowed"] is False
-    with pg_engine.begin() as conn:
-        operator_data.upsert_flags(conn, [("cust-3", OperatorFlags(fraud=False))], now=utcnow())
+    with writing(pg_engine) as uow:
+        uow.operator_data.save([("cust-3", OperatorFlags(fraud=False))], now=utcnow())
     assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-3")).json["allowed"] is False
-    with pg_engine.connect() as conn:
-        member = audience.member(conn, 8801, "cust-3")
+    with reading(pg_engine) as uow:
+        member = uow.audience.member(8801, "cust-3")
     assert member is not None and not member.eligible and member.scrub_reason == "fraud_flagged"
 
 
 def test_an_eligible_customer_later_flagged_is_narrowed_to_scrubbed(pg_engine: Engine) -> None:
     client = _client(pg_engine)
     assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-4")).json["allowed"] is True
-    with pg_engine.begin() as conn:
-        operator_data.upsert_flags(conn, [("cust-4", OperatorFlags(consent=False))], now=utcnow())
+    with writing(pg_engine) as uow:
+        uow.operator_data.save([("cust-4", OperatorFlags(consent=False))], now=utcnow())
     assert client.post(f"/webhooks/optimove/triggered/{TOKEN}", json=_call("cust-4")).json["allowed"] is False
     assert _claim(pg_engine, 8801, "cust-4").reason == "scrubbed:consent_withdrawn"
 
 
 def _no_campaign_written(engine: Engine) -> bool:
-    with engine.connect() as conn:
-        return campaigns.list_campaigns(conn) == []
+    with reading(engine) as uow:
+        return uow.campaigns.recent() == []
 
 
 @pytest.mark.parametrize(

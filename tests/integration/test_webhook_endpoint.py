@@ -13,10 +13,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from app.adapters.db import inbox
 from app.adapters.db.tables import inbox_events
 from app.web import create_app
 from tests.support.secrets import STRONG_TOKEN, safe_settings
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading
 
 TOKEN = STRONG_TOKEN
 SECRET = "hmac-secret"
@@ -47,8 +47,8 @@ def _event(**extra: Any) -> dict[str, Any]:
 
 
 def _rows(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return inbox.count_events(conn)
+    with reading(engine) as uow:
+        return uow.inbox.count()
 
 
 def test_a_valid_event_is_stored_with_its_raw_body_and_extra_keys(pg_engine: Engine) -> None:
@@ -58,8 +58,8 @@ def test_a_valid_event_is_stored_with_its_raw_body_and_extra_keys(pg_engine: Eng
     )
     assert response.status_code == 200
     assert response.json == {"status": "accepted", "event_type_id": 5, "campaign_id": 1359}
-    with pg_engine.connect() as conn:
-        row = conn.execute(select(inbox_events)).mappings().one()
+    with reading(pg_engine) as uow:
+        row = uow.connection.execute(select(inbox_events)).mappings().one()
     assert row["raw_body"] == body and row["payload"]["ChannelID"] == 7
     assert row["dedupe_key"].startswith("5:1359:") and row["conflict_of"] is None
 
@@ -178,10 +178,10 @@ def test_an_event_that_differs_from_the_first_is_stored_apart_surfaced_and_not_a
     assert first.json["status"] == "accepted"  # type: ignore[index]
     assert other.status_code == 200 and other.json["status"] == "conflict"  # type: ignore[index]
     assert other.json["differs_in"] == ["ClearanceRequiredBy"]  # type: ignore[index]
-    with any_engine.connect() as conn:
-        rows = conn.execute(select(inbox_events).order_by(inbox_events.c.id)).mappings().all()
-        pending = inbox.claim_for_dispatch(
-            conn, now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=10
+    with reading(any_engine) as uow:
+        rows = uow.connection.execute(select(inbox_events).order_by(inbox_events.c.id)).mappings().all()
+        pending = uow.inbox.claim_for_dispatch(
+            now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=10
         )
     assert len(rows) == 2 and rows[1]["conflict_of"] == rows[0]["id"]
     assert rows[1]["processed_at"] is not None and rows[1]["outcome"] == "conflict"
@@ -200,16 +200,22 @@ def test_a_conflicting_event_shows_in_the_campaign_report_and_the_metrics(pg_eng
     client = _client(pg_engine)
     client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(1)))
     client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(3)))
-    with pg_engine.connect() as conn:
-        first_id = inbox.claim_for_dispatch(
-            conn, now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=1
+    with reading(pg_engine) as uow:
+        first_id = uow.inbox.claim_for_dispatch(
+            now=datetime.now(UTC), stale_before=datetime.now(UTC), limit=1
         )
-        conn.commit()
+        uow.commit()
+    from zoneinfo import ZoneInfo
+
+    from app.adapters.optimove.contract import OptimoveEventContract
     from app.services.ingest import process_inbox_event
     from tests.support.dispatch import RecordingDispatcher
 
-    process_inbox_event(pg_engine, RecordingDispatcher(), ingest_config(), first_id[0])  # type: ignore[arg-type]
-    report = campaign_report(pg_engine, 1359)
+    events = OptimoveEventContract(ZoneInfo("UTC"))
+    process_inbox_event(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), RecordingDispatcher(), events, ingest_config(), first_id[0]
+    )
+    report = campaign_report(SqlAlchemyUnitOfWorkFactory(pg_engine), 1359)
     assert report is not None and report.event_conflicts == 1
     assert report.recent_event_conflicts[0]["payload"]["CampaignID"] == 1359
     assert WEBHOOK_CONFLICTS._value.get() == before + 1  # type: ignore[attr-defined]
@@ -232,8 +238,8 @@ def test_a_forged_early_event_does_not_silently_swallow_the_genuine_one(pg_engin
     client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(0.1)))  # forged, first
     genuine = client.post(f"/webhooks/optimove/{TOKEN}", json=_event(ClearanceRequiredBy=_in(6)))
     assert genuine.json["status"] != "duplicate"  # type: ignore[index]
-    with pg_engine.connect() as conn:
-        stored = conn.execute(select(inbox_events.c.raw_body)).scalars().all()
+    with reading(pg_engine) as uow:
+        stored = uow.connection.execute(select(inbox_events.c.raw_body)).scalars().all()
     assert len(stored) == 2
 
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from app.adapters.activators import RewardActivator
 from app.adapters.activators.wallet import WalletLedgerActivator
 from app.adapters.optimove.optipromo import OptiPromoClient
 from app.adapters.ratelimit import UnlimitedLimiter
@@ -14,12 +13,17 @@ from app.clock import utcnow
 from app.domain.campaigns import CampaignMode
 from app.domain.claims import ClaimRequest
 from app.policies.rewards import RewardPipeline, VipMultiplier
-from app.services import claim_processing
-from app.services.claims import SubmittedClaim, submit_claim
+from app.services.activation import ActivationConfig, ActivationResult, activate_validated
+from app.services.claim_recovery import reconcile_claims
+from app.services.claims import Submission, SubmittedClaim, submit_claim
+from app.services.ports import RewardActivator
 from app.services.relay import RelayConfig, relay_once
+from app.services.validation import ValidationConfig, ValidationStep, validate_pending
 from simulator.server import SimulatorServer
+from tests.support.dispatch import RecordingDispatcher
 from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
 from tests.support.sim_control import SimControl
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 
 def claim_mode_campaign(engine: Engine, sim_server: SimulatorServer, size: int, **spec: object) -> int:
@@ -54,6 +58,7 @@ class InProcessClaims:
         reconcile: bool = False,
     ) -> None:
         self.engine = engine
+        self.uow = SqlAlchemyUnitOfWorkFactory(engine)
         self.flow = InProcessFlow(engine, simulator_client(sim_server.optimove_url), ingest_config())
         self.dispatcher = self.flow.dispatcher
         self.optipromo = OptiPromoClient(
@@ -63,12 +68,12 @@ class InProcessClaims:
             timeout_seconds=5,
         )
         self.activator = activator or WalletLedgerActivator()
-        self.activation = claim_processing.ActivationConfig(max_attempts=max_retries + 1)
+        self.activation = ActivationConfig(max_attempts=max_retries + 1)
         self.reconcile = reconcile
         self.rewards = RewardPipeline([VipMultiplier()])
-        self.validation = claim_processing.ValidationConfig(max_contexts=max_contexts)
-        self.validation_results: list[claim_processing.StepResult] = []
-        self.activation_results: list[claim_processing.ActivationResult] = []
+        self.validation = ValidationConfig(max_contexts=max_contexts)
+        self.validation_results: list[ValidationStep] = []
+        self.activation_results: list[ActivationResult] = []
 
     def submit(
         self,
@@ -78,24 +83,23 @@ class InProcessClaims:
         key: str | None = None,
         session: dict[str, object] | None = None,
     ) -> SubmittedClaim:
-        submitted = submit_claim(
-            self.engine,
+        return submit_claim(
+            self.uow,
+            self.dispatcher,
             ClaimRequest(campaign_id, customer_id, session or {}),
-            client_id=None,
-            idempotency_key=key,
-            source="test",
+            Submission(None, key, "test"),
         )
-        if submitted.created and submitted.claim.state.value == "pending":
-            self.dispatcher.validate_claim(submitted.claim.id)
-        return submitted
 
     def drain(self) -> None:
         """Run every dispatched step until nothing is left, then relay the outbox."""
         d = self.dispatcher
         while d.validations or d.activations or d.status_rounds:
             if self.reconcile:
-                claim_processing.reconcile_claims(
-                    self.engine, d, stale_after=timedelta(0), clock=lambda: utcnow() + timedelta(days=1)
+                reconcile_claims(
+                    self.uow,
+                    d,
+                    stale_after=timedelta(0),
+                    clock=lambda: utcnow() + timedelta(days=1),
                 )
             if d.validations:
                 self.validate(d.validations.popleft())
@@ -103,29 +107,57 @@ class InProcessClaims:
                 self.activate(d.activations.popleft())
             else:
                 d.status_rounds = 0
-                while relay_once(self.engine, self.flow.client, RelayConfig(batch_size=10_000)) is not None:
+                while (
+                    relay_once(
+                        self.uow,
+                        self.flow.client,
+                        RelayConfig(batch_size=10_000),
+                    )
+                    is not None
+                ):
                     pass
 
-    def validate(self, claim_id: str) -> claim_processing.StepResult:
+    def validate(self, claim_id: str) -> ValidationStep:
         """What the validate task does."""
-        result = claim_processing.validate_pending(
-            self.engine, self.optipromo, self.dispatcher, self.validation, claim_id
+        result = validate_pending(
+            self.uow,
+            self.optipromo,
+            self.dispatcher,
+            self.validation,
+            claim_id,
         )
         self.validation_results.append(result)
         return result
 
-    def activate(self, claim_ids: list[str]) -> claim_processing.ActivationResult:
+    def activate(self, claim_ids: list[str]) -> ActivationResult:
         """What the activate task does: one round, and its retries queued again (countdown skipped)."""
-        result = claim_processing.activate_validated(
-            self.engine, self.activator, self.rewards, self.dispatcher, claim_ids, self.activation
+        result = activate_validated(
+            self.uow,
+            self.activator,
+            self.rewards,
+            self.dispatcher,
+            claim_ids,
+            self.activation,
         )
         self.activation_results.append(result)
         if result.retry:
             self.dispatcher.activations.append(list(result.retry))
         return result
 
-    def drain_validations_and_one_activation_round(self) -> claim_processing.ActivationResult:
+    def drain_validations_and_one_activation_round(self) -> ActivationResult:
         """Validate everything pending, then run one activation round (its retries stay queued)."""
         while self.dispatcher.validations:
             self.validate(self.dispatcher.validations.popleft())
         return self.activate(self.dispatcher.activations.popleft())
+
+
+def submit_directly(
+    engine: Engine, request: ClaimRequest, *, client_id: int | None = None, key: str | None = None
+) -> SubmittedClaim:
+    """Submit a claim through the service, as an edge would; its doorbell rings a recording dispatcher."""
+    return submit_claim(
+        SqlAlchemyUnitOfWorkFactory(engine),
+        RecordingDispatcher(),
+        request,
+        Submission(client_id, key, "test"),
+    )

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from app.adapters.optimove.client import OptimoveClient
+from app.adapters.optimove.contract import OptimoveEventContract
 from app.adapters.ratelimit import UnlimitedLimiter
 from app.domain.campaigns import CampaignMode
 from app.policies.base import build_pipeline
@@ -15,6 +16,7 @@ from app.services.ingest import IngestConfig, PageResult, ingest_page, process_i
 from app.services.sweeper import dispatch_inbox
 from app.services.webhooks import receive_optimove_event
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 ATTRIBUTES = ("Consent", "FraudFlag", "VIPLevel", "Country")
 DEFAULT_POLICIES = (
@@ -33,7 +35,6 @@ def ingest_config(
         attributes=ATTRIBUTES,
         default_mode=mode,
         mode_overrides={},
-        timezone=ZoneInfo("UTC"),
     )
 
 
@@ -64,6 +65,8 @@ class InProcessFlow:
 
     def __init__(self, engine: Engine, client: OptimoveClient, config: IngestConfig) -> None:
         self.engine = engine
+        self.uow = SqlAlchemyUnitOfWorkFactory(engine)
+        self.events = OptimoveEventContract(ZoneInfo("UTC"))
         self.client = client
         self.config = config
         self.dispatcher = RecordingDispatcher()
@@ -73,15 +76,21 @@ class InProcessFlow:
     def receive(self, payload: dict[str, object]) -> bool:
         import json
 
-        return receive_optimove_event(self.engine, payload, json.dumps(payload), ZoneInfo("UTC")).new
+        return receive_optimove_event(self.uow, self.events, payload, json.dumps(payload)).new
 
     def dispatch(self) -> int:
-        return dispatch_inbox(self.engine, self.dispatcher, stale_after=timedelta(minutes=2))
+        return dispatch_inbox(self.uow, self.dispatcher, stale_after=timedelta(minutes=2))
 
     def run_one_page(self) -> PageResult:
         campaign_id, page_no = self.dispatcher.pages.popleft()
         result = ingest_page(
-            self.engine, self.client, self.pipeline, self.dispatcher, self.config, campaign_id, page_no
+            self.uow,
+            self.client,
+            self.pipeline,
+            self.dispatcher,
+            self.config,
+            campaign_id,
+            page_no,
         )
         self.page_results.append(result)
         return result
@@ -91,7 +100,7 @@ class InProcessFlow:
         while self.dispatcher.started or self.dispatcher.pages:
             if self.dispatcher.started:
                 process_inbox_event(
-                    self.engine, self.dispatcher, self.config, self.dispatcher.started.popleft()
+                    self.uow, self.dispatcher, self.events, self.config, self.dispatcher.started.popleft()
                 )
             else:
                 self.run_one_page()

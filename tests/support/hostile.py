@@ -19,7 +19,6 @@ from urllib.parse import unquote
 from flask import Flask
 from sqlalchemy import Engine, text
 
-from app.adapters.db import operator_data
 from app.adapters.db.tables import metadata
 from app.clock import utcnow
 from app.config import Settings
@@ -30,6 +29,7 @@ from app.web.security_headers import SECURITY_HEADERS
 from app.web.webhooks import GATEWAY_PATH_PREFIX
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.secrets import STRONG_TOKEN, safe_settings
+from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
 
 TOKEN = STRONG_TOKEN
 # The OpenAPI document's examples name campaign 1359 and customer C234638: seeded, so that
@@ -83,8 +83,8 @@ class HostileTarget:
             f"(SELECT count(*) || ':' || coalesce(sum(hashtext(t::text)::bigint), 0) FROM {table.name} t)"
             for table in metadata.sorted_tables
         )
-        with self.engine.connect() as conn:
-            return tuple(conn.execute(text(f"SELECT {parts}")).one())
+        with reading(self.engine) as uow:
+            return tuple(uow.connection.execute(text(f"SELECT {parts}")).one())
 
     def observe(self, suite: str, send: Callable[[], Observed]) -> Observed:
         """Send one request and check every property that holds whatever the input."""
@@ -111,10 +111,13 @@ def seed_target(engine: Engine, data_dir: Path) -> HostileTarget:
     (data_dir / "broker").mkdir(parents=True, exist_ok=True)  # /readyz checks the embedded broker
     app = create_app(hostile_settings(data_dir), engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
     key = create_client(
-        engine, "fuzzer", rate_limit_per_minute=10_000_000, scopes=frozenset({"claims", "campaigns:read"})
+        SqlAlchemyUnitOfWorkFactory(engine),
+        "fuzzer",
+        rate_limit_per_minute=10_000_000,
+        scopes=frozenset({"claims", "campaigns:read"}),
     ).key
-    with engine.begin() as conn:
-        operator_data.upsert_flags(conn, [(SCRUBBED_CUSTOMER, OperatorFlags(consent=False))], now=utcnow())
+    with writing(engine) as uow:
+        uow.operator_data.save([(SCRUBBED_CUSTOMER, OperatorFlags(consent=False))], now=utcnow())
     client = app.test_client()
     for customer in (*AUDIENCE, SCRUBBED_CUSTOMER):  # the gateway records them in a claim-mode campaign
         call = {"user": {"user_id": customer}, "campaign": {"id": CLAIM_CAMPAIGN_ID}}

@@ -6,7 +6,7 @@ import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from app.adapters.db.claims import ClaimRecord
+from app.domain.claims import Claim as ClaimRecord
 from app.domain.claims import ClaimState
 from app.services.claim_watch import ClaimWatch, wait_until_final
 

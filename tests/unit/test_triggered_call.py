@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.services.triggered import InvalidTriggeredCall, parse_triggered_call
+from app.adapters.optimove.gateway_contract import parse_triggered_call
+from app.domain.optimove import InvalidTriggeredCall
 
 
 def _payload(user_id: Any = "cust-1", campaign_id: Any = 8801, codes: Any = ("SPIN10",)) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.adapters.activators import GrantKind, GrantOutcome, RewardGrant
 from app.adapters.optimove._lenient import get_field
-from app.adapters.optimove.errors import parse_retry_after
+from app.domain.optimove_errors import parse_retry_after
+from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
+from app.services.unit_of_work import UnitOfWork
 
 __all__ = ["STATUS_CONTRACT", "GrantKind", "GrantOutcome", "HttpRewardActivator", "RewardGrant"]
 
@@ -125,7 +125,7 @@ class HttpRewardActivator:
     def __repr__(self) -> str:
         return f"HttpRewardActivator(url={self._url!r})"
 
-    def record(self, conn: Any, grants: Sequence[RewardGrant], now: datetime) -> None:
+    def record(self, uow: UnitOfWork, granted: Sequence[RewardGrant], now: datetime) -> None:
         """Nothing to keep locally: the operator's platform holds the grant."""
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Activation records, the PostgreSQL wallet ledger, and the status rows they put in the outbox."""
+"""Activation records and the PostgreSQL wallet ledger of the built-in activator."""
 
 from __future__ import annotations
 
@@ -9,79 +9,65 @@ from decimal import Decimal
 from sqlalchemy import Connection, func, select
 
 from app.adapters.db.dialect import insert_ignoring_conflicts
-from app.adapters.db.tables import activations, outbox, wallet_ledger
-
-PROMOTION_STATUS = "promotion_status"
-
-
-def record_activation(
-    conn: Connection,
-    *,
-    claim_id: str,
-    activator: str,
-    external_ref: str | None,
-    amount: Decimal,
-    now: datetime,
-) -> bool:
-    """Record that the reward of a claim was granted; False if it already was."""
-    statement = insert_ignoring_conflicts(conn, activations, ["claim_id"]).values(
-        claim_id=claim_id, activator=activator, external_ref=external_ref, amount=amount, created_at=now
-    )
-    return conn.execute(statement).rowcount == 1
+from app.adapters.db.tables import activations, claims, wallet_ledger
+from app.domain.rewards import RewardGrant
 
 
-def credit_wallet(
-    conn: Connection,
-    *,
-    claim_id: str,
-    campaign_id: int,
-    customer_id: str,
-    reward_type: str | None,
-    amount: Decimal,
-    now: datetime,
-) -> bool:
-    """Credit the customer's wallet once per claim; False if this claim was already credited."""
-    statement = insert_ignoring_conflicts(conn, wallet_ledger, ["claim_id"]).values(
-        claim_id=claim_id,
-        campaign_id=campaign_id,
-        customer_id=customer_id,
-        reward_type=reward_type,
-        amount=amount,
-        created_at=now,
-    )
-    return conn.execute(statement).rowcount == 1
+class SqlActivations:
+    """The activation repository on one connection (see ``app.services.unit_of_work``)."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-def enqueue_statuses(
-    conn: Connection,
-    campaign_id: int,
-    customer_ids: Sequence[str],
-    *,
-    deadline: datetime | None,
-    now: datetime,
-) -> int:
-    """Queue Status true for these customers (once per campaign and customer)."""
-    if not customer_ids:
-        return 0
-    rows = [
-        {
-            "kind": PROMOTION_STATUS,
-            "campaign_id": campaign_id,
-            "customer_id": customer_id,
-            "status": True,
-            "deadline": deadline,
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
-            "send_count": 0,
-        }
-        for customer_id in customer_ids
-    ]
-    statement = insert_ignoring_conflicts(conn, outbox, ["kind", "campaign_id", "customer_id"])
-    return int(conn.execute(statement, rows).rowcount)
+    def record(
+        self, granted: Sequence[tuple[RewardGrant, str | None]], *, activator: str, now: datetime
+    ) -> int:
+        """Record each grant (with the platform's reference) once per claim; how many were new."""
+        if not granted:
+            return 0
+        rows = [
+            {
+                "claim_id": grant.claim_id,
+                "activator": activator,
+                "external_ref": external_ref,
+                "amount": grant.amount,
+                "created_at": now,
+            }
+            for grant, external_ref in granted
+        ]
+        statement = insert_ignoring_conflicts(self._conn, activations, ["claim_id"])
+        return int(self._conn.execute(statement, rows).rowcount)
 
+    def credit_wallets(self, grants: Sequence[RewardGrant], *, now: datetime) -> int:
+        """Credit each customer's wallet once per claim (the wallet activator); how many were new."""
+        if not grants:
+            return 0
+        rows = [
+            {
+                "claim_id": g.claim_id,
+                "campaign_id": g.campaign_id,
+                "customer_id": g.customer_id,
+                "reward_type": g.reward_type,
+                "amount": g.amount,
+                "created_at": now,
+            }
+            for g in grants
+        ]
+        statement = insert_ignoring_conflicts(self._conn, wallet_ledger, ["claim_id"])
+        return int(self._conn.execute(statement, rows).rowcount)
 
-def wallet_credits_per_claim(conn: Connection) -> dict[str, int]:
-    """How many credits each claim received (for invariant checks: always 1)."""
-    rows = conn.execute(select(wallet_ledger.c.claim_id, func.count()).group_by(wallet_ledger.c.claim_id))
-    return {str(claim_id): int(count) for claim_id, count in rows}
+    def credits_per_claim(self) -> dict[str, int]:
+        """How many wallet credits each claim received (always 1; for invariant checks)."""
+        rows = self._conn.execute(
+            select(wallet_ledger.c.claim_id, func.count()).group_by(wallet_ledger.c.claim_id)
+        )
+        return {str(claim_id): int(count) for claim_id, count in rows}
+
+    def granted_total(self, campaign_id: int) -> Decimal:
+        """The sum of the amounts recorded as granted for a campaign's claims."""
+        total = self._conn.execute(
+            select(func.coalesce(func.sum(activations.c.amount), 0))
+            .select_from(activations.join(claims, claims.c.id == activations.c.claim_id))
+            .where(claims.c.campaign_id == campaign_id)
+        ).scalar_one()
+        return Decimal(total)

@@ -1,51 +1,35 @@
-"""Campaign rows and their pages: state transitions are conditional updates guarded by the state."""
+"""Campaign rows and their pages: state changes are conditional updates guarded by the state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from app.adapters.db.dialect import insert_ignoring_conflicts, is_postgres
+from app.adapters.db.dialect import (
+    insert_ignoring_conflicts,
+    lock_for_update,
+    lock_rows_skip_locked,
+    smallest_of,
+)
 from app.adapters.db.tables import campaign_pages, campaigns
 from app.clock import as_utc
-from app.domain.campaigns import CampaignMode, CampaignState
+from app.domain.campaigns import (
+    PAGE_DONE,
+    PAGE_PENDING,
+    Campaign,
+    CampaignMode,
+    CampaignState,
+    NewCampaign,
+)
 
-KIND_SCHEDULED = "scheduled"
-KIND_TRIGGERED = "triggered"
-PAGE_PENDING = "pending"
-PAGE_DONE = "done"
-
-
-@dataclass(frozen=True, slots=True)
-class Campaign:
-    """A scheduled campaign as stored."""
-
-    id: int
-    kind: str  # "scheduled" (EventTypeID 5) or "triggered" (the gateway)
-    mode: CampaignMode
-    state: CampaignState
-    clearance_required_by: datetime | None
-    page_size: int
-    last_page: int | None
-    rows_ingested: int
-    eligible_count: int
-    scrubbed_count: int
-    approved_count: int
-    approval_calls: int
-    resent_count: int
-    pages_done: int
-    at_risk_since: datetime | None
-    created_at: datetime
-    ingest_started_at: datetime | None
-    ingest_finished_at: datetime | None
-    approvals_finished_at: datetime | None
-    error: str | None
+LIVE_STATES = frozenset({CampaignState.INGESTING, CampaignState.APPROVING, CampaignState.READY})
+MAX_ERROR_CHARS = 2000
 
 
-def _campaign_from_row(row: Any) -> Campaign:
+def _campaign(row: Any) -> Campaign:
     return Campaign(
         id=row["id"],
         kind=row["kind"],
@@ -70,238 +54,254 @@ def _campaign_from_row(row: Any) -> Campaign:
     )
 
 
-def create_campaign(
-    conn: Connection,
-    *,
-    campaign_id: int,
-    mode: CampaignMode,
-    clearance_required_by: datetime | None,
-    event_timestamp: datetime | None,
-    page_size: int,
-    now: datetime,
-    kind: str = KIND_SCHEDULED,
-    state: CampaignState = CampaignState.INGESTING,
-) -> bool:
-    """Create the campaign (scheduled ones start ingesting); False when it already exists."""
-    statement = insert_ignoring_conflicts(conn, campaigns, ["id"]).values(
-        id=campaign_id,
-        kind=kind,
-        mode=mode.value,
-        state=state.value,
-        clearance_required_by=clearance_required_by,
-        event_timestamp=event_timestamp,
-        page_size=page_size,
-        created_at=now,
-        updated_at=now,
-        ingest_started_at=now,
-    )
-    return conn.execute(statement).rowcount == 1
+class SqlCampaigns:
+    """The campaign repository on one connection (see ``app.services.unit_of_work``)."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-def get_campaign(conn: Connection, campaign_id: int, *, for_update: bool = False) -> Campaign | None:
-    """Read a campaign (optionally locking its row until the transaction ends)."""
-    query = select(campaigns).where(campaigns.c.id == campaign_id)
-    if for_update and is_postgres(conn):
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
-    return None if row is None else _campaign_from_row(row)
+    def get(self, campaign_id: int, *, lock: bool = False) -> Campaign | None:
+        """One campaign; `lock` holds its row until the transaction ends."""
+        query = select(campaigns).where(campaigns.c.id == campaign_id)
+        if lock:
+            query = lock_for_update(self._conn, query)
+        row = self._conn.execute(query).mappings().first()
+        return None if row is None else _campaign(row)
 
-
-def list_campaigns(conn: Connection, *, limit: int = 50) -> list[Campaign]:
-    """The most recent campaigns first."""
-    rows = conn.execute(select(campaigns).order_by(campaigns.c.created_at.desc()).limit(limit)).mappings()
-    return [_campaign_from_row(row) for row in rows]
-
-
-def transition(
-    conn: Connection,
-    campaign_id: int,
-    *,
-    from_states: frozenset[CampaignState],
-    to_state: CampaignState,
-    now: datetime,
-    **values: Any,
-) -> bool:
-    """Move the campaign to `to_state` only if it is in one of `from_states`."""
-    result = conn.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign_id, campaigns.c.state.in_([s.value for s in from_states]))
-        .values(state=to_state.value, updated_at=now, **values)
-    )
-    return result.rowcount == 1
-
-
-def add_page_counters(
-    conn: Connection,
-    campaign_id: int,
-    *,
-    rows: int,
-    eligible: int,
-    scrubbed: int,
-    last_page: int | None,
-    now: datetime,
-) -> None:
-    """Add one finished page to the campaign's counters (and note the last page when it was short)."""
-    values: dict[str, Any] = {
-        "rows_ingested": campaigns.c.rows_ingested + rows,
-        "eligible_count": campaigns.c.eligible_count + eligible,
-        "scrubbed_count": campaigns.c.scrubbed_count + scrubbed,
-        "pages_done": campaigns.c.pages_done + 1,
-        "updated_at": now,
-    }
-    if last_page is not None:
-        # The first short page is the last one; keep the smallest page number seen short.
-        current = func.coalesce(campaigns.c.last_page, last_page)
-        values["last_page"] = (
-            func.least(current, last_page) if is_postgres(conn) else func.min(current, last_page)
-        )
-    conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
-
-
-def add_approvals_sent(
-    conn: Connection, campaign_id: int, *, customers: int, resent: int, now: datetime
-) -> None:
-    """Count one accepted UpdateCustomerPromotionStatus call."""
-    conn.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign_id)
-        .values(
-            approved_count=campaigns.c.approved_count + customers,
-            approval_calls=campaigns.c.approval_calls + 1,
-            resent_count=campaigns.c.resent_count + resent,
+    def add(self, campaign: NewCampaign, *, now: datetime) -> bool:
+        """Create the campaign; False when it already exists."""
+        statement = insert_ignoring_conflicts(self._conn, campaigns, ["id"]).values(
+            id=campaign.id,
+            kind=campaign.kind,
+            mode=campaign.mode.value,
+            state=campaign.state.value,
+            clearance_required_by=campaign.clearance_required_by,
+            event_timestamp=campaign.event_timestamp,
+            page_size=campaign.page_size,
+            created_at=now,
             updated_at=now,
+            ingest_started_at=now,
         )
-    )
+        return self._conn.execute(statement).rowcount == 1
 
+    def recent(self, *, limit: int = 50) -> list[Campaign]:
+        """The most recent campaigns first."""
+        query = select(campaigns).order_by(campaigns.c.created_at.desc()).limit(limit)
+        return [_campaign(row) for row in self._conn.execute(query).mappings()]
 
-def set_error(conn: Connection, campaign_id: int, error: str, *, now: datetime) -> None:
-    """Record the latest error seen while working on the campaign."""
-    conn.execute(
-        update(campaigns).where(campaigns.c.id == campaign_id).values(error=error[:2000], updated_at=now)
-    )
-
-
-def mark_at_risk(conn: Connection, campaign_id: int, *, now: datetime) -> bool:
-    """Flag the campaign as at risk of missing its deadline; True the first time."""
-    result = conn.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign_id, campaigns.c.at_risk_since.is_(None))
-        .values(at_risk_since=now, updated_at=now)
-    )
-    return result.rowcount == 1
-
-
-def active_campaigns(conn: Connection, states: frozenset[CampaignState]) -> list[Campaign]:
-    """Campaigns in any of `states`, earliest deadline first."""
-    rows = conn.execute(
-        select(campaigns)
-        .where(campaigns.c.state.in_([s.value for s in states]))
-        .order_by(campaigns.c.clearance_required_by)
-    ).mappings()
-    return [_campaign_from_row(row) for row in rows]
-
-
-# Pages ---------------------------------------------------------------------------------------------
-
-
-def create_pages(conn: Connection, campaign_id: int, page_numbers: range, *, now: datetime) -> list[int]:
-    """Create the pages that do not exist yet, marked dispatched now; returns the new page numbers."""
-    created = []
-    for page_no in page_numbers:
-        statement = insert_ignoring_conflicts(conn, campaign_pages, ["campaign_id", "page_no"]).values(
-            campaign_id=campaign_id, page_no=page_no, state=PAGE_PENDING, dispatched_at=now, dispatch_count=1
+    def in_states(self, states: frozenset[CampaignState]) -> list[Campaign]:
+        """Campaigns in any of `states`, earliest deadline first."""
+        query = (
+            select(campaigns)
+            .where(campaigns.c.state.in_([s.value for s in states]))
+            .order_by(campaigns.c.clearance_required_by)
         )
-        if conn.execute(statement).rowcount == 1:
-            created.append(page_no)
-    return created
+        return [_campaign(row) for row in self._conn.execute(query).mappings()]
 
-
-def claim_page(
-    conn: Connection,
-    campaign_id: int,
-    page_no: int,
-    *,
-    row_count: int,
-    first_customer_id: str | None,
-    now: datetime,
-) -> bool:
-    """Mark a pending page done; False when it was already done (a redelivered task)."""
-    result = conn.execute(
-        update(campaign_pages)
-        .where(
-            campaign_pages.c.campaign_id == campaign_id,
-            campaign_pages.c.page_no == page_no,
-            campaign_pages.c.state == PAGE_PENDING,
+    def _move(
+        self, campaign_id: int, sources: frozenset[CampaignState], target: CampaignState, **values: Any
+    ) -> bool:
+        result = self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.state.in_([s.value for s in sources]))
+            .values(state=target.value, **values)
         )
-        .values(
-            state=PAGE_DONE, row_count=row_count, first_customer_id=first_customer_id, done_at=now, error=None
+        return result.rowcount == 1
+
+    def finish_ingest(self, campaign_id: int, target: CampaignState, *, now: datetime) -> bool:
+        """An ingesting campaign is ingested: ready (claim), approving or approved (auto)."""
+        extra = {"approvals_finished_at": now} if target == CampaignState.APPROVED else {}
+        return self._move(
+            campaign_id,
+            frozenset({CampaignState.INGESTING}),
+            target,
+            updated_at=now,
+            ingest_finished_at=now,
+            **extra,
         )
-    )
-    return result.rowcount == 1
 
-
-def page_state(conn: Connection, campaign_id: int, page_no: int) -> str | None:
-    """The page's state, or None when it was never created."""
-    return conn.execute(
-        select(campaign_pages.c.state).where(
-            campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no
+    def finish_approvals(self, campaign_id: int, *, now: datetime) -> bool:
+        """An approving campaign has sent every approval."""
+        return self._move(
+            campaign_id,
+            frozenset({CampaignState.APPROVING}),
+            CampaignState.APPROVED,
+            updated_at=now,
+            approvals_finished_at=now,
         )
-    ).scalar_one_or_none()
 
+    def cancel(self, campaign_id: int, *, now: datetime) -> bool:
+        """A live campaign (ingesting, approving, ready) is canceled."""
+        return self._move(campaign_id, LIVE_STATES, CampaignState.CANCELED, updated_at=now)
 
-def first_customer_of_page(conn: Connection, campaign_id: int, page_no: int) -> str | None:
-    """The first CustomerID a finished page held (to detect a server that ignores $skip)."""
-    return conn.execute(
-        select(campaign_pages.c.first_customer_id).where(
-            campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no
+    def fail_ingest(self, campaign_id: int, *, error: str, now: datetime) -> bool:
+        """An ingesting campaign failed, with the reason."""
+        return self._move(
+            campaign_id,
+            frozenset({CampaignState.INGESTING}),
+            CampaignState.FAILED,
+            updated_at=now,
+            error=error[:MAX_ERROR_CHARS],
         )
-    ).scalar_one_or_none()
 
-
-def count_done_pages_through(conn: Connection, campaign_id: int, last_page: int) -> int:
-    """How many of pages 0..last_page are done."""
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                campaign_pages.c.campaign_id == campaign_id,
-                campaign_pages.c.page_no <= last_page,
-                campaign_pages.c.state == PAGE_DONE,
+    def add_page_counters(
+        self,
+        campaign_id: int,
+        *,
+        rows: int,
+        eligible: int,
+        scrubbed: int,
+        last_page: int | None,
+        now: datetime,
+    ) -> None:
+        """Add one finished page to the campaign's counters (and note the last page when it was short)."""
+        values: dict[str, Any] = {
+            "rows_ingested": campaigns.c.rows_ingested + rows,
+            "eligible_count": campaigns.c.eligible_count + eligible,
+            "scrubbed_count": campaigns.c.scrubbed_count + scrubbed,
+            "pages_done": campaigns.c.pages_done + 1,
+            "updated_at": now,
+        }
+        if last_page is not None:
+            # The first short page is the last one; keep the smallest page number seen short.
+            values["last_page"] = smallest_of(
+                self._conn, func.coalesce(campaigns.c.last_page, last_page), last_page
             )
-        ).scalar_one()
-    )
+        self._conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
 
-
-def set_page_error(conn: Connection, campaign_id: int, page_no: int, error: str) -> None:
-    """Keep the last error seen for a page (the page stays pending and is retried)."""
-    conn.execute(
-        update(campaign_pages)
-        .where(campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no)
-        .values(error=error[:2000])
-    )
-
-
-def claim_stale_pages(
-    conn: Connection, *, now: datetime, stale_before: datetime, limit: int
-) -> list[tuple[int, int]]:
-    """Pending pages of ingesting campaigns whose task looks lost; marked dispatched again now."""
-    query = (
-        select(campaign_pages.c.campaign_id, campaign_pages.c.page_no)
-        .join(campaigns, campaigns.c.id == campaign_pages.c.campaign_id)
-        .where(
-            campaign_pages.c.state == PAGE_PENDING,
-            campaigns.c.state == CampaignState.INGESTING.value,
-            or_(campaign_pages.c.dispatched_at.is_(None), campaign_pages.c.dispatched_at < stale_before),
+    def add_approvals_sent(self, campaign_id: int, *, customers: int, resent: int, now: datetime) -> None:
+        """Count one accepted UpdateCustomerPromotionStatus call."""
+        self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(
+                approved_count=campaigns.c.approved_count + customers,
+                approval_calls=campaigns.c.approval_calls + 1,
+                resent_count=campaigns.c.resent_count + resent,
+                updated_at=now,
+            )
         )
-        .order_by(campaigns.c.clearance_required_by, campaign_pages.c.page_no)
-        .limit(limit)
-    )
-    if is_postgres(conn):
-        query = query.with_for_update(of=campaign_pages, skip_locked=True)
-    pages = [(row[0], row[1]) for row in conn.execute(query)]
-    for campaign_id, page_no in pages:
-        conn.execute(
+
+    def record_error(self, campaign_id: int, error: str, *, now: datetime) -> None:
+        """Keep the latest error seen while working on the campaign."""
+        self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(error=error[:MAX_ERROR_CHARS], updated_at=now)
+        )
+
+    def mark_at_risk(self, campaign_id: int, *, now: datetime) -> bool:
+        """Flag the campaign as at risk of missing its deadline; True the first time."""
+        result = self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.at_risk_since.is_(None))
+            .values(at_risk_since=now, updated_at=now)
+        )
+        return result.rowcount == 1
+
+
+class SqlPages:
+    """A scheduled campaign's audience pages (see ``app.services.unit_of_work.PageRepository``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def create(self, campaign_id: int, page_numbers: Iterable[int], *, now: datetime) -> list[int]:
+        """Create the pages that do not exist yet, marked dispatched now; the new page numbers."""
+        created = []
+        for page_no in page_numbers:
+            statement = insert_ignoring_conflicts(
+                self._conn, campaign_pages, ["campaign_id", "page_no"]
+            ).values(
+                campaign_id=campaign_id,
+                page_no=page_no,
+                state=PAGE_PENDING,
+                dispatched_at=now,
+                dispatch_count=1,
+            )
+            if self._conn.execute(statement).rowcount == 1:
+                created.append(page_no)
+        return created
+
+    def state(self, campaign_id: int, page_no: int) -> str | None:
+        """The page's state, or None when it was never created."""
+        query = select(campaign_pages.c.state).where(
+            campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no
+        )
+        return self._conn.execute(query).scalar_one_or_none()
+
+    def claim(
+        self, campaign_id: int, page_no: int, *, row_count: int, first_customer_id: str | None, now: datetime
+    ) -> bool:
+        """Mark a pending page done; False when it was done already (a redelivered task)."""
+        result = self._conn.execute(
             update(campaign_pages)
-            .where(and_(campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no))
-            .values(dispatched_at=now, dispatch_count=campaign_pages.c.dispatch_count + 1)
+            .where(
+                campaign_pages.c.campaign_id == campaign_id,
+                campaign_pages.c.page_no == page_no,
+                campaign_pages.c.state == PAGE_PENDING,
+            )
+            .values(
+                state=PAGE_DONE,
+                row_count=row_count,
+                first_customer_id=first_customer_id,
+                done_at=now,
+                error=None,
+            )
         )
-    return pages
+        return result.rowcount == 1
+
+    def repeats_another_page(self, campaign_id: int, page_no: int, first_customer_id: str) -> bool:
+        """Whether another page of the campaign started with the same customer (`$skip` ignored)."""
+        query = (
+            select(campaign_pages.c.page_no)
+            .where(
+                campaign_pages.c.campaign_id == campaign_id,
+                campaign_pages.c.page_no != page_no,
+                campaign_pages.c.first_customer_id == first_customer_id,
+            )
+            .limit(1)
+        )
+        return self._conn.execute(query).first() is not None
+
+    def count_done_through(self, campaign_id: int, last_page: int) -> int:
+        """How many of pages 0..last_page are done."""
+        query = select(func.count()).where(
+            campaign_pages.c.campaign_id == campaign_id,
+            campaign_pages.c.page_no <= last_page,
+            campaign_pages.c.state == PAGE_DONE,
+        )
+        return int(self._conn.execute(query).scalar_one())
+
+    def record_error(self, campaign_id: int, page_no: int, error: str) -> None:
+        """Keep the last error seen for a page (it stays pending and is retried)."""
+        self._conn.execute(
+            update(campaign_pages)
+            .where(campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no)
+            .values(error=error[:MAX_ERROR_CHARS])
+        )
+
+    def claim_stale(self, *, now: datetime, stale_before: datetime, limit: int) -> list[tuple[int, int]]:
+        """Pending pages of ingesting campaigns whose task looks lost; marked dispatched again now."""
+        query = (
+            select(campaign_pages.c.campaign_id, campaign_pages.c.page_no)
+            .join(campaigns, campaigns.c.id == campaign_pages.c.campaign_id)
+            .where(
+                campaign_pages.c.state == PAGE_PENDING,
+                campaigns.c.state == CampaignState.INGESTING.value,
+                or_(campaign_pages.c.dispatched_at.is_(None), campaign_pages.c.dispatched_at < stale_before),
+            )
+            .order_by(campaigns.c.clearance_required_by, campaign_pages.c.page_no)
+            .limit(limit)
+        )
+        pages = [
+            (row[0], row[1])
+            for row in self._conn.execute(lock_rows_skip_locked(self._conn, query, of=campaign_pages))
+        ]
+        for campaign_id, page_no in pages:
+            self._conn.execute(
+                update(campaign_pages)
+                .where(and_(campaign_pages.c.campaign_id == campaign_id, campaign_pages.c.page_no == page_no))
+                .values(dispatched_at=now, dispatch_count=campaign_pages.c.dispatch_count + 1)
+            )
+        return pages

@@ -1,83 +1,42 @@
-"""Claim rows: inserted once per (campaign, customer), moved only by state-guarded updates."""
+"""Claim rows: inserted once per (campaign, customer), moved only by state-guarded, set-based updates.
+
+Each operation is one statement per batch and outcome, whatever the batch size (values that differ
+per claim travel as a VALUES list joined to the table). Claims that become final (completed,
+rejected, failed) wake their long polls when the transaction commits (``notify_claims_final``).
+"""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Numeric, String, bindparam, func, or_, select, update
+from sqlalchemy.types import TypeEngine
 
 from app.adapters.db.claim_notifications import notify_claims_final
-from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids
+from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids, row_sources
 from app.adapters.db.tables import claims
 from app.clock import as_utc
-from app.domain.claims import TERMINAL_STATES, ClaimState, check_transition
+from app.domain.claims import (
+    TERMINAL_STATES,
+    ActivatedClaim,
+    Claim,
+    ClaimLease,
+    ClaimState,
+    NewClaim,
+    ValidatedClaim,
+    check_transition,
+)
 
-_CLAIM_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimRecord:
-    """A stored claim."""
-
-    id: str
-    client_id: int | None
-    source: str
-    campaign_id: int
-    customer_id: str
-    promo_code: str | None
-    segment: str | None
-    session_properties: dict[str, Any]
-    idempotency_key: str | None
-    request_hash: str
-    state: ClaimState
-    reason: str | None
-    tier: str | None
-    reward_type: str | None
-    reward_amount: Decimal | None
-    granted_amount: Decimal | None
-    attempts: int
-    activation_attempts: int
-    correlation_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    validated_at: datetime | None
-    activated_at: datetime | None
-    completed_at: datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The claim as the API shows it."""
-        reward = None
-        if self.granted_amount is not None or self.reward_amount is not None:
-            amount = self.granted_amount if self.granted_amount is not None else self.reward_amount
-            reward = {"type": self.reward_type, "amount": str(amount), "tier": self.tier}
-        return {
-            "id": self.id,
-            "status": self.state.value,
-            "reason": self.reason,
-            "campaign_id": self.campaign_id,
-            "customer_id": self.customer_id,
-            "promo_code": self.promo_code,
-            "reward": reward,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "validated_at": _iso(self.validated_at),
-            "activated_at": _iso(self.activated_at),
-            "completed_at": _iso(self.completed_at),
-        }
+MAX_REASON_CHARS = 255
+_AMOUNT = Numeric(18, 4)
+LIVE_STATES = (ClaimState.PENDING, ClaimState.VALIDATING, ClaimState.VALIDATED)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _record(row: Any) -> ClaimRecord:
-    return ClaimRecord(
+def _claim(row: Any) -> Claim:
+    return Claim(
         id=row["id"],
         client_id=row["client_id"],
         source=row["source"],
@@ -105,261 +64,336 @@ def _record(row: Any) -> ClaimRecord:
     )
 
 
-def new_claim_id() -> str:
-    """A fresh, unguessable claim id."""
-    return str(uuid.uuid4())
+class SqlClaims:
+    """The claim repository on one connection (see ``app.services.unit_of_work.ClaimRepository``)."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-def is_claim_id(text: str) -> bool:
-    """Whether `text` has the shape of a claim id (a lower-case UUID); no other text can name a claim."""
-    return _CLAIM_ID.fullmatch(text) is not None
+    def get(self, claim_id: str) -> Claim | None:
+        """One claim."""
+        row = self._conn.execute(select(claims).where(claims.c.id == claim_id)).mappings().first()
+        return None if row is None else _claim(row)
 
+    def get_many(self, claim_ids: Sequence[str]) -> list[Claim]:
+        """Several claims, in no particular order."""
+        if not claim_ids:
+            return []
+        rows = self._conn.execute(select(claims).where(claims.c.id.in_(list(claim_ids)))).mappings()
+        return [_claim(row) for row in rows]
 
-def insert_claim(conn: Connection, **values: Any) -> bool:
-    """Insert a claim unless one exists for its (campaign, customer) or (client, idempotency key)."""
-    return conn.execute(insert_ignoring_any_conflict(conn, claims).values(**values)).rowcount == 1
+    def find_by_idempotency_key(self, client_id: int | None, key: str) -> Claim | None:
+        """The claim a client created with this Idempotency-Key."""
+        owner = claims.c.client_id.is_(None) if client_id is None else claims.c.client_id == client_id
+        query = select(claims).where(owner, claims.c.idempotency_key == key)
+        row = self._conn.execute(query).mappings().first()
+        return None if row is None else _claim(row)
 
+    def find_by_customer(self, campaign_id: int, customer_id: str) -> Claim | None:
+        """The one claim of a customer in a campaign."""
+        query = select(claims).where(claims.c.campaign_id == campaign_id, claims.c.customer_id == customer_id)
+        row = self._conn.execute(query).mappings().first()
+        return None if row is None else _claim(row)
 
-def get_claim(conn: Connection, claim_id: str) -> ClaimRecord | None:
-    """Read one claim."""
-    row = conn.execute(select(claims).where(claims.c.id == claim_id)).mappings().first()
-    return None if row is None else _record(row)
+    def add(self, claim: NewClaim) -> bool:
+        """Insert the claim; False if one exists for its (campaign, customer) or (client, key)."""
+        pending = claim.state == ClaimState.PENDING
+        statement = insert_ignoring_any_conflict(self._conn, claims).values(
+            id=claim.id,
+            client_id=claim.client_id,
+            source=claim.source,
+            campaign_id=claim.campaign_id,
+            customer_id=claim.customer_id,
+            promo_code=claim.promo_code,
+            segment=claim.segment,
+            session_properties=claim.session_properties,
+            idempotency_key=claim.idempotency_key,
+            request_hash=claim.request_hash,
+            state=claim.state.value,
+            reason=claim.reason,
+            correlation_id=claim.correlation_id,
+            created_at=claim.created_at,
+            updated_at=claim.created_at,
+            dispatched_at=claim.created_at if pending else None,
+        )
+        inserted = self._conn.execute(statement).rowcount == 1
+        if inserted and claim.state in TERMINAL_STATES:
+            notify_claims_final(self._conn, [claim.id])
+        return inserted
 
-
-def get_claims(conn: Connection, claim_ids: Sequence[str]) -> list[ClaimRecord]:
-    """Read several claims (in no particular order)."""
-    if not claim_ids:
-        return []
-    rows = conn.execute(select(claims).where(claims.c.id.in_(list(claim_ids)))).mappings()
-    return [_record(row) for row in rows]
-
-
-def find_by_idempotency_key(conn: Connection, client_id: int | None, key: str) -> ClaimRecord | None:
-    """The claim a client created with this Idempotency-Key."""
-    row = (
-        conn.execute(
-            select(claims).where(
-                claims.c.client_id.is_(client_id) if client_id is None else claims.c.client_id == client_id,
-                claims.c.idempotency_key == key,
+    def lease_pending(
+        self, *, campaign_id: int, promo_code: str | None, limit: int, lease: timedelta, now: datetime
+    ) -> ClaimLease:
+        """Move up to `limit` pending claims of one campaign and promo code to validating, oldest first."""
+        lease_id = str(uuid.uuid4())
+        code = claims.c.promo_code.is_(None) if promo_code is None else claims.c.promo_code == promo_code
+        batch = locked_batch_ids(
+            self._conn,
+            select(claims.c.id)
+            .where(claims.c.state == ClaimState.PENDING.value, claims.c.campaign_id == campaign_id, code)
+            .order_by(claims.c.created_at)
+            .limit(limit),
+            "claim_batch",
+        )
+        rows = self._conn.execute(
+            update(claims)
+            .where(claims.c.id.in_(batch), claims.c.state == ClaimState.PENDING.value)
+            .values(
+                state=ClaimState.VALIDATING.value,
+                lease_id=lease_id,
+                lease_until=now + lease,
+                updated_at=now,
+                attempts=claims.c.attempts + 1,
             )
+            .returning(*claims.c)
+        ).mappings()
+        return ClaimLease(lease_id, sorted((_claim(row) for row in rows), key=lambda c: c.created_at))
+
+    def release_lease(self, lease_id: str, *, reason: str, now: datetime) -> list[str]:
+        """Put a lease's validating claims back to pending (the validation failed transiently)."""
+        result = self._conn.execute(
+            update(claims)
+            .where(claims.c.lease_id == lease_id, claims.c.state == ClaimState.VALIDATING.value)
+            .values(
+                state=ClaimState.PENDING.value,
+                lease_id=None,
+                lease_until=None,
+                updated_at=now,
+                reason=reason[:MAX_REASON_CHARS],
+            )
+            .returning(claims.c.id)
         )
-        .mappings()
-        .first()
-    )
-    return None if row is None else _record(row)
+        return list(result.scalars())
 
+    def mark_validated(self, validated: Sequence[ValidatedClaim], *, now: datetime) -> list[str]:
+        """Validating claims OptiPromo found eligible become validated, with their tier and reward."""
+        if not validated:
+            return []
+        check_transition(ClaimState.VALIDATING, ClaimState.VALIDATED)
+        columns: list[tuple[str, TypeEngine[Any]]] = [
+            ("claim_id", String()),
+            ("tier", String()),
+            ("reward_type", String()),
+            ("amount", _AMOUNT),
+        ]
+        rows = [(v.claim_id, v.tier, v.reward_type, v.reward_amount) for v in validated]
+        moved: list[str] = []
+        for offers in row_sources(self._conn, "offers", columns, rows):
+            result = self._conn.execute(
+                update(claims)
+                .where(claims.c.id == offers.c.claim_id, claims.c.state == ClaimState.VALIDATING.value)
+                .values(
+                    state=ClaimState.VALIDATED.value,
+                    tier=offers.c.tier,
+                    reward_type=offers.c.reward_type,
+                    reward_amount=offers.c.amount,
+                    validated_at=now,
+                    updated_at=now,
+                    dispatched_at=now,
+                    lease_id=None,
+                    lease_until=None,
+                    reason=None,
+                )
+                .returning(claims.c.id)
+            )
+            moved += result.scalars()
+        return moved
 
-def find_by_customer(conn: Connection, campaign_id: int, customer_id: str) -> ClaimRecord | None:
-    """The one claim of a customer in a campaign."""
-    row = (
-        conn.execute(
-            select(claims).where(claims.c.campaign_id == campaign_id, claims.c.customer_id == customer_id)
+    def mark_rejected(self, reasons: Mapping[str, str], *, source: ClaimState, now: datetime) -> list[str]:
+        """Claims still in `source` (validating or validated) become rejected, each with its reason."""
+        check_transition(source, ClaimState.REJECTED)
+        return self._move_with_reasons(reasons, (source,), ClaimState.REJECTED, now)
+
+    def mark_failed(self, reasons: Mapping[str, str], *, now: datetime) -> list[str]:
+        """Live claims (pending, validating, validated) become failed, each with its reason."""
+        return self._move_with_reasons(reasons, LIVE_STATES, ClaimState.FAILED, now)
+
+    def _move_with_reasons(
+        self, reasons: Mapping[str, str], sources: Sequence[ClaimState], target: ClaimState, now: datetime
+    ) -> list[str]:
+        if not reasons:
+            return []
+        rows = [(claim_id, reason[:MAX_REASON_CHARS]) for claim_id, reason in reasons.items()]
+        moved: list[str] = []
+        for why in row_sources(self._conn, "why", [("claim_id", String()), ("why", String())], rows):
+            result = self._conn.execute(
+                update(claims)
+                .where(claims.c.id == why.c.claim_id, claims.c.state.in_([s.value for s in sources]))
+                .values(state=target.value, reason=why.c.why, updated_at=now, lease_id=None, lease_until=None)
+                .returning(claims.c.id)
+            )
+            moved += result.scalars()
+        notify_claims_final(self._conn, moved)
+        return moved
+
+    def reserve_activation_attempts(
+        self, claim_ids: Sequence[str], *, max_attempts: int, now: datetime
+    ) -> dict[str, int]:
+        """Count one more grant attempt for validated claims under `max_attempts`.
+
+        Counted before the POST, in its own transaction, so that nothing after it (a worker killed
+        mid-call, a redelivered or re-dispatched task) can make the POSTs per grant exceed
+        `max_attempts`. Returns each reserved claim's attempt number (1 for the first).
+        """
+        if not claim_ids:
+            return {}
+        rows = self._conn.execute(
+            update(claims)
+            .where(
+                claims.c.id.in_(list(claim_ids)),
+                claims.c.state == ClaimState.VALIDATED.value,
+                claims.c.activation_attempts < max_attempts,
+            )
+            .values(activation_attempts=claims.c.activation_attempts + 1, dispatched_at=now, updated_at=now)
+            .returning(claims.c.id, claims.c.activation_attempts)
         )
-        .mappings()
-        .first()
-    )
-    return None if row is None else _record(row)
+        return {row[0]: int(row[1]) for row in rows}
 
+    def schedule_activation_retry(
+        self, reasons: Mapping[str, str], *, due_at: datetime, now: datetime
+    ) -> None:
+        """Validated claims wait for another round, due at `due_at`, keeping their last error.
 
-def transition(
-    conn: Connection,
-    claim_ids: Sequence[str],
-    *,
-    source: ClaimState,
-    target: ClaimState,
-    now: datetime,
-    **values: Any,
-) -> list[str]:
-    """Move the claims that are still in `source` to `target`; returns the ids that moved.
-
-    Claims that become final wake their long polls when this transaction commits.
-    """
-    check_transition(source, target)
-    if not claim_ids:
-        return []
-    result = conn.execute(
-        update(claims)
-        .where(claims.c.id.in_(list(claim_ids)), claims.c.state == source.value)
-        .values(state=target.value, updated_at=now, **values)
-        .returning(claims.c.id)
-    )
-    moved = list(result.scalars())
-    if target in TERMINAL_STATES:
-        notify_claims_final(conn, moved)
-    return moved
-
-
-def lease_pending_batch(
-    conn: Connection, *, promo_code: str | None, campaign_id: int, limit: int, lease: timedelta, now: datetime
-) -> tuple[str, list[ClaimRecord]]:
-    """Move up to `limit` pending claims of one promo code and campaign to validating, under a new lease."""
-    lease_id = str(uuid.uuid4())
-    code_matches = claims.c.promo_code.is_(None) if promo_code is None else claims.c.promo_code == promo_code
-    batch = locked_batch_ids(
-        conn,
-        select(claims.c.id)
-        .where(claims.c.state == ClaimState.PENDING.value, claims.c.campaign_id == campaign_id, code_matches)
-        .order_by(claims.c.created_at)
-        .limit(limit),
-        "claim_batch",
-    )
-    rows = conn.execute(
-        update(claims)
-        .where(claims.c.id.in_(batch), claims.c.state == ClaimState.PENDING.value)
-        .values(
-            state=ClaimState.VALIDATING.value,
-            lease_id=lease_id,
-            lease_until=now + lease,
-            updated_at=now,
-            attempts=claims.c.attempts + 1,
+        `dispatched_at` is set to the due time, so the reconciler leaves the claim to its scheduled
+        retry until `due_at` plus its staleness delay.
+        """
+        if not reasons:
+            return
+        self._conn.execute(
+            update(claims)
+            .where(claims.c.id == bindparam("claim_id"), claims.c.state == ClaimState.VALIDATED.value)
+            .values(reason=bindparam("last_error"), dispatched_at=due_at, updated_at=now),
+            [
+                {"claim_id": claim_id, "last_error": reason[:MAX_REASON_CHARS]}
+                for claim_id, reason in reasons.items()
+            ],
         )
-        .returning(*claims.c)
-    ).mappings()
-    return lease_id, [_record(row) for row in rows]
 
+    def mark_activated(self, activated: Sequence[ActivatedClaim], *, now: datetime) -> list[str]:
+        """Validated claims, or failed ones whose grant the platform confirmed late, become activated."""
+        if not activated:
+            return []
+        check_transition(ClaimState.VALIDATED, ClaimState.ACTIVATED)
+        check_transition(ClaimState.FAILED, ClaimState.ACTIVATED)
+        rows = [(a.claim_id, a.granted_amount) for a in activated]
+        moved: list[str] = []
+        for granted in row_sources(
+            self._conn, "granted", [("claim_id", String()), ("amount", _AMOUNT)], rows
+        ):
+            result = self._conn.execute(
+                update(claims)
+                .where(
+                    claims.c.id == granted.c.claim_id,
+                    claims.c.state.in_([ClaimState.VALIDATED.value, ClaimState.FAILED.value]),
+                )
+                .values(
+                    state=ClaimState.ACTIVATED.value,
+                    granted_amount=granted.c.amount,
+                    activated_at=now,
+                    updated_at=now,
+                    dispatched_at=now,
+                    reason=None,
+                )
+                .returning(claims.c.id)
+            )
+            moved += result.scalars()
+        return moved
 
-def release_lease(conn: Connection, lease_id: str, *, now: datetime, reason: str) -> list[str]:
-    """Put a batch whose validation failed transiently back to pending."""
-    result = conn.execute(
-        update(claims)
-        .where(claims.c.lease_id == lease_id, claims.c.state == ClaimState.VALIDATING.value)
-        .values(
-            state=ClaimState.PENDING.value,
-            lease_id=None,
-            lease_until=None,
-            updated_at=now,
-            reason=reason[:255],
+    def mark_completed(self, campaign_id: int, customer_ids: Sequence[str], *, now: datetime) -> int:
+        """Activated claims whose status Optimove accepted become completed (their long polls wake)."""
+        if not customer_ids:
+            return 0
+        result = self._conn.execute(
+            update(claims)
+            .where(
+                claims.c.campaign_id == campaign_id,
+                claims.c.customer_id.in_(list(customer_ids)),
+                claims.c.state == ClaimState.ACTIVATED.value,
+            )
+            .values(state=ClaimState.COMPLETED.value, updated_at=now, completed_at=now)
+            .returning(claims.c.id)
         )
-        .returning(claims.c.id)
-    )
-    return list(result.scalars())
+        completed = list(result.scalars())
+        notify_claims_final(self._conn, completed)
+        return len(completed)
 
-
-def reserve_activation_attempts(
-    conn: Connection, claim_ids: Sequence[str], *, max_attempts: int, now: datetime
-) -> dict[str, int]:
-    """Count one more grant attempt for the validated claims still under `max_attempts`.
-
-    Counted before the POST, in its own transaction, so that nothing after it (a worker killed
-    mid-call, a redelivered or re-dispatched task) can make the POSTs per grant exceed
-    `max_attempts`. Returns each reserved claim's attempt number (1 for the first).
-    """
-    if not claim_ids:
-        return {}
-    rows = conn.execute(
-        update(claims)
-        .where(
-            claims.c.id.in_(list(claim_ids)),
-            claims.c.state == ClaimState.VALIDATED.value,
-            claims.c.activation_attempts < max_attempts,
+    def expire_leases(self, *, now: datetime) -> list[str]:
+        """Validating claims whose lease ran out (their worker died) go back to pending."""
+        result = self._conn.execute(
+            update(claims)
+            .where(claims.c.state == ClaimState.VALIDATING.value, claims.c.lease_until < now)
+            .values(state=ClaimState.PENDING.value, lease_id=None, lease_until=None, updated_at=now)
+            .returning(claims.c.id)
         )
-        .values(activation_attempts=claims.c.activation_attempts + 1, dispatched_at=now, updated_at=now)
-        .returning(claims.c.id, claims.c.activation_attempts)
-    )
-    return {row[0]: int(row[1]) for row in rows}
+        return list(result.scalars())
 
-
-def schedule_activation_retry(
-    conn: Connection, reasons: dict[str, str], *, due_at: datetime, now: datetime
-) -> None:
-    """Keep validated claims for another activation round: why the last one failed, and when it is due.
-
-    `dispatched_at` is set to the due time, so the reconciler leaves the claim to its scheduled
-    retry until `due_at` plus its staleness delay.
-    """
-    if not reasons:
-        return
-    conn.execute(
-        update(claims)
-        .where(claims.c.id == bindparam("claim_id"), claims.c.state == ClaimState.VALIDATED.value)
-        .values(reason=bindparam("last_error"), dispatched_at=due_at, updated_at=now),
-        [{"claim_id": claim_id, "last_error": reason[:255]} for claim_id, reason in reasons.items()],
-    )
-
-
-def expire_leases(conn: Connection, *, now: datetime) -> list[str]:
-    """Validations whose worker died: back to pending so they are validated again."""
-    result = conn.execute(
-        update(claims)
-        .where(claims.c.state == ClaimState.VALIDATING.value, claims.c.lease_until < now)
-        .values(state=ClaimState.PENDING.value, lease_id=None, lease_until=None, updated_at=now)
-        .returning(claims.c.id)
-    )
-    return list(result.scalars())
-
-
-def stale_claims(conn: Connection, *, stale_before: datetime, limit: int) -> list[tuple[str, ClaimState]]:
-    """Non-terminal claims untouched since `stale_before` (their task was probably lost)."""
-    live = [
-        state.value for state in ClaimState if state not in TERMINAL_STATES and state != ClaimState.VALIDATING
-    ]
-    rows = conn.execute(
-        select(claims.c.id, claims.c.state)
-        .where(
-            claims.c.state.in_(live),
-            or_(claims.c.dispatched_at.is_(None), claims.c.dispatched_at < stale_before),
-            claims.c.updated_at < stale_before,
+    def stale(self, *, stale_before: datetime, limit: int) -> list[tuple[str, ClaimState]]:
+        """Live claims neither touched nor dispatched since `stale_before` (their task was lost)."""
+        waiting = [state.value for state in ClaimState if state not in TERMINAL_STATES]
+        waiting.remove(ClaimState.VALIDATING.value)  # a lease expiry handles those
+        rows = self._conn.execute(
+            select(claims.c.id, claims.c.state)
+            .where(
+                claims.c.state.in_(waiting),
+                or_(claims.c.dispatched_at.is_(None), claims.c.dispatched_at < stale_before),
+                claims.c.updated_at < stale_before,
+            )
+            .order_by(claims.c.updated_at)
+            .limit(limit)
         )
-        .order_by(claims.c.updated_at)
-        .limit(limit)
-    )
-    return [(row[0], ClaimState(row[1])) for row in rows]
+        return [(row[0], ClaimState(row[1])) for row in rows]
 
+    def mark_dispatched(self, claim_ids: Sequence[str], *, now: datetime) -> None:
+        """Remember when work for these claims was last handed to the workers."""
+        if claim_ids:
+            self._conn.execute(
+                update(claims).where(claims.c.id.in_(list(claim_ids))).values(dispatched_at=now)
+            )
 
-def mark_dispatched(conn: Connection, claim_ids: Sequence[str], *, now: datetime) -> None:
-    """Remember when work for these claims was last handed to the workers."""
-    if claim_ids:
-        conn.execute(update(claims).where(claims.c.id.in_(list(claim_ids))).values(dispatched_at=now))
-
-
-def complete_for_customers(
-    conn: Connection, campaign_id: int, customer_ids: Sequence[str], *, now: datetime
-) -> int:
-    """Activated claims whose status Optimove has now accepted become completed (their long polls wake)."""
-    if not customer_ids:
-        return 0
-    result = conn.execute(
-        update(claims)
-        .where(
-            claims.c.campaign_id == campaign_id,
-            claims.c.customer_id.in_(list(customer_ids)),
-            claims.c.state == ClaimState.ACTIVATED.value,
+    def reopen_failed(self, claim_ids: Sequence[str], *, now: datetime) -> list[str]:
+        """Failed claims go back to pending with a fresh budget of activation attempts (a replay)."""
+        check_transition(ClaimState.FAILED, ClaimState.PENDING)
+        if not claim_ids:
+            return []
+        result = self._conn.execute(
+            update(claims)
+            .where(claims.c.id.in_(list(claim_ids)), claims.c.state == ClaimState.FAILED.value)
+            # A replay is an operator's decision, after a fix: it gets a fresh budget of attempts.
+            .values(
+                state=ClaimState.PENDING.value,
+                reason=None,
+                dispatched_at=now,
+                updated_at=now,
+                activation_attempts=0,
+            )
+            .returning(claims.c.id)
         )
-        .values(state=ClaimState.COMPLETED.value, updated_at=now, completed_at=now)
-        .returning(claims.c.id)
-    )
-    completed = list(result.scalars())
-    notify_claims_final(conn, completed)
-    return len(completed)
+        return list(result.scalars())
 
-
-def failed_claim_ids(conn: Connection, *, limit: int = 10_000) -> list[str]:
-    """Claims that used up their retries."""
-    return list(
-        conn.execute(
+    def failed_ids(self, *, limit: int = 10_000) -> list[str]:
+        """Claims that used up their retries, oldest first."""
+        query = (
             select(claims.c.id)
             .where(claims.c.state == ClaimState.FAILED.value)
             .order_by(claims.c.updated_at)
             .limit(limit)
-        ).scalars()
-    )
+        )
+        return list(self._conn.execute(query).scalars())
 
+    def counts_by_state(self, campaign_id: int | None = None) -> dict[str, int]:
+        """How many claims are in each state."""
+        query = select(claims.c.state, func.count()).group_by(claims.c.state)
+        if campaign_id is not None:
+            query = query.where(claims.c.campaign_id == campaign_id)
+        return {str(state): int(count) for state, count in self._conn.execute(query)}
 
-def counts_by_state(conn: Connection, campaign_id: int | None = None) -> dict[str, int]:
-    """How many claims are in each state."""
-    query = select(claims.c.state, func.count()).group_by(claims.c.state)
-    if campaign_id is not None:
-        query = query.where(claims.c.campaign_id == campaign_id)
-    return {str(state): int(count) for state, count in conn.execute(query)}
-
-
-def counts_by_reason(conn: Connection, campaign_id: int | None = None) -> dict[str, int]:
-    """Rejected and failed claims by reason."""
-    query = (
-        select(claims.c.reason, func.count())
-        .where(claims.c.state.in_([ClaimState.REJECTED.value, ClaimState.FAILED.value]))
-        .group_by(claims.c.reason)
-    )
-    if campaign_id is not None:
-        query = query.where(claims.c.campaign_id == campaign_id)
-    return {str(reason): int(count) for reason, count in conn.execute(query)}
+    def counts_by_reason(self, campaign_id: int | None = None) -> dict[str, int]:
+        """Rejected and failed claims by reason."""
+        query = (
+            select(claims.c.reason, func.count())
+            .where(claims.c.state.in_([ClaimState.REJECTED.value, ClaimState.FAILED.value]))
+            .group_by(claims.c.reason)
+        )
+        if campaign_id is not None:
+            query = query.where(claims.c.campaign_id == campaign_id)
+        return {str(reason): int(count) for reason, count in self._conn.execute(query)}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import Connection, FromClause, Select, Table, func, literal, select, text, union_all, values
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -19,9 +24,50 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, index_elements: li
     return dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
-def lock_rows_skip_locked(conn: Connection, query: Select[Any]) -> Select[Any]:
-    """FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers, so no lock clause there."""
-    return query.with_for_update(skip_locked=True) if is_postgres(conn) else query
+def lock_rows_skip_locked(conn: Connection, query: Select[Any], *, of: Table | None = None) -> Select[Any]:
+    """FOR UPDATE SKIP LOCKED (of one table) on PostgreSQL; SQLite serialises writers, so no clause there."""
+    return query.with_for_update(skip_locked=True, of=of) if is_postgres(conn) else query
+
+
+def lock_for_update(conn: Connection, query: Select[Any]) -> Select[Any]:
+    """FOR UPDATE on PostgreSQL (the rows stay locked until commit); SQLite locks the whole database."""
+    return query.with_for_update() if is_postgres(conn) else query
+
+
+def smallest_of(conn: Connection, a: Any, b: Any) -> Any:
+    """The smaller of two SQL values: least() on PostgreSQL, the two-argument min() on SQLite."""
+    return func.least(a, b) if is_postgres(conn) else func.min(a, b)
+
+
+def limit_statement_time(conn: Connection, milliseconds: int) -> None:
+    """Bound each statement of the current transaction (PostgreSQL); SQLite has no such setting."""
+    if is_postgres(conn):
+        conn.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    index_elements: list[str],
+    values: dict[str, Any],
+    update_values: dict[str, Any],
+) -> Any:
+    """INSERT `values`, or on a conflict on `index_elements` UPDATE the row with `update_values`."""
+    dialect_insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    return (
+        dialect_insert(table)
+        .values(**values)
+        .on_conflict_do_update(index_elements=index_elements, set_=update_values)
+    )
+
+
+# SQLite binds at most 999 variables per statement (older builds); PostgreSQL takes any IN list.
+SQLITE_IDS_PER_QUERY = 900
+
+
+def ids_per_query(conn: Connection, count: int) -> int:
+    """How many ids to put in one IN (…) list on this database (at least 1)."""
+    return max(1, count if is_postgres(conn) else SQLITE_IDS_PER_QUERY)
 
 
 def insert_ignoring_any_conflict(conn: Connection, table: Table) -> Any:
@@ -38,3 +84,70 @@ def locked_batch_ids(conn: Connection, query: Select[Any], name: str) -> Select[
     """
     batch = lock_rows_skip_locked(conn, query).cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
     return select(batch.c.id)
+
+
+# SQLite allows at most 500 terms in a compound SELECT; PostgreSQL takes a whole batch at once.
+SQLITE_ROWS_PER_SOURCE = 500
+POSTGRES_ROWS_PER_SOURCE = 10_000
+
+
+def row_sources(
+    conn: Connection, name: str, columns: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[Sequence[Any]]
+) -> Iterator[FromClause]:
+    """Literal rows as tables to join in one UPDATE … FROM per chunk (values that differ per row).
+
+    PostgreSQL gets ``(VALUES …) AS name (cols)``; SQLite, which cannot name a VALUES list's columns,
+    gets ``SELECT … UNION ALL SELECT …`` (500 rows a chunk).
+    """
+    size = POSTGRES_ROWS_PER_SOURCE if is_postgres(conn) else SQLITE_ROWS_PER_SOURCE
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        if is_postgres(conn):
+            yield values(*(sql_column(n, t) for n, t in columns), name=name).data([tuple(r) for r in chunk])
+        else:
+            selects = [
+                select(*(literal(v, t).label(n) for (n, t), v in zip(columns, row, strict=True)))
+                for row in chunk
+            ]
+            yield (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+
+
+SQLITE_ROWS_PER_STATEMENT = 500
+_stage_numbers = itertools.count()
+
+
+def bulk_insert_ignoring_conflicts(
+    conn: Connection,
+    table: Table,
+    conflict_columns: Sequence[str],
+    columns: Sequence[str],
+    *,
+    copy_text: Callable[[], str],
+    rows: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Insert many rows, skipping those that hit the unique key `conflict_columns`.
+
+    PostgreSQL: COPY (`copy_text()`: COPY text format, one line per row, `columns` in order) into a
+    throwaway staging table shaped like `columns`, then one INSERT … SELECT … ON CONFLICT DO NOTHING.
+    SQLite: multi-row INSERTs of `rows()` (dicts keyed by column). Only the format used is built.
+    """
+    if not is_postgres(conn):
+        statement = insert_ignoring_conflicts(conn, table, list(conflict_columns))
+        data = rows()
+        for start in range(0, len(data), SQLITE_ROWS_PER_STATEMENT):
+            conn.execute(statement.values(data[start : start + SQLITE_ROWS_PER_STATEMENT]))
+        return
+    stage = f"stage_{table.name}_{next(_stage_numbers)}"
+    names = ", ".join(columns)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {table.name} WITH NO DATA"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY {stage} ({names}) FROM STDIN", io.StringIO(copy_text()))
+    finally:
+        cursor.close()
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({', '.join(conflict_columns)}) DO NOTHING"
+    )

@@ -13,7 +13,7 @@ from typing import Literal
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from app.adapters.optimove.errors import (
+from app.domain.optimove_errors import (
     OptimoveAuthError,
     OptimoveConnectionError,
     OptimoveError,

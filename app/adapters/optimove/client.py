@@ -20,14 +20,14 @@ from requests.adapters import HTTPAdapter
 
 from app.adapters.optimove._transport import Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
-from app.adapters.optimove.errors import (
+from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
+from app.domain.optimove import CampaignCustomer, PromoStatus, RegisteredListener
+from app.domain.optimove_errors import (
     OptimoveBudgetUnavailable,
     OptimoveError,
     OptimoveProtocolError,
     SkipIgnoredError,
 )
-from app.adapters.optimove.models import CampaignCustomer, PromoStatus, RegisteredListener
-from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT_SECONDS", "DEFAULT_TIMEOUT_SECONDS", "OptimoveClient"]
 

@@ -45,7 +45,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from app.adapters.optimove._lenient import as_int, as_scalar_text, as_text, get_field, normalize_key
-from app.adapters.optimove.models import CampaignCustomer, RegisteredListener
+from app.domain.optimove import CampaignCustomer, CampaignEvent, InvalidCampaignEvent, RegisteredListener
 
 __all__ = [
     "EVENT_IDENTITY_FIELDS",
@@ -56,6 +56,7 @@ __all__ = [
     "CampaignEvent",
     "InvalidCampaignEvent",
     "OptimoveContract",
+    "OptimoveEventContract",
     "event_differences",
     "event_fingerprint",
     "parse_campaign_event",
@@ -261,25 +262,6 @@ def _from_epoch(seconds: float) -> datetime:
         raise ValueError(f"epoch seconds out of range: {seconds!r}") from exc
 
 
-class InvalidCampaignEvent(ValueError):
-    """An Optimove listener notification that lacks or garbles a field we need."""
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignEvent:
-    """A parsed listener notification (EventTypeID 5 "on hold until ClearanceRequiredBy", 4 "canceled")."""
-
-    event_type_id: int
-    campaign_id: int
-    timestamp: datetime | None
-    clearance_required_by: datetime | None
-    extra: dict[str, object]
-
-
 # The fields that tell one event from another of the same (EventTypeID, CampaignID) (see the module
 # docstring): equal in these, two deliveries are the same event.
 EVENT_IDENTITY_FIELDS = ("EventTypeID", "CampaignID", "ClearanceRequiredBy")
@@ -379,3 +361,22 @@ def _positive_int(known: Mapping[str, object], name: str) -> int:
         return parse_optimove_id(value, name)
     except ValueError as exc:
         raise InvalidCampaignEvent(str(exc), field=name) from None
+
+
+@dataclass(frozen=True)
+class OptimoveEventContract:
+    """The listener events' contract as the services see it (``app.services.ports.EventContract``)."""
+
+    timezone: ZoneInfo
+
+    def parse(self, payload: Mapping[str, object]) -> CampaignEvent:
+        """Read a listener body, naive timestamps in the tenant's time zone."""
+        return parse_campaign_event(payload, self.timezone)
+
+    def fingerprint(self, event: CampaignEvent) -> str:
+        """Equal for two deliveries of the same event (see EVENT_IDENTITY_FIELDS)."""
+        return event_fingerprint(event)
+
+    def differences(self, first: CampaignEvent, other: CampaignEvent) -> dict[str, tuple[object, object]]:
+        """The identity fields in which `other` differs from `first`."""
+        return event_differences(first, other)

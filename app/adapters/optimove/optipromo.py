@@ -19,13 +19,13 @@ from app.adapters.optimove.client import (
     CallHook,
     OptimoveClient,
 )
-from app.adapters.optimove.errors import OptimoveError, OptimoveProtocolError
 from app.adapters.optimove.optipromo_contract import (
     OptiPromoContract,
     ValidationContext,
     ValidationResult,
 )
 from app.adapters.ratelimit import RateLimiter
+from app.domain.optimove_errors import OptimoveError, OptimoveProtocolError
 
 __all__ = ["DEFAULT_MAX_CONTEXTS", "OptiPromoClient", "ValidationContext", "ValidationResult"]
 

@@ -29,30 +29,11 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
 from app.adapters.optimove._lenient import as_text, get_field
+from app.domain.optimove import ValidationContext, ValidationResult
 
 __all__ = ["NOT_ELIGIBLE_REASON", "OptiPromoContract", "ValidationContext", "ValidationResult"]
 
 NOT_ELIGIBLE_REASON = "not_eligible"
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationContext:
-    """One customer to validate, with the session properties tiers may be built on (JSON-safe)."""
-
-    customer_id: str
-    session_properties: Mapping[str, object]
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationResult:
-    """OptiPromo's verdict for one customer; ``reason`` is set exactly when it is not eligible."""
-
-    customer_id: str
-    eligible: bool
-    tier: str | None
-    reward_type: str | None
-    reward_amount: Decimal | None
-    reason: str | None
 
 
 @dataclass(frozen=True)

@@ -149,8 +149,8 @@ def test_an_unreachable_ledger_fails_the_call_as_transient_and_sends_nothing() -
     import redis as redis_lib
 
     from app.adapters.optimove.client import OptimoveClient
-    from app.adapters.optimove.errors import OptimoveBudgetUnavailable
     from app.adapters.ratelimit import RedisSlidingWindowLimiter
+    from app.domain.optimove_errors import OptimoveBudgetUnavailable
 
     down = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     limiter = RedisSlidingWindowLimiter(down, key="promobridge:test:down", limit=5, window_seconds=1)

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from app.adapters.activators import RewardActivator
 from app.adapters.activators.http import (
     GrantKind,
     GrantOutcome,
     HttpRewardActivator,
     RewardGrant,
 )
+from app.services.ports import RewardActivator
 from simulator.config import SimulatorConfig
 from simulator.control_client import SimControl
 from simulator.server import SimulatorServer

@@ -32,7 +32,8 @@ def _record_in_child(webhooks: int, call_seconds: float) -> None:
     metrics.record_ratelimit_wait(0.5)
     # What child_exit / worker_process_shutdown clean up: a dead process's live gauges.
     Gauge("test_live_gauge", "live", multiprocess_mode="livesum").set(1)
-    live = list(Path(directory).glob("gauge_livesum_*.db"))
+    # Only this child's file: the other child writes its own beside it at the same time.
+    live = list(Path(directory).glob(f"gauge_livesum_*-{os.getpid()}.db"))
     assert len(live) == 1
     metrics.mark_process_dead(os.getpid())
     assert not live[0].exists()

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from app.adapters.optimove.client import OptimoveClient
-from app.adapters.optimove.models import PromoStatus, RegisteredListener
+from app.domain.optimove import PromoStatus, RegisteredListener
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
 from tests.unit.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 

@@ -11,7 +11,8 @@ from email.utils import format_datetime
 import pytest
 
 from app.adapters.optimove.client import OptimoveClient
-from app.adapters.optimove.errors import (
+from app.domain.optimove import PromoStatus
+from app.domain.optimove_errors import (
     OptimoveAuthError,
     OptimoveConnectionError,
     OptimoveError,
@@ -23,7 +24,6 @@ from app.adapters.optimove.errors import (
     PermanentOptimoveError,
     TransientOptimoveError,
 )
-from app.adapters.optimove.models import PromoStatus
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
 from tests.unit.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 

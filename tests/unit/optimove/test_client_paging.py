@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.adapters.optimove.client import OptimoveClient
-from app.adapters.optimove.errors import OptimoveProtocolError, SkipIgnoredError
-from app.adapters.optimove.models import CampaignCustomer
+from app.domain.optimove import CampaignCustomer
+from app.domain.optimove_errors import OptimoveProtocolError, SkipIgnoredError
 from tests.support.scripted_http import RecordedRequest, Responder, Scripted, ScriptedHTTPServer
 from tests.unit.optimove.conftest import CountingLimiter
 

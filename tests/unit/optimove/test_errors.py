@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.adapters.optimove import errors
-from app.adapters.optimove.errors import (
+from app.domain import optimove_errors as errors
+from app.domain.optimove_errors import (
     OptimoveAuthError,
     OptimoveConnectionError,
     OptimoveError,

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from app.adapters.optimove.errors import OptimoveProtocolError
 from app.adapters.optimove.optipromo import OptiPromoClient, ValidationContext, ValidationResult
+from app.domain.optimove_errors import OptimoveProtocolError
 from tests.support.scripted_http import RecordedRequest, Scripted, ScriptedHTTPServer
 from tests.unit.optimove.conftest import API_KEY, CallLog, CountingLimiter
 from tests.unit.optipromo.conftest import ClientFactory, answer_everyone, eligible_effect

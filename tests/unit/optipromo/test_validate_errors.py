@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.optimove.errors import (
+from app.adapters.optimove.optipromo import OptiPromoClient, ValidationContext
+from app.domain.optimove_errors import (
     OptimoveAuthError,
     OptimoveConnectionError,
     OptimoveError,
@@ -14,7 +15,6 @@ from app.adapters.optimove.errors import (
     OptimoveServerError,
     OptimoveTimeout,
 )
-from app.adapters.optimove.optipromo import OptiPromoClient, ValidationContext
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
 from tests.unit.optimove.conftest import API_KEY, CallLog, CountingLimiter
 from tests.unit.optimove.test_client_errors import closed_port

@@ -1,0 +1,78 @@
+"""Claims that cannot go on alone: given up (failed), replayed, or found stuck and dispatched again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from app.clock import utcnow
+from app.domain.claims import ClaimState
+from app.services.ports import Dispatcher
+from app.services.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+RECONCILE_BATCH = 1000
+
+
+def fail_claims(
+    uow_factory: UnitOfWorkFactory,
+    claim_ids: Sequence[str],
+    *,
+    reason: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[str]:
+    """Give up on claims whose retries are used up: they land in `failed`, visible and replayable."""
+    with uow_factory() as uow:
+        failed = uow.claims.mark_failed(dict.fromkeys(claim_ids, reason), now=clock())
+        uow.commit()
+    if failed:
+        log.error("claims failed", extra={"claims": failed, "reason": reason})
+    return failed
+
+
+def retry_failed(
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
+    claim_ids: Sequence[str] | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[str]:
+    """Put failed claims back to pending (all of them when no ids are given) and dispatch them."""
+    with uow_factory() as uow:
+        ids = list(claim_ids) if claim_ids else uow.claims.failed_ids()
+        moved = uow.claims.reopen_failed(ids, now=clock())
+        uow.commit()
+    for claim_id in moved:
+        dispatcher.validate_claim(claim_id)
+    return moved
+
+
+def reconcile_claims(
+    uow_factory: UnitOfWorkFactory,
+    dispatcher: Dispatcher,
+    *,
+    stale_after: timedelta,
+    clock: Callable[[], datetime] = utcnow,
+) -> int:
+    """Dispatch again the claims stuck in a live state (their task was lost or their worker died)."""
+    now = clock()
+    with uow_factory() as uow:
+        # A lease that ran out means its worker died mid-validation: those claims go again now,
+        # not a staleness delay later (the lease already made them wait).
+        expired = uow.claims.expire_leases(now=now)
+        stale = uow.claims.stale(stale_before=now - stale_after, limit=RECONCILE_BATCH)
+        stale += [(claim_id, ClaimState.PENDING) for claim_id in expired]
+        uow.claims.mark_dispatched([claim_id for claim_id, _ in stale], now=now)
+        uow.commit()
+    for claim_id, state in stale:
+        if state == ClaimState.PENDING:
+            dispatcher.validate_claim(claim_id)
+    validated = [claim_id for claim_id, state in stale if state == ClaimState.VALIDATED]
+    if validated:
+        dispatcher.activate_claims(validated)
+    if any(state == ClaimState.ACTIVATED for _, state in stale):
+        dispatcher.report_status()
+    if stale:
+        log.warning("re-dispatched stuck claims", extra={"claims": len(stale)})
+    return len(stale)
