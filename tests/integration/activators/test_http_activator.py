@@ -21,8 +21,8 @@ from app.services.ports import RewardActivator
 from simulator.config import SimulatorConfig
 from simulator.control_client import SimControl
 from simulator.server import SimulatorServer
+from tests.integration.optimove.conftest import server
 from tests.support.scripted_http import RecordedRequest, Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import server
 
 __all__ = ["server"]  # the Optimove tests' scripted-server fixture
 

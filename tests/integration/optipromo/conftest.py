@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from app.adapters.optimove.optipromo import OptiPromoClient
-from tests.support.scripted_http import RecordedRequest, Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import (
+from tests.integration.optimove.conftest import (
     API_KEY,
     TEST_CONNECT_TIMEOUT_SECONDS,
     TEST_READ_TIMEOUT_SECONDS,
@@ -20,6 +19,7 @@ from tests.unit.optimove.conftest import (
     limiter,
     server,
 )
+from tests.support.scripted_http import RecordedRequest, Scripted, ScriptedHTTPServer
 
 __all__ = ["call_log", "limiter", "server"]  # the Optimove tests' fixtures, shared as they are
 

@@ -9,9 +9,9 @@ import requests
 
 from app.adapters.optimove.optipromo import OptiPromoClient, ValidationContext, ValidationResult
 from app.domain.optimove_errors import OptimoveProtocolError
+from tests.integration.optimove.conftest import API_KEY, CallLog, CountingLimiter
+from tests.integration.optipromo.conftest import ClientFactory, answer_everyone, eligible_effect
 from tests.support.scripted_http import RecordedRequest, Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import API_KEY, CallLog, CountingLimiter
-from tests.unit.optipromo.conftest import ClientFactory, answer_everyone, eligible_effect
 
 PROMO = "WELCOME"
 VALIDATE_PATH = f"/optipromo/v1/promocodes/{PROMO}/validateCustomers"

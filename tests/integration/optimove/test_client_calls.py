@@ -10,8 +10,8 @@ import requests
 
 from app.adapters.optimove.client import OptimoveClient
 from app.domain.optimove import PromoStatus, RegisteredListener
+from tests.integration.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 
 LISTENER_URL = "https://bridge.example.com/webhooks/optimove/tok-123"
 

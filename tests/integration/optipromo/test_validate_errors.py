@@ -15,10 +15,10 @@ from app.domain.optimove_errors import (
     OptimoveServerError,
     OptimoveTimeout,
 )
+from tests.integration.optimove.conftest import API_KEY, CallLog, CountingLimiter
+from tests.integration.optimove.test_client_errors import closed_port
+from tests.integration.optipromo.conftest import ClientFactory
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import API_KEY, CallLog, CountingLimiter
-from tests.unit.optimove.test_client_errors import closed_port
-from tests.unit.optipromo.conftest import ClientFactory
 
 ENDPOINT = "validateCustomers"
 

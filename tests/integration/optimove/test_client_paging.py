@@ -7,8 +7,8 @@ import pytest
 from app.adapters.optimove.client import OptimoveClient
 from app.domain.optimove import CampaignCustomer
 from app.domain.optimove_errors import OptimoveProtocolError, SkipIgnoredError
+from tests.integration.optimove.conftest import CountingLimiter
 from tests.support.scripted_http import RecordedRequest, Responder, Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import CountingLimiter
 
 CAMPAIGN_ID = 1359
 

@@ -24,8 +24,8 @@ from app.domain.optimove_errors import (
     PermanentOptimoveError,
     TransientOptimoveError,
 )
+from tests.integration.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
-from tests.unit.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 
 ENDPOINT = "customers/GetProcessedCampaignCustomers"
 

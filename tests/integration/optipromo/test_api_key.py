@@ -9,9 +9,9 @@ import pytest
 from app.adapters.optimove.optipromo import ValidationContext
 from app.bootstrap import build_optipromo_client
 from app.config import Settings
+from tests.integration.optimove.conftest import CountingLimiter
+from tests.integration.optipromo.conftest import answer_everyone
 from tests.support.scripted_http import ScriptedHTTPServer
-from tests.unit.optimove.conftest import CountingLimiter
-from tests.unit.optipromo.conftest import answer_everyone
 
 
 @pytest.mark.parametrize(
