@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from app.adapters.activators.http import HttpRewardActivator
 from app.adapters.activators.wallet import WalletLedgerActivator
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.adapters.dispatch import CeleryDispatcher, publisher_app
 from app.adapters.optimove.client import OptimoveClient

@@ -21,7 +21,7 @@ from tempfile import TemporaryDirectory
 
 import requests
 
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.security import fresh_secrets_env
 from app.services.claim_recovery import fail_claims

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, and_, func, select
 
 from app.adapters.db.claims import SqlClaims
+from app.adapters.db.dialect import limit_statement_time
 from app.adapters.db.tables import campaigns, outbox
 from app.clock import as_utc
 from app.domain.campaigns import ACTIVE_STATES, CampaignState
@@ -100,9 +101,8 @@ class DatabaseCollector(Collector):
 
     def _read(self) -> DatabaseSnapshot:
         with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # SET LOCAL: the limit ends with this transaction, never leaks to the pooled connection.
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(self._timeout * 1000))}")
+            # SET LOCAL: the limit ends with this transaction, never leaks to the pooled connection.
+            limit_statement_time(conn, max(1, int(self._timeout * 1000)))
             snapshot = read_snapshot(conn)
             conn.rollback()
         return snapshot

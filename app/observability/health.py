@@ -22,6 +22,7 @@ from redis.retry import Retry
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from app.adapters.db.dialect import limit_statement_time
 from app.observability.deadline import call_with_deadline
 from app.observability.redaction import scrub, url_password
 
@@ -93,8 +94,7 @@ def check_database(engine: Engine, *, timeout_seconds: float = DATABASE_CHECK_TI
 
     def probe() -> None:
         with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout_seconds * 1000))}")
+            limit_statement_time(conn, max(1, int(timeout_seconds * 1000)))
             conn.execute(text("SELECT 1"))
             conn.rollback()
 

@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from app.adapters.db.claim_notifications import ClaimFinalListener
+from app.adapters.db.dialect import has_notifications
 from app.bootstrap import Container, build_container
 from app.config import Settings, process_settings
 from app.observability.task_context import connect_task_publish_correlation
@@ -58,7 +59,7 @@ def create_app(
         raise ValueError(settings.long_poll_capacity_error)
     container = build_container(settings, dispatcher=publisher, engine=engine)
     engine = container.engine
-    notified = engine.dialect.name == "postgresql"
+    notified = has_notifications(engine)
     watch = ClaimWatch(recheck_seconds=NOTIFIED_RECHECK_SECONDS if notified else POLLED_RECHECK_SECONDS)
     app = Flask("promobridge")
     # One byte more than allowed: Werkzeug silently truncates a chunked body at the limit, so the

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.web import create_app
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.secrets import STRONG_TOKEN, safe_settings

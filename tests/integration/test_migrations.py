@@ -7,7 +7,8 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.adapters.db.schema import build_engine, current_revision, downgrade_database, upgrade_database
+from app.adapters.db.dialect import build_engine
+from app.adapters.db.schema import current_revision, downgrade_database, upgrade_database
 from app.adapters.db.tables import metadata
 from tests.support.databases import throwaway_postgres_database
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.adapters.db.tables import claims as claims_table
 from app.config import Settings
 from app.domain.campaigns import CampaignMode, CampaignState, NewCampaign

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import TooManyRequests
 
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.adapters.db.tables import campaign_audience
 from app.clock import utcnow
 from app.domain.audience import OperatorFlags

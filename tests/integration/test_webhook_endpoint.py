@@ -159,7 +159,7 @@ def test_a_cancel_event_needs_no_deadline(pg_engine: Engine) -> None:
 
 
 def test_the_database_being_down_gives_503_not_500(tmp_path: Any) -> None:
-    from app.adapters.db.schema import build_engine
+    from app.adapters.db.dialect import build_engine
 
     dead = build_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
     response = _client(dead).post(f"/webhooks/optimove/{TOKEN}", json=_event())

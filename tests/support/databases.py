@@ -6,7 +6,8 @@ import os
 
 from sqlalchemy import Engine, text
 
-from app.adapters.db.schema import build_engine, upgrade_database
+from app.adapters.db.dialect import build_engine
+from app.adapters.db.schema import upgrade_database
 from app.adapters.db.tables import metadata
 from benchmarks.stack import throwaway_postgres_database
 

@@ -1,21 +1,42 @@
-"""The few statements that differ between PostgreSQL and SQLite."""
+"""Everything that differs between PostgreSQL and SQLite: engines, locks, upserts, bulk writes."""
 
 from __future__ import annotations
 
 import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, Table, func, literal, select, text, union_all, values
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    Table,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    values,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeEngine
 
 
 def is_postgres(conn: Connection) -> bool:
     """Whether this connection talks to PostgreSQL."""
     return conn.dialect.name == "postgresql"
+
+
+def has_notifications(engine: Engine) -> bool:
+    """Whether the database can wake listeners at commit (PostgreSQL's LISTEN/NOTIFY); SQLite cannot."""
+    return engine.dialect.name == "postgresql"
 
 
 def insert_ignoring_conflicts(conn: Connection, table: Table, index_elements: list[str]) -> Any:
@@ -151,3 +172,35 @@ def bulk_insert_ignoring_conflicts(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
         f"ON CONFLICT ({', '.join(conflict_columns)}) DO NOTHING"
     )
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def build_engine(database_url: str, *, pool_size: int = 5) -> Engine:
+    """Create an engine; SQLite gets WAL and a busy timeout so several processes can share it."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # Let SQLAlchemy issue BEGIN itself (below) instead of pysqlite's deferred BEGIN.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is locked"
+    # when another process writes; taking the write lock up front makes it wait (busy_timeout).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

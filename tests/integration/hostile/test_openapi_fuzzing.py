@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import schemathesis
 from flask import Flask
 
-from app.adapters.db.schema import build_engine
+from app.adapters.db.dialect import build_engine
 from app.web import create_app
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.hostile import TOKEN, HostileTarget, Observed, as_observed, hostile_settings
