@@ -84,14 +84,15 @@ def claims_group() -> None:
 @claims_group.command("show")
 @click.argument("claim_id")
 def show(claim_id: str) -> None:
-    """Print one claim as JSON."""
+    """Print one claim as JSON, as the API shows it."""
     from app.adapters.db import claims as claim_rows
+    from app.web.responses import ClaimView
 
     with database_engine().connect() as conn:
         claim = claim_rows.get_claim(conn, claim_id)
     if claim is None:
         raise click.ClickException(f"no claim {claim_id}")
-    click.echo(json.dumps(claim.as_json(), indent=2))
+    click.echo(json.dumps(ClaimView.from_claim(claim).body(), indent=2))
 
 
 @claims_group.command("stats")

@@ -20,6 +20,7 @@ from app.services.reports import campaign_report
 from app.web.auth import require_client
 from app.web.errors import error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
+from app.web.responses import CampaignReportView, ClaimView, FieldError
 from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
 
 claims_api = Blueprint("claims_api", __name__)
@@ -52,7 +53,7 @@ def create_claim() -> tuple[Response, int]:
     try:
         body = ClaimBody.model_validate(payload)
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        details = [FieldError(field=".".join(map(str, e["loc"])), message=e["msg"]) for e in exc.errors()]
         return error_response(422, "invalid_claim", "the claim does not match the schema", details=details)
     services = _services()
     try:
@@ -78,8 +79,7 @@ def create_claim() -> tuple[Response, int]:
         record_claim_submission("rejected_at_once" if claim.state == ClaimState.REJECTED else "created")
     if submitted.created and claim.state.value == "pending":
         services.publisher.validate_claim(claim.id)
-    body_json = {**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}
-    return jsonify(body_json), 202 if submitted.created else 200
+    return jsonify(ClaimView.from_claim(claim).body()), 202 if submitted.created else 200
 
 
 @claims_api.get("/v1/claims/<claim_id>")
@@ -118,7 +118,7 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
             )
         if claim is None:
             return error_response(404, "not_found", "no such claim")
-    return jsonify({**claim.as_json(), "status_url": f"/v1/claims/{claim.id}"}), 200
+    return jsonify(ClaimView.from_claim(claim).body()), 200
 
 
 @claims_api.get("/v1/campaigns/<int:campaign_id>")
@@ -130,4 +130,4 @@ def read_campaign(campaign_id: int) -> tuple[Response, int]:
     report = campaign_report(_services().engine, campaign_id)
     if report is None:
         return error_response(404, "not_found", "no such campaign")
-    return jsonify(report.as_json()), 200
+    return jsonify(CampaignReportView.from_report(report).body()), 200

@@ -22,6 +22,7 @@ from app.observability.context import (
 from app.observability.db_metrics import DatabaseCollector
 from app.observability.health import check_broker, check_database, readiness
 from app.observability.metrics import scrape_registry
+from app.web.responses import Liveness, ReadinessView
 
 __all__ = ["REQUEST_ID_HEADER", "install_request_correlation", "ops"]
 
@@ -35,7 +36,7 @@ ops = Blueprint("ops", __name__)
 @ops.get("/healthz")
 def healthz() -> tuple[Response, int, dict[str, str]]:
     """Liveness: the process answers. Touches nothing, so an outage elsewhere never restarts it."""
-    return jsonify({"status": "ok"}), 200, _NO_STORE
+    return jsonify(Liveness().body()), 200, _NO_STORE
 
 
 @ops.get("/readyz")
@@ -49,7 +50,7 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
             "broker": lambda: check_broker(settings.resolved_broker_url, settings.broker_folder),
         }
     )
-    return jsonify(report.as_json()), 200 if report.ready else 503, _NO_STORE
+    return jsonify(ReadinessView.from_readiness(report).body()), 200 if report.ready else 503, _NO_STORE
 
 
 @ops.get("/metrics")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -65,6 +65,16 @@ class ClaimBody(BaseModel):
         dict[Annotated[str, Field(min_length=1, max_length=64)], SessionValue],
         Field(default_factory=dict, max_length=MAX_SESSION_PROPERTIES),
     ]
+
+
+def absent_when_none(description: str) -> Any:
+    """A field that is left out, rather than null, when it has no value: typed `X | SkipJsonSchema[None]`,
+    so the document offers neither null nor a default of null."""
+    return Field(default=None, description=description, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"

@@ -23,6 +23,8 @@ from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse
 from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
 from app.web.errors import add_error_fields, error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
+from app.web.optimove_payloads import AckStatus, GatewayAnswer, ListenerAck
+from app.web.responses import FieldError
 
 webhooks = Blueprint("webhooks", __name__)
 GATEWAY_PATH_PREFIX = "/webhooks/optimove/triggered/"
@@ -64,19 +66,22 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     except UnsupportedEventType as exc:
         return error_response(422, "unsupported_event", str(exc))
     record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
-    body: dict[str, Any] = {
-        "status": _STATUS_OF[received.stored],
-        "event_type_id": received.event.event_type_id,
-        "campaign_id": received.event.campaign_id,
-    }
-    if received.differences:
-        # Optimove needs a 2xx to stop redelivering; the conflict is for the operator (log, metric,
-        # campaign report), the fields that differ for whoever reads this answer in a proxy log.
-        body["differs_in"] = sorted(received.differences)
-    return jsonify(body), 200
+    # Optimove needs a 2xx to stop redelivering; a conflict is for the operator (log, metric,
+    # campaign report), the fields that differ for whoever reads this answer in a proxy log.
+    ack = ListenerAck(
+        status=_STATUS_OF[received.stored],
+        event_type_id=received.event.event_type_id,
+        campaign_id=received.event.campaign_id,
+        differs_in=sorted(received.differences) if received.differences else None,
+    )
+    return jsonify(ack.body()), 200
 
 
-_STATUS_OF = {Stored.NEW: "accepted", Stored.DUPLICATE: "duplicate", Stored.CONFLICT: "conflict"}
+_STATUS_OF: dict[Stored, AckStatus] = {
+    Stored.NEW: "accepted",
+    Stored.DUPLICATE: "duplicate",
+    Stored.CONFLICT: "conflict",
+}
 
 
 @webhooks.post(GATEWAY_PATH_PREFIX + "<token>")
@@ -102,7 +107,7 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
     )
     record_webhook("triggered")
     record_gateway_decision(answer.outcome.value)
-    return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
+    return jsonify(GatewayAnswer(user_id=answer.user_id, allowed=answer.allowed).body()), 200
 
 
 def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dict[str, Any]]:
@@ -127,7 +132,7 @@ def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dic
 def _invalid_event(message: str, field: str) -> tuple[Response, int]:
     if not field:
         return error_response(400, "invalid_event", message)
-    return error_response(400, "invalid_event", message, details=[{"field": field, "message": message}])
+    return error_response(400, "invalid_event", message, details=[FieldError(field=field, message=message)])
 
 
 def _signature_valid(raw: bytes, settings: Settings) -> bool:

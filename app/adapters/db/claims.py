@@ -50,31 +50,6 @@ class ClaimRecord:
     activated_at: datetime | None
     completed_at: datetime | None
 
-    def as_json(self) -> dict[str, Any]:
-        """The claim as the API shows it."""
-        reward = None
-        if self.granted_amount is not None or self.reward_amount is not None:
-            amount = self.granted_amount if self.granted_amount is not None else self.reward_amount
-            reward = {"type": self.reward_type, "amount": str(amount), "tier": self.tier}
-        return {
-            "id": self.id,
-            "status": self.state.value,
-            "reason": self.reason,
-            "campaign_id": self.campaign_id,
-            "customer_id": self.customer_id,
-            "promo_code": self.promo_code,
-            "reward": reward,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "validated_at": _iso(self.validated_at),
-            "activated_at": _iso(self.activated_at),
-            "completed_at": _iso(self.completed_at),
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
 
 def _record(row: Any) -> ClaimRecord:
     return ClaimRecord(
