@@ -23,8 +23,17 @@ from app.services.triggered import InvalidTriggeredCall, decide_triggered, parse
 from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
 from app.web.errors import add_error_fields, error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
-from app.web.optimove_payloads import AckStatus, GatewayAnswer, ListenerAck
-from app.web.responses import FieldError
+from app.web.openapi import documented
+from app.web.optimove_payloads import (
+    AckStatus,
+    GatewayAnswer,
+    GatewayCall,
+    GatewayError,
+    ListenerAck,
+    OptimoveEvent,
+)
+from app.web.responses import ErrorBody, FieldError
+from app.web.schemas import ListenerPath
 
 webhooks = Blueprint("webhooks", __name__)
 GATEWAY_PATH_PREFIX = "/webhooks/optimove/triggered/"
@@ -48,8 +57,26 @@ def _count_rejections(response: Response) -> Response:
 
 
 @webhooks.post("/webhooks/optimove/<token>")
+@documented(
+    json=OptimoveEvent,
+    path=ListenerPath,
+    answers={
+        200: (ListenerAck, "stored, or a redelivery or conflicting event (see status)"),
+        400: (ErrorBody, "not one strict JSON object, a field unreadable, a deadline out of range"),
+        401: (ErrorBody, "unknown listener token, or a missing or invalid signature"),
+        413: (ErrorBody, "the body exceeds WEBHOOK_MAX_BYTES"),
+        415: (ErrorBody, "the body is not sent as application/json"),
+        422: (ErrorBody, "an event type other than 5 and 4"),
+        503: (ErrorBody, "the database is unavailable; Optimove redelivers"),
+    },
+)
 def optimove_listener(token: str) -> tuple[Response, int]:
-    """Receive an EventTypeID 5 (or 4) notification."""
+    """Optimove's listener: a scheduled campaign (EventTypeID 5) or its cancelation (4).
+
+    The event is stored in the inbox and acknowledged in milliseconds; a redelivery is answered
+    `duplicate` and starts nothing. When WEBHOOK_HMAC_SECRET is set, the body must be signed.
+    The body is read leniently (ids as numeric strings, keys in any case, extra keys kept).
+    """
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     raw, payload = _authenticated_json_body(token, settings)
     past, ahead = settings.deadline_window
@@ -85,8 +112,24 @@ _STATUS_OF: dict[Stored, AckStatus] = {
 
 
 @webhooks.post(GATEWAY_PATH_PREFIX + "<token>")
+@documented(
+    json=GatewayCall,
+    path=ListenerPath,
+    answers={
+        200: (GatewayAnswer, "the decision; false for any campaign not declared triggered, and on any error"),
+        400: (GatewayError, "not one strict JSON object, or the customer or campaign unreadable"),
+        401: (GatewayError, "unknown listener token, or a missing or invalid signature"),
+        413: (GatewayError, "the body exceeds WEBHOOK_MAX_BYTES"),
+        415: (GatewayError, "the body is not sent as application/json"),
+    },
+)
 def triggered_gateway(token: str) -> tuple[Response, int]:
-    """Answer Optimove's triggered-campaign gateway: {"user_id": …, "allowed": …}, failing closed."""
+    """Optimove's triggered-campaign gateway: may this customer get the campaign? Fails closed.
+
+    The operator's policies decide within TRIGGERED_TIMEOUT_MS, for campaigns declared triggered
+    only; the customer is recorded in the campaign's audience. Every answer on this path, errors
+    included, carries `allowed` (false on any error).
+    """
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     _, payload = _authenticated_json_body(token, settings)
     try:
