@@ -79,14 +79,14 @@ def claims_group() -> None:
 @claims_group.command("show")
 @click.argument("claim_id")
 def show(claim_id: str) -> None:
-    """Print one claim as JSON."""
+    """Print one claim as JSON, as the API shows it."""
     from app.services.claims import get_claim
-    from app.web.claim_json import claim_as_json
+    from app.web.responses import ClaimView
 
     claim = get_claim(container().uow, claim_id)
     if claim is None:
         raise click.ClickException(f"no claim {claim_id}")
-    click.echo(json.dumps(claim_as_json(claim), indent=2))
+    click.echo(json.dumps(ClaimView.from_claim(claim).body(), indent=2))
 
 
 @claims_group.command("stats")

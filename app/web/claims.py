@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 
-from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
 from app.domain.claims import SOURCE_HTTP, TERMINAL_STATES, ClaimRequest, ClaimState
 from app.domain.clients import SCOPE_CAMPAIGNS_READ, SCOPE_CLAIMS
 from app.observability.context import current_correlation_id
@@ -18,10 +16,11 @@ from app.services.claim_watch import wait_until_final
 from app.services.long_poll_gate import Refusal
 from app.services.reports import campaign_report
 from app.web.auth import require_client
-from app.web.claim_json import claim_as_json
 from app.web.errors import error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
-from app.web.schemas import IDEMPOTENCY_KEY_PATTERN, ClaimBody
+from app.web.openapi import documented
+from app.web.responses import CampaignReportView, ClaimView, ErrorBody, FieldError
+from app.web.schemas import CampaignPath, ClaimBody, ClaimHeaders, ClaimPath, ClaimPollQuery
 
 claims_api = Blueprint("claims_api", __name__)
 LONG_POLL_RETRY_AFTER_SECONDS = 1
@@ -29,7 +28,12 @@ _REFUSALS = {
     Refusal.CLIENT: "this client has as many long polls open as it may; retry when one has answered",
     Refusal.PROCESS: "this server holds as many long polls as it may; retry shortly",
 }
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_CLIENT_ERRORS = {
+    401: (ErrorBody, "no valid Authorization: Bearer <key>"),
+    403: (ErrorBody, "the key lacks the operation's scope"),
+    429: (ErrorBody, "the client's rate limit is exhausted (Retry-After says when to retry)"),
+    503: (ErrorBody, "the database is unavailable; retry later"),
+}
 
 
 def _services() -> Any:
@@ -37,11 +41,32 @@ def _services() -> Any:
 
 
 @claims_api.post("/v1/claims")
+@documented(
+    json=ClaimBody,
+    headers=ClaimHeaders,
+    scope=SCOPE_CLAIMS,
+    answers={
+        202: (ClaimView, "created by this request"),
+        200: (ClaimView, "an existing claim: a replay, or the customer's earlier claim"),
+        400: (ErrorBody, "a malformed Idempotency-Key, or a body that is not one strict JSON object"),
+        404: (ErrorBody, "unknown campaign"),
+        409: (ErrorBody, "the Idempotency-Key was used with another body, or the campaign takes no claims"),
+        413: (ErrorBody, "the body exceeds WEBHOOK_MAX_BYTES"),
+        415: (ErrorBody, "the body is not sent as application/json"),
+        422: (ErrorBody, "the claim does not match the schema; details name the fields"),
+        **_CLIENT_ERRORS,
+    },
+)
 @require_client(SCOPE_CLAIMS)
 def create_claim() -> tuple[Response, int]:
-    """Submit a claim; 202 when this request created it, 200 when it returns an existing one."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    """Submit a claim (the customer clicked Claim Reward).
+
+    202 when this request created the claim, 200 when it returns an existing one: one claim per
+    campaign and customer, whichever backend sends it.
+    """
+    try:
+        key = ClaimHeaders.model_validate(dict(request.headers)).idempotency_key
+    except ValidationError:
         return error_response(400, "bad_request", "Idempotency-Key must be 1-255 printable ASCII characters")
     if not request.is_json:
         return error_response(415, "unsupported_media_type", "send the body as application/json")
@@ -53,7 +78,7 @@ def create_claim() -> tuple[Response, int]:
     try:
         body = ClaimBody.model_validate(payload)
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        details = [FieldError(field=".".join(map(str, e["loc"])), message=e["msg"]) for e in exc.errors()]
         return error_response(422, "invalid_claim", "the claim does not match the schema", details=details)
     container = _services().container
     try:
@@ -76,10 +101,22 @@ def create_claim() -> tuple[Response, int]:
         record_claim_submission("existing")
     else:
         record_claim_submission("rejected_at_once" if claim.state == ClaimState.REJECTED else "created")
-    return jsonify(claim_as_json(claim)), 202 if submitted.created else 200
+    return jsonify(ClaimView.from_claim(claim).body()), 202 if submitted.created else 200
 
 
 @claims_api.get("/v1/claims/<claim_id>")
+@documented(
+    path=ClaimPath,
+    query=ClaimPollQuery,
+    scope=SCOPE_CLAIMS,
+    answers={
+        200: (ClaimView, "the claim: final, or as it is when the wait is up"),
+        400: (ErrorBody, "wait is not a number of seconds within its bounds"),
+        404: (ErrorBody, "no such claim"),
+        **_CLIENT_ERRORS,
+        429: (ErrorBody, "over the client's rate limit, or too many long polls waiting (Retry-After)"),
+    },
+)
 @require_client(SCOPE_CLAIMS)
 def read_claim(claim_id: str) -> tuple[Response, int]:
     """A claim's progress; `?wait=SECONDS` holds the answer until the claim is final or the time is up.
@@ -87,14 +124,17 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
     A waiting long poll sleeps until the claim's final state is notified (no query loop) and counts
     against this process's caps: beyond them, 429 with Retry-After.
     """
-    wait_text = request.args.get("wait", "0")
-    try:
-        wait = float(wait_text)
-    except ValueError:
-        return error_response(400, "bad_request", "wait must be a number of seconds")
     limit = current_app.config["PROMOBRIDGE_SETTINGS"].claims_max_wait_seconds
-    if not 0 <= wait <= limit:
-        return error_response(400, "bad_request", f"wait must be between 0 and {limit:g} seconds")
+    try:
+        wait: float | None = ClaimPollQuery.model_validate(request.args.to_dict()).wait
+    except ValidationError:
+        wait = None
+    if wait is None or wait > limit:
+        return error_response(400, "bad_request", f"wait must be a number of seconds from 0 to {limit:g}")
+    try:
+        ClaimPath.model_validate({"claim_id": claim_id})
+    except ValidationError:
+        return error_response(404, "not_found", "no such claim")
     services = _services()
     claim = claim_service.get_claim(services.container.uow, claim_id)
     # Claims belong to the operator: any of its backends may read any claim (README, "Who owns a claim").
@@ -115,16 +155,27 @@ def read_claim(claim_id: str) -> tuple[Response, int]:
             )
         if claim is None:
             return error_response(404, "not_found", "no such claim")
-    return jsonify(claim_as_json(claim)), 200
+    return jsonify(ClaimView.from_claim(claim).body()), 200
 
 
 @claims_api.get("/v1/campaigns/<int:campaign_id>")
+@documented(
+    path=CampaignPath,
+    scope=SCOPE_CAMPAIGNS_READ,
+    answers={
+        200: (CampaignReportView, "the campaign report"),
+        404: (ErrorBody, "no such campaign"),
+        **_CLIENT_ERRORS,
+    },
+)
 @require_client(SCOPE_CAMPAIGNS_READ)
 def read_campaign(campaign_id: int) -> tuple[Response, int]:
-    """A campaign's progress and counters."""
-    if not 1 <= campaign_id <= MAX_OPTIMOVE_ID:  # no such campaign can exist, nor fit the query
+    """A campaign's progress and counters (what `promobridge campaigns show ID --json` prints)."""
+    try:
+        CampaignPath.model_validate({"campaign_id": campaign_id})
+    except ValidationError:  # no such campaign can exist, nor fit the query
         return error_response(404, "not_found", "no such campaign")
     report = campaign_report(_services().container.uow, campaign_id)
     if report is None:
         return error_response(404, "not_found", "no such campaign")
-    return jsonify(report.as_json()), 200
+    return jsonify(CampaignReportView.from_report(report).body()), 200

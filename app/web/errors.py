@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from app.web.responses import ErrorBody, FieldError
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +28,12 @@ def add_error_fields(**fields: Any) -> None:
     setattr(g, _REQUEST_ERROR_FIELDS, {**g.get(_REQUEST_ERROR_FIELDS, {}), **fields})
 
 
-def error_response(status: int, error: str, message: str, **extra: Any) -> tuple[Response, int]:
-    """The one shape of every error body (`extra` adds fields such as validation details)."""
-    request_fields = g.get(_REQUEST_ERROR_FIELDS, {})
-    return jsonify({**request_fields, "error": error, "message": message, **extra}), status
+def error_response(
+    status: int, error: str, message: str, *, details: Sequence[FieldError] | None = None
+) -> tuple[Response, int]:
+    """The one shape of every error body (ErrorBody), plus the request's own error fields."""
+    body = ErrorBody(error=error, message=message, details=None if details is None else list(details))
+    return jsonify({**g.get(_REQUEST_ERROR_FIELDS, {}), **body.body()}), status
 
 
 def register_error_handlers(app: Flask) -> None:

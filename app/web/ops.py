@@ -22,6 +22,8 @@ from app.observability.context import (
 from app.observability.db_metrics import DatabaseCollector
 from app.observability.health import check_broker, check_database, readiness
 from app.observability.metrics import scrape_registry
+from app.web.openapi import Text, documented
+from app.web.responses import Liveness, ReadinessView
 
 __all__ = ["REQUEST_ID_HEADER", "install_request_correlation", "ops"]
 
@@ -33,12 +35,14 @@ ops = Blueprint("ops", __name__)
 
 
 @ops.get("/healthz")
+@documented(answers={200: (Liveness, "alive")})
 def healthz() -> tuple[Response, int, dict[str, str]]:
     """Liveness: the process answers. Touches nothing, so an outage elsewhere never restarts it."""
-    return jsonify({"status": "ok"}), 200, _NO_STORE
+    return jsonify(Liveness().body()), 200, _NO_STORE
 
 
 @ops.get("/readyz")
+@documented(answers={200: (ReadinessView, "ready"), 503: (ReadinessView, "not ready; see failing")})
 def readyz() -> tuple[Response, int, dict[str, str]]:
     """Readiness: 200 when the database and the broker answer, else 503 naming what failed."""
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
@@ -49,10 +53,18 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
             "broker": lambda: check_broker(settings.resolved_broker_url, settings.broker_folder),
         }
     )
-    return jsonify(report.as_json()), 200 if report.ready else 503, _NO_STORE
+    return jsonify(ReadinessView.from_readiness(report).body()), 200 if report.ready else 503, _NO_STORE
 
 
 @ops.get("/metrics")
+@documented(
+    answers={
+        200: Text(
+            "Prometheus text format 0.0.4, or OpenMetrics when the scraper's Accept asks for it",
+            ("text/plain", "application/openmetrics-text"),
+        )
+    }
+)
 def metrics() -> Response:
     """Prometheus text format: counters of every process sharing the multiprocess dir, DB gauges.
 

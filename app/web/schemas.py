@@ -1,8 +1,12 @@
-"""Request schemas of the HTTP API (pydantic): strict types, no unknown fields, bounded sizes."""
+"""Request schemas of the HTTP API (pydantic): strict types, no unknown fields, bounded sizes.
+
+The views validate with these models, and the OpenAPI document describes them: the body, the
+headers, the query and the path parameters of each operation.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -14,6 +18,9 @@ from pydantic import (
     StrictInt,
     StrictStr,
 )
+from pydantic.json_schema import SkipJsonSchema
+
+from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
 
 MAX_SESSION_PROPERTIES = 50
 CustomerId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -67,4 +74,79 @@ class ClaimBody(BaseModel):
     ]
 
 
+def absent_when_none(description: str) -> Any:
+    """A field that is left out, rather than null, when it has no value: typed `X | SkipJsonSchema[None]`,
+    so the document offers neither null nor a default of null."""
+    return Field(default=None, description=description, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+CLAIM_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# A bound that a setting chooses cannot be written in a class: the schema names the setting (its
+# attribute in app.config.Settings), and the OpenAPI document is given the configured value.
+MAXIMUM_FROM_SETTING = "x-maximum-from-setting"
+
+
+class ClaimHeaders(BaseModel):
+    """POST /v1/claims' own header (the client's key travels in Authorization, as the bearer scheme)."""
+
+    idempotency_key: Annotated[str, Field(pattern=IDEMPOTENCY_KEY_PATTERN)] | SkipJsonSchema[None] = Field(
+        default=None,
+        alias="Idempotency-Key",
+        description=(
+            "Makes a retried submission safe: the same key and body return the same claim; the same "
+            "key with another body is a 409. Keys are per client; 1-255 printable ASCII characters."
+        ),
+        json_schema_extra=_without_default,
+    )
+
+
+class ClaimPollQuery(BaseModel):
+    """GET /v1/claims/<id>'s query: how long to hold the answer until the claim is final."""
+
+    wait: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description=(
+            "Seconds to hold the answer until the claim is final (completed, rejected or failed), at "
+            "most CLAIMS_MAX_WAIT_SECONDS (30 by default). Waiting polls are capped per web process, "
+            "per client (CLAIMS_MAX_LONG_POLLS_PER_CLIENT) and in all (CLAIMS_MAX_LONG_POLLS): beyond "
+            "either, 429 too_many_long_polls with Retry-After."
+        ),
+        json_schema_extra={MAXIMUM_FROM_SETTING: "claims_max_wait_seconds"},
+    )
+
+
+class ClaimPath(BaseModel):
+    """The claim named in the path."""
+
+    claim_id: str = Field(
+        pattern=CLAIM_ID_PATTERN,
+        description="The id the claim was answered with; any other text is answered 404, as no claim has it.",
+    )
+
+
+class CampaignPath(BaseModel):
+    """The campaign named in the path."""
+
+    campaign_id: int = Field(
+        ge=1,
+        le=MAX_OPTIMOVE_ID,
+        description="Optimove's CampaignID; outside 1..2^63-1 it is answered 404, as no campaign has it.",
+    )
+
+
+class ListenerPath(BaseModel):
+    """The listener token in the webhook URLs: the secret that authenticates Optimove's calls."""
+
+    token: str = Field(
+        description=(
+            "LISTENER_TOKEN, as registered with Optimove by `promobridge register`; any other value "
+            "is answered 401."
+        )
+    )

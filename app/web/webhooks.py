@@ -26,6 +26,17 @@ from app.services.triggered import decide_triggered
 from app.services.webhooks import DeadlineWindow, UnsupportedEventType, receive_optimove_event
 from app.web.errors import add_error_fields, error_response
 from app.web.json_body import InvalidJsonBody, decode_json_object, read_limited_body
+from app.web.openapi import documented
+from app.web.optimove_payloads import (
+    AckStatus,
+    GatewayAnswer,
+    GatewayCall,
+    GatewayError,
+    ListenerAck,
+    OptimoveEvent,
+)
+from app.web.responses import ErrorBody, FieldError
+from app.web.schemas import ListenerPath
 
 webhooks = Blueprint("webhooks", __name__)
 GATEWAY_PATH_PREFIX = "/webhooks/optimove/triggered/"
@@ -49,8 +60,26 @@ def _count_rejections(response: Response) -> Response:
 
 
 @webhooks.post("/webhooks/optimove/<token>")
+@documented(
+    json=OptimoveEvent,
+    path=ListenerPath,
+    answers={
+        200: (ListenerAck, "stored, or a redelivery or conflicting event (see status)"),
+        400: (ErrorBody, "not one strict JSON object, a field unreadable, a deadline out of range"),
+        401: (ErrorBody, "unknown listener token, or a missing or invalid signature"),
+        413: (ErrorBody, "the body exceeds WEBHOOK_MAX_BYTES"),
+        415: (ErrorBody, "the body is not sent as application/json"),
+        422: (ErrorBody, "an event type other than 5 and 4"),
+        503: (ErrorBody, "the database is unavailable; Optimove redelivers"),
+    },
+)
 def optimove_listener(token: str) -> tuple[Response, int]:
-    """Receive an EventTypeID 5 (or 4) notification."""
+    """Optimove's listener: a scheduled campaign (EventTypeID 5) or its cancelation (4).
+
+    The event is stored in the inbox and acknowledged in milliseconds; a redelivery is answered
+    `duplicate` and starts nothing. When WEBHOOK_HMAC_SECRET is set, the body must be signed.
+    The body is read leniently (ids as numeric strings, keys in any case, extra keys kept).
+    """
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     raw, payload = _authenticated_json_body(token, settings)
     past, ahead = settings.deadline_window
@@ -70,24 +99,43 @@ def optimove_listener(token: str) -> tuple[Response, int]:
     record_webhook("cancel" if received.event.event_type_id == EVENT_CAMPAIGN_CANCELED else "scheduled")
     if received.stored == Stored.CONFLICT:
         record_webhook_conflict()
-    body: dict[str, Any] = {
-        "status": _STATUS_OF[received.stored],
-        "event_type_id": received.event.event_type_id,
-        "campaign_id": received.event.campaign_id,
-    }
-    if received.differences:
-        # Optimove needs a 2xx to stop redelivering; the conflict is for the operator (log, metric,
-        # campaign report), the fields that differ for whoever reads this answer in a proxy log.
-        body["differs_in"] = sorted(received.differences)
-    return jsonify(body), 200
+    # Optimove needs a 2xx to stop redelivering; a conflict is for the operator (log, metric,
+    # campaign report), the fields that differ for whoever reads this answer in a proxy log.
+    ack = ListenerAck(
+        status=_STATUS_OF[received.stored],
+        event_type_id=received.event.event_type_id,
+        campaign_id=received.event.campaign_id,
+        differs_in=sorted(received.differences) if received.differences else None,
+    )
+    return jsonify(ack.body()), 200
 
 
-_STATUS_OF = {Stored.NEW: "accepted", Stored.DUPLICATE: "duplicate", Stored.CONFLICT: "conflict"}
+_STATUS_OF: dict[Stored, AckStatus] = {
+    Stored.NEW: "accepted",
+    Stored.DUPLICATE: "duplicate",
+    Stored.CONFLICT: "conflict",
+}
 
 
 @webhooks.post(GATEWAY_PATH_PREFIX + "<token>")
+@documented(
+    json=GatewayCall,
+    path=ListenerPath,
+    answers={
+        200: (GatewayAnswer, "the decision; false for any campaign not declared triggered, and on any error"),
+        400: (GatewayError, "not one strict JSON object, or the customer or campaign unreadable"),
+        401: (GatewayError, "unknown listener token, or a missing or invalid signature"),
+        413: (GatewayError, "the body exceeds WEBHOOK_MAX_BYTES"),
+        415: (GatewayError, "the body is not sent as application/json"),
+    },
+)
 def triggered_gateway(token: str) -> tuple[Response, int]:
-    """Answer Optimove's triggered-campaign gateway: {"user_id": …, "allowed": …}, failing closed."""
+    """Optimove's triggered-campaign gateway: may this customer get the campaign? Fails closed.
+
+    The operator's policies decide within TRIGGERED_TIMEOUT_MS, for campaigns declared triggered
+    only; the customer is recorded in the campaign's audience. Every answer on this path, errors
+    included, carries `allowed` (false on any error).
+    """
     settings: Settings = current_app.config["PROMOBRIDGE_SETTINGS"]
     _, payload = _authenticated_json_body(token, settings)
     try:
@@ -108,7 +156,7 @@ def triggered_gateway(token: str) -> tuple[Response, int]:
     )
     record_webhook("triggered")
     record_gateway_decision(answer.outcome.value)
-    return jsonify({"user_id": answer.user_id, "allowed": answer.allowed}), 200
+    return jsonify(GatewayAnswer(user_id=answer.user_id, allowed=answer.allowed).body()), 200
 
 
 def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dict[str, Any]]:
@@ -133,7 +181,7 @@ def _authenticated_json_body(token: str, settings: Settings) -> tuple[bytes, dic
 def _invalid_event(message: str, field: str) -> tuple[Response, int]:
     if not field:
         return error_response(400, "invalid_event", message)
-    return error_response(400, "invalid_event", message, details=[{"field": field, "message": message}])
+    return error_response(400, "invalid_event", message, details=[FieldError(field=field, message=message)])
 
 
 def _signature_valid(raw: bytes, settings: Settings) -> bool:

@@ -16,11 +16,10 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
-from app.adapters.db import claims
 from app.bootstrap import build_activator
 from app.clock import utcnow
 from app.config import Settings
-from app.domain.claims import ClaimState
+from app.domain.claims import Claim, ClaimState
 from app.domain.rewards import GrantOutcome, RewardGrant
 from app.services.claim_recovery import fail_claims, reconcile_claims, retry_failed
 from app.services.ports import RewardActivator
@@ -56,7 +55,7 @@ def _customers(
     return campaign_id, [c["customer_id"] for c in sim.customers(campaign_id)]
 
 
-def _final(engine: Engine, claim_ids: list[str]) -> dict[str, claims.ClaimRecord]:
+def _final(engine: Engine, claim_ids: list[str]) -> dict[str, Claim]:
     with reading(engine) as uow:
         return {c.id: c for c in uow.claims.get_many(claim_ids)}
 

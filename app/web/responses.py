@@ -1,0 +1,197 @@
+"""What the API answers, as pydantic models: the views build their bodies with them, and the OpenAPI
+document describes them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
+
+from app.domain.campaigns import CampaignMode, CampaignState
+from app.domain.claims import Claim, ClaimState
+from app.observability.health import Readiness
+from app.services.reports import CampaignReport
+from app.web.schemas import absent_when_none
+
+# The API has always written timestamps with Python's isoformat ("+00:00", where pydantic would
+# write "Z"): clients parse what they were given, so the models keep that form.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Answer(BaseModel):
+    """A JSON body the API answers."""
+
+    # Whether optional fields without a value are left out of the answer rather than null (such
+    # fields are declared with `absent_when_none`).
+    omit_none: ClassVar[bool] = False
+
+    def body(self) -> dict[str, Any]:
+        """The JSON object answered."""
+        return self.model_dump(mode="json", exclude_none=self.omit_none)
+
+
+class FieldError(BaseModel):
+    """One field a request got wrong."""
+
+    field: str = Field(description="The field's path, dot-separated (`session_properties.x`).")
+    message: str
+
+
+class ErrorBody(Answer):
+    """Every 4xx and 5xx answer."""
+
+    omit_none = True
+
+    error: str = Field(description="A stable, machine-readable name (`invalid_claim`, `not_found`, ...).")
+    message: str = Field(description="What went wrong, for a person.")
+    details: list[FieldError] | SkipJsonSchema[None] = absent_when_none(
+        "The fields at fault, when the error is about fields."
+    )
+
+
+class RewardView(BaseModel):
+    """The reward granted (after scaling), or offered when not granted yet."""
+
+    type: str | None
+    amount: str = Field(description="Decimal amount as a string, to keep its precision.")
+    tier: str | None
+
+
+class ClaimView(Answer):
+    """A claim as the API (and `promobridge claims show`) shows it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6c1f2a9e-4d1b-4c39-9a53-1f0d8e2b7a41",
+                    "status": "completed",
+                    "reason": None,
+                    "campaign_id": 1359,
+                    "customer_id": "C234638",
+                    "promo_code": "WELCOME",
+                    "reward": {"type": "free_spins", "amount": "12.50", "tier": "T2"},
+                    "created_at": "2025-05-01T09:00:00.120000+00:00",
+                    "updated_at": "2025-05-01T09:00:01.480000+00:00",
+                    "validated_at": "2025-05-01T09:00:00.410000+00:00",
+                    "activated_at": "2025-05-01T09:00:00.730000+00:00",
+                    "completed_at": "2025-05-01T09:00:01.480000+00:00",
+                    "status_url": "/v1/claims/6c1f2a9e-4d1b-4c39-9a53-1f0d8e2b7a41",
+                }
+            ]
+        }
+    )
+
+    id: str
+    status: ClaimState = Field(description="completed, rejected and failed are final.")
+    reason: str | None = Field(description="Why a claim was rejected or failed (`not_in_audience`, ...).")
+    campaign_id: int
+    customer_id: str
+    promo_code: str | None
+    reward: RewardView | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    validated_at: Timestamp | None
+    activated_at: Timestamp | None
+    completed_at: Timestamp | None
+    status_url: str = Field(description="Where to read (or long-poll) this claim.")
+
+    @classmethod
+    def from_claim(cls, claim: Claim) -> ClaimView:
+        """The view of a stored claim: the granted amount once granted, else the one offered."""
+        amount = claim.granted_amount if claim.granted_amount is not None else claim.reward_amount
+        reward = (
+            None
+            if amount is None
+            else RewardView(type=claim.reward_type, amount=str(amount), tier=claim.tier)
+        )
+        return cls(
+            id=claim.id,
+            status=claim.state,
+            reason=claim.reason,
+            campaign_id=claim.campaign_id,
+            customer_id=claim.customer_id,
+            promo_code=claim.promo_code,
+            reward=reward,
+            created_at=claim.created_at,
+            updated_at=claim.updated_at,
+            validated_at=claim.validated_at,
+            activated_at=claim.activated_at,
+            completed_at=claim.completed_at,
+            status_url=f"/v1/claims/{claim.id}",
+        )
+
+
+class EventConflictView(BaseModel):
+    """An Optimove event that differed from the first of its kind, stored and not acted on."""
+
+    event_id: int
+    event_type_id: int
+    first_event_id: int
+    received_at: Timestamp
+    payload: dict[str, Any] = Field(description="The event as received.")
+
+
+class CampaignReportView(Answer):
+    """A campaign's progress and counters (what `promobridge campaigns show --json` prints)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    campaign_id: int
+    mode: CampaignMode
+    state: CampaignState
+    clearance_required_by: Timestamp | None = Field(description="Optimove's deadline for approvals.")
+    seconds_to_deadline: float | None
+    at_risk: bool = Field(description="Whether the pending approvals may not fit before the deadline.")
+    pages_done: int
+    last_page: int | None = Field(description="Known once a short page ended the audience.")
+    rows_ingested: int
+    eligible: int
+    scrubbed: int
+    scrubbed_by_reason: dict[str, int]
+    segments: dict[str, int] = Field(description="Eligible customers by segment.")
+    approvals_pending: int
+    approvals_sent: int
+    approvals_dead: int = Field(description="Given up after a permanent error.")
+    approval_calls: int
+    resent: int = Field(description="Approvals sent again after an ambiguous failure.")
+    ingest_seconds: float | None
+    webhook_to_last_approval_seconds: float | None
+    error: str | None = Field(description="Why the campaign failed, if it did.")
+    event_conflicts: int
+    recent_event_conflicts: list[EventConflictView]
+
+    @classmethod
+    def from_report(cls, report: CampaignReport) -> CampaignReportView:
+        """The view of a campaign report."""
+        return cls.model_validate(report)
+
+
+class Liveness(Answer):
+    """`/healthz`: the process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessView(Answer):
+    """`/readyz`: each check's result (`ok`, `skipped` or `error: <reason>`), and which ones failed."""
+
+    omit_none = True
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]
+    failing: list[str] | SkipJsonSchema[None] = absent_when_none("The checks that failed, when not ready.")
+
+    @classmethod
+    def from_readiness(cls, readiness: Readiness) -> ReadinessView:
+        """The view of the checks' results."""
+        if readiness.ready:
+            return cls(status="ready", checks=readiness.checks)
+        return cls(status="unavailable", checks=readiness.checks, failing=readiness.failing)
