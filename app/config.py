@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     )
     reward_policy_options: str = Field(default="{}", alias="PROMOBRIDGE_REWARD_POLICY_OPTIONS")
     claims_rate_limit_per_minute: int = Field(default=600, alias="CLAIMS_RATE_LIMIT_PER_MINUTE", ge=1)
+    # How long a web process trusts a client key it proved valid without reading it again: a revoked
+    # key is refused within this time (0: read every request).
+    claims_key_cache_seconds: float = Field(default=5.0, alias="CLAIMS_KEY_CACHE_SECONDS", ge=0)
     claims_max_wait_seconds: float = Field(default=30.0, alias="CLAIMS_MAX_WAIT_SECONDS", gt=0)
     # Long polls (GET /v1/claims/<id>?wait=) each hold a web thread while they wait; per web process,
     # at most this many at once per client and in all (beyond either: 429 with Retry-After). The total

@@ -77,46 +77,52 @@ def submit_claim(
     """
     fingerprint = request.fingerprint()
     with uow_factory() as uow:
-        existing = _existing(uow, request, submission, fingerprint)
-        if existing is not None:
-            return SubmittedClaim(existing, created=False)
+        # The common case first, in few statements: the campaign, the customer's place in its
+        # audience, one insert. Replays and races are found when the insert conflicts.
         campaign = uow.campaigns.get(request.campaign_id)
-        if campaign is None:
-            raise UnknownCampaign(f"campaign {request.campaign_id} is unknown")
-        if campaign.mode != CampaignMode.CLAIM or campaign.state not in CLAIMABLE_STATES:
+        if campaign is None or campaign.mode != CampaignMode.CLAIM or campaign.state not in CLAIMABLE_STATES:
+            existing = _existing(uow, request, submission, fingerprint)
+            if existing is not None:
+                return SubmittedClaim(existing, created=False)
+            if campaign is None:
+                raise UnknownCampaign(f"campaign {request.campaign_id} is unknown")
             detail = f"mode {campaign.mode}, state {campaign.state}"
             raise CampaignNotClaimable(f"campaign {request.campaign_id} takes no claims ({detail})")
+        if submission.client_id is None and submission.idempotency_key is not None:
+            # Keys of the broker path have no client: NULLs never collide in a unique key, so look.
+            existing = _existing(uow, request, submission, fingerprint)
+            if existing is not None:
+                return SubmittedClaim(existing, created=False)
         target = uow.audience.member(request.campaign_id, request.customer_id)
         state, reason = ClaimState.PENDING, None
         if target is None:
             state, reason = ClaimState.REJECTED, NOT_IN_AUDIENCE
         elif not target.eligible:
             state, reason = ClaimState.REJECTED, f"scrubbed:{target.scrub_reason}"
-        now = clock()
-        claim = NewClaim(
-            id=new_claim_id(),
-            client_id=submission.client_id,
-            source=submission.source,
-            campaign_id=request.campaign_id,
-            customer_id=request.customer_id,
-            promo_code=target.promo_code if target else None,
-            segment=target.segment if target else None,
-            session_properties=dict(request.session_properties),
-            idempotency_key=submission.idempotency_key,
-            request_hash=fingerprint,
-            state=state,
-            reason=reason,
-            correlation_id=submission.correlation_id,
-            created_at=now,
+        stored = uow.claims.add(
+            NewClaim(
+                id=new_claim_id(),
+                client_id=submission.client_id,
+                source=submission.source,
+                campaign_id=request.campaign_id,
+                customer_id=request.customer_id,
+                promo_code=target.promo_code if target else None,
+                segment=target.segment if target else None,
+                session_properties=dict(request.session_properties),
+                idempotency_key=submission.idempotency_key,
+                request_hash=fingerprint,
+                state=state,
+                reason=reason,
+                correlation_id=submission.correlation_id,
+                created_at=clock(),
+            )
         )
-        if not uow.claims.add(claim):  # a concurrent request won the race: answer with its claim
+        if stored is None:  # a replay, the customer's earlier claim, or a concurrent request's
             existing = _existing(uow, request, submission, fingerprint)
             if existing is None:
                 raise RuntimeError("claim insert conflicted but no conflicting claim was found")
             return SubmittedClaim(existing, created=False)
-        stored = uow.claims.get(claim.id)
         uow.commit()
-    assert stored is not None
     if stored.state == ClaimState.PENDING:
         dispatcher.validate_claim(stored.id)
     return SubmittedClaim(stored, created=True)

@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,19 +73,65 @@ def create_client(
     return IssuedKey(client_id, name, f"{KEY_PREFIX}_{key_id}_{secret}")
 
 
-def authenticate(uow_factory: UnitOfWorkFactory, presented: str) -> ApiClient | None:
+class KeyCache:
+    """Keys this process recently proved valid, trusted for `ttl_seconds` without a database read.
+
+    Only successes are kept (a stream of wrong keys cannot push real ones out), keyed by a hash of
+    the whole presented key; a revoked or re-scoped key is refused or re-read within `ttl_seconds`.
+    Thread-safe: the web's threads share one.
+    """
+
+    def __init__(
+        self, ttl_seconds: float, *, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[float, ApiClient]] = OrderedDict()
+
+    def get(self, fingerprint: str) -> ApiClient | None:
+        """The client proven for this key less than `ttl_seconds` ago, or None."""
+        with self._lock:
+            entry = self._entries.get(fingerprint)
+            if entry is None:
+                return None
+            if self._clock() - entry[0] >= self._ttl:
+                del self._entries[fingerprint]
+                return None
+            return entry[1]
+
+    def put(self, fingerprint: str, client: ApiClient) -> None:
+        """Remember a key just proven valid (the oldest entry goes when the cache is full)."""
+        with self._lock:
+            self._entries[fingerprint] = (self._clock(), client)
+            self._entries.move_to_end(fingerprint)
+            while len(self._entries) > self._max_keys:
+                self._entries.popitem(last=False)
+
+
+def authenticate(
+    uow_factory: UnitOfWorkFactory, presented: str, *, cache: KeyCache | None = None
+) -> ApiClient | None:
     """The active client owning `presented`, or None (unknown, malformed, wrong secret or revoked)."""
     prefix, _, rest = presented.partition("_")
     key_id, _, secret = rest.partition("_")
     if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or not secret:
         return None  # a key id that cannot exist is never looked up (a NUL would fail the query)
+    fingerprint = _hash(presented)
+    if cache is not None and (known := cache.get(fingerprint)) is not None:
+        return known
     with uow_factory() as uow:
         client = uow.clients.find_by_key_id(key_id)
     if client is None or client.revoked:
         # Still hash, so an unknown key id takes as long as a wrong secret.
         hmac.compare_digest(_hash(secret), _hash(""))
         return None
-    return client if hmac.compare_digest(_hash(secret), client.key_hash) else None
+    if not hmac.compare_digest(_hash(secret), client.key_hash):
+        return None
+    if cache is not None:
+        cache.put(fingerprint, client)
+    return client
 
 
 def list_clients(uow_factory: UnitOfWorkFactory) -> list[ApiClient]:

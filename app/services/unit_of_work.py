@@ -46,8 +46,9 @@ class ClaimRepository(Protocol):
         """The one claim of a customer in a campaign."""
         ...
 
-    def add(self, claim: NewClaim) -> bool:
-        """Insert the claim; False if one exists for its (campaign, customer) or (client, key)."""
+    def add(self, claim: NewClaim) -> Claim | None:
+        """Insert the claim and return it as stored; None if one exists for its (campaign, customer)
+        or (client, idempotency key)."""
         ...
 
     def lease_pending(

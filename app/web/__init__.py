@@ -14,6 +14,7 @@ from app.config import Settings, process_settings
 from app.observability.task_context import connect_task_publish_correlation
 from app.security import require_safe_secrets, with_listener_token
 from app.services.claim_watch import NOTIFIED_RECHECK_SECONDS, POLLED_RECHECK_SECONDS, ClaimWatch
+from app.services.clients import KeyCache
 from app.services.long_poll_gate import LongPollGate
 from app.services.ports import Dispatcher
 from app.web.auth import ClientRateLimiter
@@ -31,6 +32,7 @@ class WebServices:
 
     container: Container
     rate_limiter: ClientRateLimiter
+    key_cache: KeyCache | None
     claim_watch: ClaimWatch
     long_polls: LongPollGate
     claim_listener: ClaimFinalListener | None  # None on SQLite: long polls re-read at an interval
@@ -70,6 +72,7 @@ def create_app(
     app.config["PROMOBRIDGE_SERVICES"] = WebServices(
         container=container,
         rate_limiter=ClientRateLimiter(settings.rate_limiter_redis_url or "memory://"),
+        key_cache=KeyCache(settings.claims_key_cache_seconds) if settings.claims_key_cache_seconds else None,
         claim_watch=watch,
         long_polls=LongPollGate(
             total=settings.claims_max_long_polls, per_client=settings.claims_max_long_polls_per_client

@@ -58,7 +58,11 @@ def _guarded(view: View, scope: str) -> View:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         services = current_app.config["PROMOBRIDGE_SERVICES"]
-        client = authenticate(services.container.uow, key.strip()) if scheme.lower() == "bearer" else None
+        client = (
+            authenticate(services.container.uow, key.strip(), cache=services.key_cache)
+            if scheme.lower() == "bearer"
+            else None
+        )
         if client is None:
             response, status = error_response(
                 401, "unauthorized", "a valid Authorization: Bearer <key> is required"

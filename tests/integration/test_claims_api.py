@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -329,3 +330,20 @@ def test_a_campaign_id_outside_a_signed_bigint_is_not_found(any_engine: Engine, 
         f"/v1/campaigns/{campaign_id}", headers={"Authorization": f"Bearer {key}"}
     )
     assert response.status_code == 404 and response.json["error"] == "not_found"  # type: ignore[index]
+
+
+def test_a_revoked_key_is_refused_once_the_key_cache_forgets_it(pg_engine: Engine) -> None:
+    import time
+
+    from app.services.clients import revoke_client
+
+    app = create_app(safe_settings(CLAIMS_KEY_CACHE_SECONDS=0.5), pg_engine, publisher=RecordingDispatcher())  # type: ignore[arg-type]
+    uow = SqlAlchemyUnitOfWorkFactory(pg_engine)
+    key = create_client(uow, "soon-revoked", rate_limit_per_minute=100).key
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.get(f"/v1/claims/{uuid.uuid4()}", headers=headers).status_code == 404  # authenticated
+    assert revoke_client(uow, "soon-revoked")
+    assert client.get(f"/v1/claims/{uuid.uuid4()}", headers=headers).status_code == 404  # still trusted
+    time.sleep(0.6)
+    assert client.get(f"/v1/claims/{uuid.uuid4()}", headers=headers).status_code == 401

@@ -95,31 +95,38 @@ class SqlClaims:
         row = self._conn.execute(query).mappings().first()
         return None if row is None else _claim(row)
 
-    def add(self, claim: NewClaim) -> bool:
-        """Insert the claim; False if one exists for its (campaign, customer) or (client, key)."""
+    def add(self, claim: NewClaim) -> Claim | None:
+        """Insert the claim and return it as stored; None if one exists for its (campaign, customer) or
+        (client, key)."""
         pending = claim.state == ClaimState.PENDING
-        statement = insert_ignoring_any_conflict(self._conn, claims).values(
-            id=claim.id,
-            client_id=claim.client_id,
-            source=claim.source,
-            campaign_id=claim.campaign_id,
-            customer_id=claim.customer_id,
-            promo_code=claim.promo_code,
-            segment=claim.segment,
-            session_properties=claim.session_properties,
-            idempotency_key=claim.idempotency_key,
-            request_hash=claim.request_hash,
-            state=claim.state.value,
-            reason=claim.reason,
-            correlation_id=claim.correlation_id,
-            created_at=claim.created_at,
-            updated_at=claim.created_at,
-            dispatched_at=claim.created_at if pending else None,
+        statement = (
+            insert_ignoring_any_conflict(self._conn, claims)
+            .values(
+                id=claim.id,
+                client_id=claim.client_id,
+                source=claim.source,
+                campaign_id=claim.campaign_id,
+                customer_id=claim.customer_id,
+                promo_code=claim.promo_code,
+                segment=claim.segment,
+                session_properties=claim.session_properties,
+                idempotency_key=claim.idempotency_key,
+                request_hash=claim.request_hash,
+                state=claim.state.value,
+                reason=claim.reason,
+                correlation_id=claim.correlation_id,
+                created_at=claim.created_at,
+                updated_at=claim.created_at,
+                dispatched_at=claim.created_at if pending else None,
+            )
+            .returning(*claims.c)
         )
-        inserted = self._conn.execute(statement).rowcount == 1
-        if inserted and claim.state in TERMINAL_STATES:
+        row = self._conn.execute(statement).mappings().first()
+        if row is None:
+            return None
+        if claim.state in TERMINAL_STATES:
             notify_claims_final(self._conn, [claim.id])
-        return inserted
+        return _claim(row)
 
     def lease_pending(
         self, *, campaign_id: int, promo_code: str | None, limit: int, lease: timedelta, now: datetime
