@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from app.adapters.activators.http import HttpRewardActivator
 from app.adapters.activators.wallet import WalletLedgerActivator
+from app.adapters.coordination import LocalCoordination, RedisCoordination
 from app.adapters.db.dialect import build_engine
 from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.adapters.dispatch import CeleryDispatcher, publisher_app
@@ -37,11 +38,11 @@ from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
 from app.services.activation import ActivationConfig
 from app.services.ingest import IngestConfig
-from app.services.ports import Dispatcher, RewardActivator
+from app.services.ports import Coordination, Dispatcher, RewardActivator
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
 from app.services.unit_of_work import UnitOfWorkFactory
-from app.services.validation import ValidationConfig
+from app.services.validation import ValidationConfig, ValidationDoorbell
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:
@@ -62,6 +63,12 @@ def build_rate_limiter(settings: Settings) -> RateLimiter:
         window_seconds=settings.optimove_rate_window_seconds,
         on_wait=record_ratelimit_wait,
     )
+
+
+def build_coordination(settings: Settings) -> Coordination:
+    """Redis when there is one (failing open, fast); otherwise (embedded mode) this process only."""
+    redis_url = settings.rate_limiter_redis_url
+    return LocalCoordination() if redis_url is None else RedisCoordination.connect(redis_url)
 
 
 def build_optimove_client(settings: Settings, limiter: RateLimiter) -> OptimoveClient:
@@ -143,6 +150,7 @@ def relay_config(settings: Settings, backoff: Backoff) -> RelayConfig:
         max_attempts=settings.relay_max_attempts,
         backoff=backoff,
         linger=timedelta(seconds=settings.status_linger_seconds),
+        linger_when_budget_used=settings.status_linger_when_budget_used,
     )
 
 
@@ -175,6 +183,9 @@ class Container:
         self.validation = ValidationConfig(
             max_contexts=settings.optipromo_max_contexts,
             lease=timedelta(seconds=settings.relay_lease_seconds),
+            max_attempts=settings.claim_max_retries + 1,
+            fill_when_budget_used=settings.validation_fill_when_budget_used,
+            fill_wait=timedelta(seconds=settings.validation_fill_wait_seconds),
         )
         self.activation = ActivationConfig(max_attempts=settings.claim_max_retries + 1, backoff=self.backoff)
         self.relay = relay_config(settings, self.backoff)
@@ -185,6 +196,16 @@ class Container:
     def dispatcher(self) -> Dispatcher:
         """The workers' doorbell (a Celery publisher unless one was handed in)."""
         return self._dispatcher or CeleryDispatcher(publisher_app())
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """Locks and doorbells shared by every process through Redis (this process only, embedded)."""
+        return build_coordination(self.settings)
+
+    @cached_property
+    def validation_doorbell(self) -> ValidationDoorbell:
+        """Wakes the validator of a (campaign, promo code), one broker message per wake-up."""
+        return ValidationDoorbell(self.coordination, self.dispatcher)
 
     @cached_property
     def limiter(self) -> RateLimiter:

@@ -185,7 +185,16 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = Field(default=60.0, alias="RELAY_LEASE_SECONDS", gt=0)
     # Hold status updates until the oldest waited this long or a full batch is ready: under a scarce
     # rate budget each UpdateCustomerPromotionStatus call then carries more customers (0: no wait).
-    status_linger_seconds: float = Field(default=0.0, alias="STATUS_LINGER_SECONDS", ge=0)
+    status_linger_seconds: float = Field(default=10.0, alias="STATUS_LINGER_SECONDS", ge=0)
+    status_linger_when_budget_used: float = Field(
+        default=0.5, alias="STATUS_LINGER_WHEN_BUDGET_USED", ge=0, le=1
+    )
+    validation_fill_when_budget_used: float = Field(
+        default=0.2, alias="VALIDATION_FILL_WHEN_BUDGET_USED", ge=0, le=1
+    )
+    validation_fill_wait_seconds: float = Field(
+        default=1.0, alias="VALIDATION_FILL_WAIT_SECONDS", ge=0, le=30
+    )
     relay_max_attempts: int = Field(default=12, alias="RELAY_MAX_ATTEMPTS", ge=1)
     retry_backoff_base_seconds: float = Field(default=1.0, alias="RETRY_BACKOFF_BASE_SECONDS", gt=0)
     retry_backoff_max_seconds: float = Field(default=60.0, alias="RETRY_BACKOFF_MAX_SECONDS", gt=0)

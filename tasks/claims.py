@@ -1,10 +1,12 @@
-"""Claim tasks: validate → activate → report status, flat, taking claim ids, each on its own queue.
+"""Claim tasks: validate → activate → report status, flat, each on its own queue.
 
-Each task calls a service that re-reads the claims and moves them with state-guarded updates, then
-rings the next step's doorbell after its unit of work commits; the reconciler re-dispatches
-anything whose message was lost. Transient Optimove failures retry with the shared backoff up to
-CLAIM_MAX_RETRIES, then land in `failed`. The activate task is the one retry layer of reward
-grants: it re-queues only the claims whose grant is not settled yet, when the service says.
+Validation is woken per (campaign, promo code) and single-flight (see ``app.services.validation``);
+activation and status take claim ids. Each task calls a service that re-reads the claims and moves
+them with state-guarded updates, then rings the next step after its unit of work commits; the
+reconciler re-dispatches anything whose message was lost. Transient Optimove failures retry with
+the shared backoff; a claim takes part in at most CLAIM_MAX_RETRIES + 1 calls, then lands in
+`failed`. The activate task is the one retry layer of reward grants: it re-queues only the claims
+whose grant is not settled yet, when the service says.
 """
 
 from __future__ import annotations
@@ -13,40 +15,49 @@ from typing import Any
 
 from celery import Task
 
-from app.adapters.dispatch import ACTIVATE_CLAIMS, REPORT_STATUS, SUBMIT_CLAIM_V1, VALIDATE_CLAIM
+from app.adapters.dispatch import (
+    ACTIVATE_CLAIMS,
+    REPORT_STATUS,
+    SUBMIT_CLAIM_V1,
+    VALIDATE_CLAIM_LEGACY,
+    VALIDATE_PENDING,
+)
 from app.domain.claims import SOURCE_BROKER, ClaimRequest
-from app.domain.optimove_errors import PermanentOptimoveError, TransientOptimoveError
+from app.domain.optimove_errors import TransientOptimoveError
 from app.services.activation import activate_validated
-from app.services.claim_recovery import fail_claims
 from app.services.claims import ClaimError, Submission, submit_claim
 from app.services.relay import relay_once
-from app.services.validation import validate_pending
+from app.services.validation import validate_pending, validation_targets
 from tasks.policy import countdown, promobridge_task
 from tasks.runtime import container
 
 STATUS_BATCHES_PER_ROUND = 5
 
 
-def _retry_or_fail(task: Task[Any, Any], claim_ids: list[str], exc: Exception) -> Any:
-    c = container()
-    if task.request.retries >= c.settings.claim_max_retries:
-        fail_claims(c.uow, claim_ids, reason=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    raise task.retry(exc=exc, countdown=countdown(task.request.retries, exc), max_retries=None)
+@promobridge_task(VALIDATE_PENDING)
+def validate_pending_claims(self: Task[Any, Any], campaign_id: int, promo_code: str | None) -> str:
+    """Validate the claims pending on a campaign's promo code, unless another worker already is.
 
-
-@promobridge_task(VALIDATE_CLAIM)
-def validate(self: Task[Any, Any], claim_id: str) -> str:
-    """Validate the pending claim and every claim waiting on the same promo code (one OptiPromo call)."""
+    Transient Optimove errors retry with the shared backoff; the number of calls a claim may take
+    part in is counted per claim (CLAIM_MAX_RETRIES + 1), so the retries themselves are unbounded.
+    """
     c = container()
     try:
-        result = validate_pending(c.uow, c.optipromo, c.dispatcher, c.validation, claim_id)
+        step = validate_pending(
+            c.uow, c.optipromo, c.validation_doorbell, c.validation, campaign_id, promo_code
+        )
     except TransientOptimoveError as exc:
-        return str(_retry_or_fail(self, [claim_id], exc))
-    except PermanentOptimoveError as exc:
-        fail_claims(c.uow, [claim_id], reason=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    return result.outcome
+        raise self.retry(exc=exc, countdown=countdown(self.request.retries, exc), max_retries=None) from exc
+    return step.outcome
+
+
+@promobridge_task(VALIDATE_CLAIM_LEGACY)
+def validate_legacy(self: Task[Any, Any], claim_id: str) -> str:
+    """A message from before validation was single-flight (one per claim): wake its validator."""
+    c = container()
+    with c.uow() as uow:
+        targets = validation_targets(uow, [claim_id])
+    return "rang" if c.validation_doorbell.ring_all(targets) else "skipped"
 
 
 @promobridge_task(ACTIVATE_CLAIMS)
@@ -90,7 +101,7 @@ def submit_v1(
     request = ClaimRequest(int(campaign_id), str(customer_id), dict(session_properties or {}))
     try:
         submitted = submit_claim(
-            c.uow, c.dispatcher, request, Submission(None, idempotency_key, SOURCE_BROKER)
+            c.uow, c.validation_doorbell, request, Submission(None, idempotency_key, SOURCE_BROKER)
         )
     except ClaimError as exc:
         return {"error": type(exc).__name__, "message": str(exc)}

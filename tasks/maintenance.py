@@ -22,6 +22,7 @@ def sweep(self: Task[Any, Any]) -> dict[str, int]:
     swept = sweep_stale_work(
         c.uow,
         c.dispatcher,
+        c.validation_doorbell,
         c.deadlines,
         stale_after=stale,
         claim_stale_after=timedelta(seconds=c.settings.claim_stale_after_seconds),

@@ -59,6 +59,7 @@ class RelayLoop:
             swept = sweep_stale_work(
                 self.container.uow,
                 self.container.dispatcher,
+                self.container.validation_doorbell,
                 self.container.deadlines,
                 stale_after=stale,
                 claim_stale_after=timedelta(seconds=settings.claim_stale_after_seconds),

@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 
 START_CAMPAIGN = "promobridge.ingest.start_campaign"
 INGEST_PAGE = "promobridge.ingest.ingest_page"
-VALIDATE_CLAIM = "promobridge.claims.validate"
+VALIDATE_PENDING = "promobridge.claims.validate_pending"
+# Until 2026-11: one message per claim, args [claim_id]. Still consumed, so that messages queued
+# across an upgrade wake their claim's validator instead of failing.
+VALIDATE_CLAIM_LEGACY = "promobridge.claims.validate"
 ACTIVATE_CLAIMS = "promobridge.claims.activate"
 REPORT_STATUS = "promobridge.claims.report_status"
 SUBMIT_CLAIM_V1 = "promobridge.claims.submit.v1"
@@ -29,7 +32,8 @@ QUEUES = {
     START_CAMPAIGN: "ingest",
     INGEST_PAGE: "ingest",
     SUBMIT_CLAIM_V1: "claims",
-    VALIDATE_CLAIM: "validate",
+    VALIDATE_PENDING: "validate",
+    VALIDATE_CLAIM_LEGACY: "validate",
     ACTIVATE_CLAIMS: "activate",
     REPORT_STATUS: "status",
 }
@@ -57,9 +61,9 @@ class CeleryDispatcher:
         """Fetch and ingest one page of a campaign's audience."""
         self._send(INGEST_PAGE, [campaign_id, page_no])
 
-    def validate_claim(self, claim_id: str) -> None:
-        """Validate a pending claim (and every claim waiting with it)."""
-        self._send(VALIDATE_CLAIM, [claim_id])
+    def validate_pending(self, campaign_id: int, promo_code: str | None) -> None:
+        """Wake the validator of a campaign's promo code (it validates every claim pending there)."""
+        self._send(VALIDATE_PENDING, [campaign_id, promo_code])
 
     def activate_claims(self, claim_ids: Sequence[str]) -> None:
         """Grant the rewards of validated claims."""

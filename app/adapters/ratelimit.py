@@ -90,6 +90,14 @@ class RateLimitWaitExceeded(Exception):
         self.would_wait_seconds = would_wait_seconds
 
 
+# How many slots the window holds now (read-only).
+_USED_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+"""
+
+
 class RateLimiter(Protocol):
     """Something that hands out request slots; ``acquire`` blocks until one is taken."""
 
@@ -103,6 +111,10 @@ class RateLimiter(Protocol):
 
     def seconds_until_free(self) -> float:
         """How long until a slot would be free, without taking one (0 when one is free now)."""
+        ...
+
+    def used_fraction(self) -> float:
+        """The share of the window's slots taken now (0 to 1): how scarce the budget is."""
         ...
 
 
@@ -178,7 +190,16 @@ class RedisSlidingWindowLimiter(_WaitStats):
         self._ttl_ms = math.ceil((window_seconds + margin_seconds) * 1000)
         self._script = redis_client.register_script(_ACQUIRE_SCRIPT)
         self._peek = redis_client.register_script(_PEEK_SCRIPT)
+        self._used = redis_client.register_script(_USED_SCRIPT)
         self._sleep = sleep
+
+    def used_fraction(self) -> float:
+        """The share of the window's slots taken now; takes nothing."""
+        try:
+            used = int(self._used(keys=[self.key], args=[self._window_us]))
+        except redis.RedisError as exc:
+            raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
+        return min(1.0, used / self.limit)
 
     def seconds_until_free(self) -> float:
         """How long until a slot frees (0 when one is free now); takes nothing."""
@@ -262,6 +283,14 @@ class LocalSlidingWindowLimiter(_WaitStats):
                 self._taken.popleft()
             return 0.0 if len(self._taken) < self.limit else self._taken[0] + self._span - now
 
+    def used_fraction(self) -> float:
+        """The share of the window's slots taken now; takes nothing."""
+        with self._lock:
+            now = self._clock()
+            while self._taken and self._taken[0] <= now - self._span:
+                self._taken.popleft()
+            return min(1.0, len(self._taken) / self.limit)
+
     def _try_take(self) -> float:
         with self._lock:
             now = self._clock()
@@ -285,4 +314,8 @@ class UnlimitedLimiter:
 
     def seconds_until_free(self) -> float:
         """Always free."""
+        return 0.0
+
+    def used_fraction(self) -> float:
+        """Never scarce."""
         return 0.0

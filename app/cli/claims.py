@@ -109,5 +109,5 @@ def retry(claim_ids: tuple[str, ...], all_failed: bool) -> None:
     from app.services.claim_recovery import retry_failed
 
     c = container()
-    moved = retry_failed(c.uow, c.dispatcher, list(claim_ids) or None)
+    moved = retry_failed(c.uow, c.validation_doorbell, list(claim_ids) or None)
     click.echo(f"{len(moved)} claim(s) replayed")

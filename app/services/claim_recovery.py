@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from app.clock import utcnow
 from app.domain.claims import ClaimState
-from app.services.ports import Dispatcher
 from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.validation import ValidationDoorbell, validation_targets
 
 log = logging.getLogger(__name__)
 RECONCILE_BATCH = 1000
@@ -33,24 +33,24 @@ def fail_claims(
 
 def retry_failed(
     uow_factory: UnitOfWorkFactory,
-    dispatcher: Dispatcher,
+    doorbell: ValidationDoorbell,
     claim_ids: Sequence[str] | None = None,
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[str]:
-    """Put failed claims back to pending (all of them when no ids are given) and dispatch them."""
+    """Put failed claims back to pending (all of them when no ids are given) and ring their validators."""
     with uow_factory() as uow:
         ids = list(claim_ids) if claim_ids else uow.claims.failed_ids()
         moved = uow.claims.reopen_failed(ids, now=clock())
+        targets = validation_targets(uow, moved)
         uow.commit()
-    for claim_id in moved:
-        dispatcher.validate_claim(claim_id)
+    doorbell.ring_all(targets, force=True)
     return moved
 
 
 def reconcile_claims(
     uow_factory: UnitOfWorkFactory,
-    dispatcher: Dispatcher,
+    doorbell: ValidationDoorbell,
     *,
     stale_after: timedelta,
     clock: Callable[[], datetime] = utcnow,
@@ -64,10 +64,13 @@ def reconcile_claims(
         stale = uow.claims.stale(stale_before=now - stale_after, limit=RECONCILE_BATCH)
         stale += [(claim_id, ClaimState.PENDING) for claim_id in expired]
         uow.claims.mark_dispatched([claim_id for claim_id, _ in stale], now=now)
+        targets = validation_targets(
+            uow, [claim_id for claim_id, state in stale if state == ClaimState.PENDING]
+        )
         uow.commit()
-    for claim_id, state in stale:
-        if state == ClaimState.PENDING:
-            dispatcher.validate_claim(claim_id)
+    # Forced: the wake-up these claims are waiting for may be the one that was lost.
+    doorbell.ring_all(targets, force=True)
+    dispatcher = doorbell.dispatcher
     validated = [claim_id for claim_id, state in stale if state == ClaimState.VALIDATED]
     if validated:
         dispatcher.activate_claims(validated)

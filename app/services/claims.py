@@ -23,8 +23,8 @@ from app.domain.claims import (
     is_claim_id,
     new_claim_id,
 )
-from app.services.ports import Dispatcher
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from app.services.validation import ValidationDoorbell
 
 CLAIMABLE_STATES = frozenset({CampaignState.READY})
 
@@ -65,13 +65,13 @@ class Submission:
 
 def submit_claim(
     uow_factory: UnitOfWorkFactory,
-    dispatcher: Dispatcher,
+    doorbell: ValidationDoorbell,
     request: ClaimRequest,
     submission: Submission,
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> SubmittedClaim:
-    """Store the claim (or find the one it duplicates) and dispatch its validation when it is new.
+    """Store the claim (or find the one it duplicates) and ring its validator when it is new.
 
     Raises a ClaimError before writing anything.
     """
@@ -124,7 +124,7 @@ def submit_claim(
             return SubmittedClaim(existing, created=False)
         uow.commit()
     if stored.state == ClaimState.PENDING:
-        dispatcher.validate_claim(stored.id)
+        doorbell.ring(stored.campaign_id, stored.promo_code)
     return SubmittedClaim(stored, created=True)
 
 

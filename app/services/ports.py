@@ -41,6 +41,10 @@ class BudgetGate(Protocol):
         """Sleep until a rate-limit slot is free (taking none); returns the seconds slept."""
         ...
 
+    def budget_used(self) -> float:
+        """The share of the budget's window already spent (0 to 1): above a threshold, calls fill up."""
+        ...
+
 
 class StatusSink(BudgetGate, Protocol):
     """Where promotion statuses are reported (Optimove UpdateCustomerPromotionStatus)."""
@@ -112,8 +116,8 @@ class Dispatcher(Protocol):
         """Fetch and ingest one page of a campaign's audience."""
         ...
 
-    def validate_claim(self, claim_id: str) -> None:
-        """Validate a pending claim (and every claim waiting with it)."""
+    def validate_pending(self, campaign_id: int, promo_code: str | None) -> None:
+        """Wake the validator of a campaign's promo code (it validates every claim pending there)."""
         ...
 
     def activate_claims(self, claim_ids: Sequence[str]) -> None:
@@ -122,6 +126,30 @@ class Dispatcher(Protocol):
 
     def report_status(self) -> None:
         """Run a status-update round of the outbox relay."""
+        ...
+
+
+class Coordination(Protocol):
+    """Single-flight locks and deduplicated wake-ups shared by every process (Redis in production)."""
+
+    def acquire(self, key: str, ttl_seconds: float) -> str | None:
+        """A token if this caller now holds `key` for `ttl_seconds`; None when someone else does."""
+        ...
+
+    def refresh(self, key: str, token: str, ttl_seconds: float) -> bool:
+        """Extend a held lock; False if it was lost."""
+        ...
+
+    def release(self, key: str, token: str) -> None:
+        """Give a held lock back."""
+        ...
+
+    def ring(self, key: str, window_seconds: float) -> bool:
+        """True when the caller must publish the wake-up (nobody rang since the last answer)."""
+        ...
+
+    def answer(self, key: str) -> None:
+        """The worker is looking now: what arrives from here on rings again."""
         ...
 
 

@@ -34,8 +34,11 @@ class RelayConfig:
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 12
     backoff: Backoff = field(default_factory=Backoff)
-    # Hold statuses until the oldest is this old or a full batch waits (0: send at once).
+    # While the budget is scarce (this share of its window spent) and claims are still on their way
+    # to a status, hold statuses until the oldest is `linger` old or a full batch waits: one call
+    # then carries many. Otherwise (budget to spare, or nothing more coming) they go at once.
     linger: timedelta = timedelta(0)
+    linger_when_budget_used: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +65,11 @@ def relay_once(
     during the wait go out in the same call instead of in many small ones.
     """
     sink.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
+    scarce = bool(config.linger) and sink.budget_used() >= config.linger_when_budget_used
     with uow_factory() as uow:
+        linger = config.linger if scarce and uow.claims.any_on_the_way() else timedelta(0)
         batch = uow.outbox.claim_batch(
-            now=clock(), limit=config.batch_size, lease=config.lease, linger=config.linger
+            now=clock(), limit=config.batch_size, lease=config.lease, linger=linger
         )
         uow.commit()
     if batch is None:

@@ -17,6 +17,7 @@ from app.domain.campaigns import ACTIVE_STATES, ApprovalBudget, CampaignMode, is
 from app.services.claim_recovery import reconcile_claims
 from app.services.ports import Dispatcher
 from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.validation import ValidationDoorbell
 
 log = logging.getLogger(__name__)
 DISPATCH_BATCH = 200
@@ -120,6 +121,7 @@ class SweepResult:
 def sweep_stale_work(
     uow_factory: UnitOfWorkFactory,
     dispatcher: Dispatcher,
+    doorbell: ValidationDoorbell,
     watch: DeadlineWatch,
     *,
     stale_after: timedelta,
@@ -127,5 +129,5 @@ def sweep_stale_work(
 ) -> SweepResult:
     """The periodic sweep the relay process and beat both run: stale pages and claims, deadline risk."""
     pages = redispatch_stale_pages(uow_factory, dispatcher, stale_after=stale_after)
-    claims = reconcile_claims(uow_factory, dispatcher, stale_after=claim_stale_after)
+    claims = reconcile_claims(uow_factory, doorbell, stale_after=claim_stale_after)
     return SweepResult(pages, claims, len(flag_campaigns_at_risk(uow_factory, watch)))

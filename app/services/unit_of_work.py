@@ -61,6 +61,14 @@ class ClaimRepository(Protocol):
         """Put a lease's validating claims back to pending (the validation failed transiently)."""
         ...
 
+    def any_on_the_way(self) -> bool:
+        """Whether any claim is pending, validating or validated: its status joins the outbox soon."""
+        ...
+
+    def count_pending(self, campaign_id: int, promo_code: str | None, *, up_to: int) -> int:
+        """How many claims of this campaign and promo code wait for validation, counting up to `up_to`."""
+        ...
+
     def mark_validated(self, validated: Sequence[ValidatedClaim], *, now: datetime) -> list[str]:
         """Validating claims OptiPromo found eligible become validated, with their tier and reward."""
         ...

@@ -1,77 +1,191 @@
-"""Claims, step 1: validate pending claims with OptiPromo, micro-batched.
+"""Claims, step 1: validate pending claims with OptiPromo, single-flight per campaign and promo code.
 
-The task for one claim leases every claim then pending for the same promo code and campaign (up
-to `max_contexts`) and validates them in one validateCustomers call, so a lone claim goes at once
-and a burst fills batches. It waits for the shared budget before building the batch: under a tight
-budget, claims that arrive meanwhile join the call. Each outcome is one set-based update.
+While claims of a (campaign, promo code) are pending, one worker holds its lock and keeps filling
+validateCustomers calls: it waits for the shared budget, leases up to `max_contexts` pending claims
+(oldest first), validates them in one call, records each outcome with one set-based update, hands
+the eligible to activation, and goes on until none is pending. Under a scarce budget the claims
+that arrive during the wait join the next call, so the budget is spent on full calls.
+
+Waking the validator costs one broker message per wake-up, not one per claim: a new claim rings
+the doorbell (`ValidationDoorbell.ring`) and only the first ring since the validator last looked
+publishes. Why no claim is left behind: the holder answers the doorbell before each lease, so a
+claim committed after that lease rings again; a validator that finds the lock taken answers too
+and leaves, because the holder looks again after that moment (its next lease, or the pending check
+it makes after releasing the lock, which rings for anything left).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.clock import utcnow
 from app.domain.claims import NOT_ELIGIBLE, ClaimState, ValidatedClaim
 from app.domain.optimove import ValidationContext
-from app.services.ports import Dispatcher, PromotionValidator
-from app.services.unit_of_work import UnitOfWorkFactory
+from app.domain.optimove_errors import PermanentOptimoveError
+from app.services.ports import Coordination, Dispatcher, PromotionValidator
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
 class ValidationConfig:
-    """How validation batches and leases."""
+    """How validation batches, leases and takes turns."""
 
     max_contexts: int = 100
     lease: timedelta = timedelta(seconds=60)
+    # Validation calls a claim may take part in (CLAIM_MAX_RETRIES + 1); past it, a transient
+    # failure fails the claim instead of putting it back.
+    max_attempts: int = 6
+    # A holder gives its worker slot back after this long (and rings for what is left), so that one
+    # busy promo code cannot keep activations and other promo codes waiting.
+    turn: timedelta = timedelta(seconds=10)
+    # A ring whose message was lost is forgotten after this long (the next claim rings again).
+    ring_window: timedelta = timedelta(seconds=5)
+    # Once this share of the budget's window is spent, a call that is not full waits (up to
+    # `fill_wait`) while claims keep arriving: each call then buys `max_contexts` validations.
+    # Below it, calls go at once, so a quiet period costs no latency.
+    fill_when_budget_used: float = 0.2
+    fill_wait: timedelta = timedelta(seconds=1)
+    fill_poll: timedelta = timedelta(milliseconds=50)
+
+
+def flight_key(campaign_id: int, promo_code: str | None) -> str:
+    """The key of a (campaign, promo code)'s validator lock and doorbell."""
+    return f"validate:{campaign_id}:{promo_code or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationDoorbell:
+    """Wakes the validator of a (campaign, promo code), publishing only the first ring since it looked."""
+
+    coordination: Coordination
+    dispatcher: Dispatcher
+    window: timedelta = timedelta(seconds=5)
+
+    def ring(self, campaign_id: int, promo_code: str | None, *, force: bool = False) -> bool:
+        """Ring; True when this ring published a wake-up. `force` publishes even if a ring is pending
+        (recovery: the earlier wake-up may be the one that was lost)."""
+        rang = self.coordination.ring(flight_key(campaign_id, promo_code), self.window.total_seconds())
+        if not (rang or force):
+            return False
+        self.dispatcher.validate_pending(campaign_id, promo_code)
+        return True
+
+    def ring_all(self, targets: Iterable[tuple[int, str | None]], *, force: bool = False) -> int:
+        """Ring for each (campaign, promo code); how many wake-ups were published."""
+        return sum(
+            self.ring(campaign_id, promo_code, force=force) for campaign_id, promo_code in set(targets)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ValidationStep:
-    """What one validation step did, for logs and tests."""
+    """What one validator turn did, for logs and tests."""
 
-    outcome: str  # "validated" or "skipped"
+    outcome: str  # "validated", "busy" (another holds the lock) or "skipped" (nothing was pending)
+    calls: int = 0
     validated: int = 0
     rejected: int = 0
+    failed: int = 0
 
 
 def validate_pending(
     uow_factory: UnitOfWorkFactory,
     validator: PromotionValidator,
-    dispatcher: Dispatcher,
+    doorbell: ValidationDoorbell,
     config: ValidationConfig,
-    claim_id: str,
+    campaign_id: int,
+    promo_code: str | None,
     *,
     clock: Callable[[], datetime] = utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ValidationStep:
-    """Validate the claim's batch; Optimove errors propagate after the batch is put back to pending."""
-    with uow_factory() as uow:
-        claim = uow.claims.get(claim_id)
-    if claim is None or claim.state != ClaimState.PENDING:
-        return ValidationStep("skipped")
-    validator.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
+    """One validator turn for a (campaign, promo code). A call OptiPromo refuses for good fails its
+    claims and the turn goes on; a transient error propagates after the claims are put back (the
+    task retries with backoff)."""
+    coordination, key = doorbell.coordination, flight_key(campaign_id, promo_code)
+    token = coordination.acquire(key, config.lease.total_seconds())
+    if token is None:
+        coordination.answer(key)  # the holder looks again after this moment: see the module docstring
+        return ValidationStep("busy")
+    calls = validated = rejected = failed = 0
+    ends_at = monotonic() + config.turn.total_seconds()
+    try:
+        while True:
+            coordination.answer(key)
+            pending = _pending(uow_factory, campaign_id, promo_code, config.max_contexts)
+            if not pending:
+                break
+            # Waiting before leasing lets the claims that arrive meanwhile join this call.
+            validator.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
+            if pending < config.max_contexts and validator.budget_used() >= config.fill_when_budget_used:
+                _fill(uow_factory, config, campaign_id, promo_code, pending, monotonic, sleep)
+            moved = _validate_one_call(
+                uow_factory, validator, doorbell.dispatcher, config, campaign_id, promo_code, clock
+            )
+            if moved is None:  # another validator (a lock granted while Redis was away) took them
+                break
+            calls, validated, rejected, failed = (
+                calls + 1,
+                validated + moved[0],
+                rejected + moved[1],
+                failed + moved[2],
+            )
+            coordination.refresh(key, token, config.lease.total_seconds())
+            if monotonic() >= ends_at:
+                break
+    finally:
+        coordination.release(key, token)
+    if _pending(uow_factory, campaign_id, promo_code, 1):
+        doorbell.ring(campaign_id, promo_code)
+    return ValidationStep("validated" if calls else "skipped", calls, validated, rejected, failed)
+
+
+def _validate_one_call(
+    uow_factory: UnitOfWorkFactory,
+    validator: PromotionValidator,
+    dispatcher: Dispatcher,
+    config: ValidationConfig,
+    campaign_id: int,
+    promo_code: str | None,
+    clock: Callable[[], datetime],
+) -> tuple[int, int, int] | None:
+    """Lease, validate and record one call's worth of claims: (validated, rejected, failed); None if
+    none was pending."""
     with uow_factory() as uow:
         lease = uow.claims.lease_pending(
-            campaign_id=claim.campaign_id,
-            promo_code=claim.promo_code,
+            campaign_id=campaign_id,
+            promo_code=promo_code,
             limit=config.max_contexts,
             lease=config.lease,
             now=clock(),
         )
         uow.commit()
     if not lease.claims:
-        return ValidationStep("skipped")
+        return None
     contexts = [ValidationContext(c.customer_id, c.session_properties) for c in lease.claims]
     try:
-        answers = validator.validate_customers(
-            claim.promo_code or "", contexts, campaign_id=claim.campaign_id
-        )
+        answers = validator.validate_customers(promo_code or "", contexts, campaign_id=campaign_id)
+    except PermanentOptimoveError as exc:
+        # OptiPromo refused this call for good: its claims fail (visible, replayable), the rest go on.
+        with uow_factory() as uow:
+            failed = uow.claims.mark_failed(
+                dict.fromkeys((c.id for c in lease.claims), _why(exc)), now=clock()
+            )
+            uow.commit()
+        return 0, 0, len(failed)
     except Exception as exc:
+        # Transient (or unexpected): the claims go back to pending, but a claim that has taken part
+        # in `max_attempts` calls fails instead, so a promo code that always errs cannot loop forever.
+        spent = {c.id: _why(exc) for c in lease.claims if c.attempts >= config.max_attempts}
         with uow_factory() as uow:
             uow.claims.release_lease(
                 lease.lease_id, reason=f"validation retry: {type(exc).__name__}", now=clock()
             )
+            uow.claims.mark_failed(spent, now=clock())
             uow.commit()
         raise
     by_customer = {answer.customer_id: answer for answer in answers}
@@ -92,4 +206,41 @@ def validate_pending(
         uow.commit()
     if validated:
         dispatcher.activate_claims(validated)
-    return ValidationStep("validated", validated=len(validated), rejected=len(rejected))
+    return len(validated), len(rejected), 0
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _pending(uow_factory: UnitOfWorkFactory, campaign_id: int, promo_code: str | None, up_to: int) -> int:
+    with uow_factory() as uow:
+        return uow.claims.count_pending(campaign_id, promo_code, up_to=up_to)
+
+
+def _fill(
+    uow_factory: UnitOfWorkFactory,
+    config: ValidationConfig,
+    campaign_id: int,
+    promo_code: str | None,
+    pending: int,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    """Under a scarce budget, wait for a full call while claims keep arriving (never past `fill_wait`)."""
+    ends_at = monotonic() + config.fill_wait.total_seconds()
+    while pending < config.max_contexts and monotonic() < ends_at:
+        sleep(config.fill_poll.total_seconds())
+        now_pending = _pending(uow_factory, campaign_id, promo_code, config.max_contexts)
+        if now_pending <= pending:  # nothing arrived: waiting longer would only add latency
+            return
+        pending = now_pending
+
+
+def validation_targets(uow: UnitOfWork, claim_ids: Sequence[str]) -> set[tuple[int, str | None]]:
+    """The (campaign, promo code) of each pending claim among `claim_ids` (to ring their validators)."""
+    if not claim_ids:
+        return set()
+    return {
+        (c.campaign_id, c.promo_code) for c in uow.claims.get_many(claim_ids) if c.state == ClaimState.PENDING
+    }

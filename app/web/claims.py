@@ -84,7 +84,7 @@ def create_claim() -> tuple[Response, int]:
     try:
         submitted = claim_service.submit_claim(
             container.uow,
-            container.dispatcher,
+            container.validation_doorbell,
             ClaimRequest(body.campaign_id, body.customer_id, body.session_properties),
             # The correlation id is X-Request-ID once validated (<= 64 characters).
             claim_service.Submission(g.client.id, key, SOURCE_HTTP, current_correlation_id()),

@@ -126,7 +126,7 @@ def test_a_misconfigured_endpoint_fails_the_claim_visibly_and_a_replay_completes
     assert _grants_by_claim(sim)[claim_id]["attempts"] == 1, "no retry can change a misconfiguration"
 
     sim.set_operator_faults(latency_ms=0)
-    assert retry_failed(SqlAlchemyUnitOfWorkFactory(pg_engine), run.dispatcher, [claim_id]) == [claim_id]
+    assert retry_failed(SqlAlchemyUnitOfWorkFactory(pg_engine), run.doorbell, [claim_id]) == [claim_id]
     run.drain()
 
     assert _final(pg_engine, [claim_id])[claim_id].state == ClaimState.COMPLETED
@@ -232,7 +232,7 @@ def test_a_scheduled_retry_is_left_to_its_task_until_it_is_due_then_the_reconcil
     assert (
         reconcile_claims(
             SqlAlchemyUnitOfWorkFactory(pg_engine),
-            run.dispatcher,
+            run.doorbell,
             stale_after=stale,
             clock=lambda: before_due,
         )
@@ -240,7 +240,7 @@ def test_a_scheduled_retry_is_left_to_its_task_until_it_is_due_then_the_reconcil
     )
     assert (
         reconcile_claims(
-            SqlAlchemyUnitOfWorkFactory(pg_engine), run.dispatcher, stale_after=stale, clock=lambda: after_due
+            SqlAlchemyUnitOfWorkFactory(pg_engine), run.doorbell, stale_after=stale, clock=lambda: after_due
         )
         == 1
     )
@@ -286,7 +286,7 @@ def test_a_claim_whose_last_attempt_died_unrecorded_fails_without_another_post(
     run.activator = operator
     reconcile_claims(
         SqlAlchemyUnitOfWorkFactory(pg_engine),
-        run.dispatcher,
+        run.doorbell,
         stale_after=timedelta(0),
         clock=lambda: utcnow() + timedelta(hours=1),
     )

@@ -78,7 +78,9 @@ def test_a_claim_is_accepted_with_a_status_url_and_dispatched(
     assert response.status_code == 202
     body = response.json
     assert body["status"] == "pending" and body["status_url"] == f"/v1/claims/{body['id']}"
-    assert list(api.publisher.validations) == [body["id"]]
+    with reading(pg_engine) as uow:
+        stored = uow.claims.get(body["id"])
+    assert stored is not None and list(api.publisher.validations) == [(campaign_id, stored.promo_code)]
 
     again = api.post(
         {"campaign_id": campaign_id, "customer_id": customer, "session_properties": {"deposit_amount": 120}},

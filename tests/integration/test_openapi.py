@@ -261,7 +261,7 @@ def test_an_answer_of_each_kind_validates_against_its_documented_schema(
     again = documented.check("post", "/v1/claims", api.post("/v1/claims", json=claim, headers=auth))
     assert again["id"] == created["id"]  # answered 200 this time
     run = InProcessClaims(pg_engine, simulator)
-    run.dispatcher.validate_claim(created["id"])
+    run.wake([created["id"]])
     run.drain()
     completed = documented.check("get", "/v1/claims/{claim_id}", api.get(created["status_url"], headers=auth))
     assert completed["status"] == "completed" and completed["reward"]["amount"] and completed["completed_at"]

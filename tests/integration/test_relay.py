@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, update
 
 from app.adapters.db.tables import campaigns as campaigns_table
+from app.adapters.optimove.client import OptimoveClient
 from app.clock import utcnow
 from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignState
+from app.domain.claims import ClaimRequest, ClaimState
+from app.domain.optimove import PromoStatus
 from app.services.relay import RelayConfig, relay_once
 from simulator.server import SimulatorServer
+from tests.support.claims_flow import claim_mode_campaign, submit_directly
 from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
 from tests.support.sim_control import SimControl
 from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
@@ -200,26 +205,62 @@ def test_a_batch_whose_relay_died_mid_call_is_resent_and_counted(
     assert {s["times"] for s in SimControl(simulator.url).statuses(campaign_id).values()} == {2}
 
 
-def test_with_a_linger_statuses_wait_for_a_full_batch_or_the_linger(
+class ScarceBudget:
+    """The simulator's Optimove, behind a budget whose window is `used` spent."""
+
+    def __init__(self, inner: OptimoveClient, used: float) -> None:
+        self.inner, self.used = inner, used
+
+    def wait_for_budget(self, *, max_seconds: float) -> float:
+        return 0.0
+
+    def budget_used(self) -> float:
+        return self.used
+
+    def update_customer_promotion_status(
+        self, campaign_id: int, statuses: Sequence[PromoStatus], *, timestamp: datetime | None = None
+    ) -> int:
+        return self.inner.update_customer_promotion_status(campaign_id, statuses, timestamp=timestamp)
+
+
+def _a_claim_on_its_way(engine: Engine, sim_server: SimulatorServer) -> None:
+    claims_campaign = claim_mode_campaign(engine, sim_server, 5, no_consent_rate=0, fraud_rate=0)
+    customer = SimControl(sim_server.url).customers(claims_campaign)[0]["customer_id"]
+    assert (
+        submit_directly(engine, ClaimRequest(claims_campaign, customer, {})).claim.state == ClaimState.PENDING
+    )
+
+
+def test_while_the_budget_is_scarce_and_claims_are_on_their_way_statuses_wait_for_a_full_batch_or_the_linger(
     pg_engine: Engine, simulator: SimulatorServer
 ) -> None:
     campaign_id = _ingested_campaign(pg_engine, simulator, 300)  # about 250 eligible rows, fewer than a batch
-    client = simulator_client(simulator.optimove_url)
+    _a_claim_on_its_way(pg_engine, simulator)
+    client = ScarceBudget(simulator_client(simulator.optimove_url), used=0.8)
     lingering = RelayConfig(batch_size=1000, linger=timedelta(seconds=30))
-    assert (
-        relay_once(SqlAlchemyUnitOfWorkFactory(pg_engine), client, lingering) is None
-    )  # young rows, no full batch: hold them
+    uow = SqlAlchemyUnitOfWorkFactory(pg_engine)
+
+    assert relay_once(uow, client, lingering) is None  # young rows, no full batch: hold them
     full_batch = RelayConfig(batch_size=100, linger=timedelta(seconds=30))
-    sent = relay_once(
-        SqlAlchemyUnitOfWorkFactory(pg_engine), client, full_batch
-    )  # a full batch is waiting: send it now
+    sent = relay_once(uow, client, full_batch)  # a full batch is waiting: send it now
     assert sent is not None and sent.customers == 100
-    later = relay_once(
-        SqlAlchemyUnitOfWorkFactory(pg_engine),
-        client,
-        lingering,
-        clock=lambda: utcnow() + timedelta(seconds=31),
-    )
+    later = relay_once(uow, client, lingering, clock=lambda: utcnow() + timedelta(seconds=31))
     assert later is not None and later.outcome == "sent"  # the linger is over
-    with reading(pg_engine) as uow:
-        assert uow.outbox.stats(campaign_id).pending == 0
+    with reading(pg_engine) as uow_:
+        assert uow_.outbox.stats(campaign_id).pending == 0
+
+
+@pytest.mark.parametrize(("used", "claim_on_its_way"), [(0.3, True), (0.8, False)])
+def test_with_budget_to_spare_or_nothing_more_coming_statuses_go_at_once(
+    pg_engine: Engine, simulator: SimulatorServer, used: float, claim_on_its_way: bool
+) -> None:
+    _ingested_campaign(pg_engine, simulator, 300)
+    if claim_on_its_way:
+        _a_claim_on_its_way(pg_engine, simulator)
+    client = ScarceBudget(simulator_client(simulator.optimove_url), used=used)
+
+    sent = relay_once(
+        SqlAlchemyUnitOfWorkFactory(pg_engine), client, RelayConfig(linger=timedelta(seconds=30))
+    )
+
+    assert sent is not None and sent.outcome == "sent"

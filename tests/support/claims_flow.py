@@ -18,8 +18,15 @@ from app.services.claim_recovery import reconcile_claims
 from app.services.claims import Submission, SubmittedClaim, submit_claim
 from app.services.ports import RewardActivator
 from app.services.relay import RelayConfig, relay_once
-from app.services.validation import ValidationConfig, ValidationStep, validate_pending
+from app.services.validation import (
+    ValidationConfig,
+    ValidationDoorbell,
+    ValidationStep,
+    validate_pending,
+    validation_targets,
+)
 from simulator.server import SimulatorServer
+from tests.support.coordination import MemoryCoordination
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.flow import InProcessFlow, ingest_config, simulator_client, webhook_payload
 from tests.support.sim_control import SimControl
@@ -71,7 +78,9 @@ class InProcessClaims:
         self.activation = ActivationConfig(max_attempts=max_retries + 1)
         self.reconcile = reconcile
         self.rewards = RewardPipeline([VipMultiplier()])
-        self.validation = ValidationConfig(max_contexts=max_contexts)
+        self.validation = ValidationConfig(max_contexts=max_contexts, max_attempts=max_retries + 1)
+        self.coordination = MemoryCoordination()
+        self.doorbell = ValidationDoorbell(self.coordination, self.dispatcher)
         self.validation_results: list[ValidationStep] = []
         self.activation_results: list[ActivationResult] = []
 
@@ -85,10 +94,16 @@ class InProcessClaims:
     ) -> SubmittedClaim:
         return submit_claim(
             self.uow,
-            self.dispatcher,
+            self.doorbell,
             ClaimRequest(campaign_id, customer_id, session or {}),
             Submission(None, key, "test"),
         )
+
+    def wake(self, claim_ids: list[str]) -> None:
+        """Ring the validators of claims submitted elsewhere (through another edge's dispatcher)."""
+        with self.uow() as uow:
+            targets = validation_targets(uow, claim_ids)
+        self.doorbell.ring_all(targets)
 
     def drain(self) -> None:
         """Run every dispatched step until nothing is left, then relay the outbox."""
@@ -97,7 +112,7 @@ class InProcessClaims:
             if self.reconcile:
                 reconcile_claims(
                     self.uow,
-                    d,
+                    self.doorbell,
                     stale_after=timedelta(0),
                     clock=lambda: utcnow() + timedelta(days=1),
                 )
@@ -117,15 +132,9 @@ class InProcessClaims:
                 ):
                     pass
 
-    def validate(self, claim_id: str) -> ValidationStep:
-        """What the validate task does."""
-        result = validate_pending(
-            self.uow,
-            self.optipromo,
-            self.dispatcher,
-            self.validation,
-            claim_id,
-        )
+    def validate(self, target: tuple[int, str | None]) -> ValidationStep:
+        """What the validate task does for a (campaign, promo code)."""
+        result = validate_pending(self.uow, self.optipromo, self.doorbell, self.validation, *target)
         self.validation_results.append(result)
         return result
 
@@ -157,7 +166,7 @@ def submit_directly(
     """Submit a claim through the service, as an edge would; its doorbell rings a recording dispatcher."""
     return submit_claim(
         SqlAlchemyUnitOfWorkFactory(engine),
-        RecordingDispatcher(),
+        ValidationDoorbell(MemoryCoordination(), RecordingDispatcher()),
         request,
         Submission(client_id, key, "test"),
     )

@@ -1,4 +1,4 @@
-"""A hand-written fake of the TaskDispatcher port: records what would be sent to the workers."""
+"""A hand-written fake of the Dispatcher port: records what would be sent to the workers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ class RecordingDispatcher:
 
     started: deque[int] = field(default_factory=deque)
     pages: deque[tuple[int, int]] = field(default_factory=deque)
-    validations: deque[str] = field(default_factory=deque)
+    validations: deque[tuple[int, str | None]] = field(default_factory=deque)
     activations: deque[list[str]] = field(default_factory=deque)
     status_rounds: int = 0
     sent: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
@@ -25,9 +25,9 @@ class RecordingDispatcher:
         self.pages.append((campaign_id, page_no))
         self.sent.append(("ingest_page", (campaign_id, page_no)))
 
-    def validate_claim(self, claim_id: str) -> None:
-        self.validations.append(claim_id)
-        self.sent.append(("validate_claim", ()))
+    def validate_pending(self, campaign_id: int, promo_code: str | None) -> None:
+        self.validations.append((campaign_id, promo_code))
+        self.sent.append(("validate_pending", (campaign_id,)))
 
     def activate_claims(self, claim_ids: list[str]) -> None:  # type: ignore[override]
         self.activations.append(list(claim_ids))

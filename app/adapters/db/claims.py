@@ -172,6 +172,23 @@ class SqlClaims:
         )
         return list(result.scalars())
 
+    def any_on_the_way(self) -> bool:
+        """Whether any claim is pending, validating or validated: its status joins the outbox soon."""
+        on_the_way = [ClaimState.PENDING.value, ClaimState.VALIDATING.value, ClaimState.VALIDATED.value]
+        query = select(claims.c.id).where(claims.c.state.in_(on_the_way)).limit(1)
+        return self._conn.execute(query).first() is not None
+
+    def count_pending(self, campaign_id: int, promo_code: str | None, *, up_to: int) -> int:
+        """How many claims of this campaign and promo code wait for validation, counting up to `up_to`."""
+        code = claims.c.promo_code.is_(None) if promo_code is None else claims.c.promo_code == promo_code
+        waiting = (
+            select(claims.c.id)
+            .where(claims.c.state == ClaimState.PENDING.value, claims.c.campaign_id == campaign_id, code)
+            .limit(up_to)
+            .subquery()
+        )
+        return int(self._conn.execute(select(func.count()).select_from(waiting)).scalar_one())
+
     def mark_validated(self, validated: Sequence[ValidatedClaim], *, now: datetime) -> list[str]:
         """Validating claims OptiPromo found eligible become validated, with their tier and reward."""
         if not validated:

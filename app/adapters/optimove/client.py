@@ -261,6 +261,13 @@ class OptimoveClient:
             slept += step
         return slept
 
+    def budget_used(self) -> float:
+        """The share of the shared budget's window already spent (0 to 1)."""
+        try:
+            return self._limiter.used_fraction()
+        except RateLimiterUnavailable as exc:
+            raise OptimoveBudgetUnavailable(str(exc), endpoint="budget") from exc
+
     def _call(
         self,
         method: str,

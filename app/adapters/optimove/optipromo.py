@@ -104,6 +104,10 @@ class OptiPromoClient:
         """Sleep until a rate-limit slot is free; see ``OptimoveClient.wait_for_budget``."""
         return self._transport.wait_for_budget(max_seconds=max_seconds)
 
+    def budget_used(self) -> float:
+        """The share of the shared budget's window already spent; see ``OptimoveClient.budget_used``."""
+        return self._transport.budget_used()
+
     def _post(self, path: str, body: object) -> object:
         """Send one attempt, naming failures "validateCustomers" rather than the path.
 
