@@ -313,6 +313,22 @@ def test_validation_outcomes_move_only_validating_claims(backend: Backend) -> No
     assert states(backend, [pending]) == [ClaimState.PENDING]
 
 
+def test_offers_that_name_no_amount_validate_their_claims_without_one(backend: Backend) -> None:
+    # OptiPromo's effect may carry a tier and no reward amount; a batch of only such offers must move too.
+    a, b = add_claims(backend, new_claim("a"), new_claim("b"))
+    with writing(backend) as uow:
+        uow.claims.lease_pending(campaign_id=1, promo_code="PROMO", limit=5, lease=LEASE, now=T0)
+    with writing(backend) as uow:
+        offers = [ValidatedClaim(a, "gold", None, None), ValidatedClaim(b, None, None, None)]
+        assert sorted(uow.claims.mark_validated(offers, now=T0)) == sorted([a, b])
+    with reading(backend) as uow:
+        claim = uow.claims.get(a)
+    assert claim is not None
+    assert (claim.state, claim.tier, claim.reward_type, claim.reward_amount) == (
+        ClaimState.VALIDATED, "gold", None, None
+    )  # fmt: skip
+
+
 def test_validated_claims_are_rejected_from_validated_only(backend: Backend) -> None:
     [validated] = validated_claims(backend, "a")
     with writing(backend) as uow:
