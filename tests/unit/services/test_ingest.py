@@ -99,10 +99,14 @@ class Flow:
         self.results.append((page_no, result))
         return result
 
-    def drain(self) -> None:
-        while self.dispatcher.pages:
+    def drain(self, max_tasks: int = 50) -> None:
+        """Run dispatched page tasks until none is left (paging that never ends fails the test)."""
+        for _ in range(max_tasks):
+            if not self.dispatcher.pages:
+                return
             campaign_id, page_no = self.dispatcher.pages.popleft()
             self.page(page_no, campaign_id)
+        raise AssertionError(f"ingest still dispatching pages after {max_tasks} tasks")
 
 
 def test_a_scheduled_event_creates_the_campaign_once_and_dispatches_its_first_window_of_pages(
