@@ -26,7 +26,7 @@ class ScriptedActivator:
         self.granted: list[RewardGrant] = []  # every grant answered GRANTED, in order
         self.recorded: list[RewardGrant] = []  # what `record` was handed, in the activation's unit of work
         self.silent: set[str] = set()
-        self.during_grant: Callable[[], None] | None = None
+        self.during_grant: Callable[[], object] | None = None
         self.closed = False
         self._answers: dict[str, list[GrantOutcome]] = {}
 

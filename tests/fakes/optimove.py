@@ -24,12 +24,14 @@ class FakeCampaignSource:
     """GetProcessedCampaignCustomers over the campaigns a test lists; every page asked is recorded.
 
     `ignores_skip` serves the first page whatever `$skip` says (a broken server); `failures` are
-    raised, one per call, before any page is served.
+    raised, one per call, before any page is served; `while_fetching` runs once, during the next
+    call (to let another worker get there first).
     """
 
     campaigns: dict[int, list[CampaignCustomer]] = field(default_factory=dict)
     ignores_skip: bool = False
     failures: deque[Exception] = field(default_factory=deque)
+    while_fetching: Callable[[], object] | None = None
     asked: list[tuple[int, int, int, tuple[str, ...]]] = field(default_factory=list)
 
     def get_campaign_customers_page(
@@ -37,6 +39,9 @@ class FakeCampaignSource:
     ) -> list[CampaignCustomer]:
         """One page of the campaign's customers."""
         self.asked.append((campaign_id, top, skip, tuple(attributes)))
+        meanwhile, self.while_fetching = self.while_fetching, None
+        if meanwhile is not None:
+            meanwhile()
         if self.failures:
             raise self.failures.popleft()
         start = 0 if self.ignores_skip else skip
@@ -89,7 +94,7 @@ class FakePromotionValidator:
     reward: Decimal | None = Decimal(10)
     refusals: dict[str, str | None] = field(default_factory=dict)
     failures: deque[Exception] = field(default_factory=deque)
-    while_waiting: Callable[[], None] | None = None
+    while_waiting: Callable[[], object] | None = None
     calls: list[tuple[str, list[ValidationContext], int | str | None]] = field(default_factory=list)
     budget_waits: list[float] = field(default_factory=list)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +12,7 @@ from app.adapters.optimove.contract import OptimoveEventContract
 from app.domain.audience import OperatorFlags
 from app.domain.campaigns import PAGE_PENDING, CampaignMode, CampaignState
 from app.domain.inbox import NewInboxEvent
-from app.domain.optimove import CampaignCustomer
+from app.domain.optimove import CampaignCustomer, CampaignEvent
 from app.domain.optimove_errors import OptimoveTimeout
 from app.policies.base import PolicyPipeline
 from app.policies.consent import ConsentScrub
@@ -133,7 +134,9 @@ def test_a_scheduled_event_creates_the_campaign_once_and_dispatches_its_first_wi
 def test_an_event_is_acted_on_once(uow: FakeUnitOfWorkFactory) -> None:
     flow = Flow(uow, FakeCampaignSource(), CLAIM_MODE)
     event_id = stored_event(uow, scheduled())
-    process = lambda: process_inbox_event(uow, flow.dispatcher, CONTRACT, CLAIM_MODE, event_id)  # noqa: E731
+
+    def process() -> str:
+        return process_inbox_event(uow, flow.dispatcher, CONTRACT, CLAIM_MODE, event_id)
 
     assert [process(), process()] == ["campaign_started", "skipped"]
     assert len(flow.dispatcher.pages) == 2
@@ -154,6 +157,47 @@ def test_a_campaigns_mode_comes_from_its_override_or_the_default(
     overridden = IngestConfig(10, 2, ATTRIBUTES, CampaignMode.CLAIM, {CAMPAIGN: CampaignMode.AUTO})
     Flow(uow, FakeCampaignSource(), overridden).start(scheduled())
     assert db.campaigns.rows[CAMPAIGN].mode == CampaignMode.AUTO
+
+
+class RacedContract:
+    """The real contract, except that while this run reads the event, another run processes it to the end."""
+
+    def __init__(self, other_run: Callable[[], object]) -> None:
+        self.other_run: Callable[[], object] | None = other_run
+
+    def parse(self, payload: Mapping[str, object]) -> CampaignEvent:
+        other_run, self.other_run = self.other_run, None
+        if other_run is not None:
+            other_run()
+        return CONTRACT.parse(payload)
+
+    def fingerprint(self, event: CampaignEvent) -> str:
+        return CONTRACT.fingerprint(event)
+
+    def differences(self, first: CampaignEvent, other: CampaignEvent) -> dict[str, tuple[object, object]]:
+        return CONTRACT.differences(first, other)
+
+
+def test_of_two_runs_of_one_event_only_the_first_to_finish_acts_on_it(uow: FakeUnitOfWorkFactory) -> None:
+    event_id = stored_event(uow, scheduled())
+    first, second = RecordingDispatcher(), RecordingDispatcher()
+    outcomes: list[str] = []
+    contract = RacedContract(
+        lambda: outcomes.append(process_inbox_event(uow, first, CONTRACT, CLAIM_MODE, event_id))
+    )
+
+    outcomes.append(process_inbox_event(uow, second, contract, CLAIM_MODE, event_id))
+
+    assert outcomes == ["campaign_started", "skipped"]
+    assert len(first.pages) == 2 and not second.sent
+
+
+def test_a_stored_event_of_a_type_without_a_handler_is_processed_and_ignored(
+    uow: FakeUnitOfWorkFactory,
+) -> None:
+    flow = Flow(uow, FakeCampaignSource(), CLAIM_MODE)
+    assert flow.start({"EventTypeID": 11, "CampaignID": CAMPAIGN}) == "ignored_event_type"
+    assert not flow.dispatcher.sent
 
 
 def test_a_cancel_event_cancels_the_campaign_and_stops_its_pending_approvals(
@@ -280,6 +324,21 @@ def test_a_redelivered_page_task_changes_nothing_and_fetches_nothing(
 
     assert flow.page(0) == PageResult("skipped")
     assert len(source.asked) == 1 and db.campaigns.rows[CAMPAIGN].rows_ingested == 10
+
+
+def test_a_page_another_worker_ingested_while_this_one_fetched_it_is_written_once(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase
+) -> None:
+    source = FakeCampaignSource({CAMPAIGN: customers(25)})
+    flow = Flow(uow, source, CLAIM_MODE)
+    flow.start(scheduled())
+    source.while_fetching = lambda: flow.page(0)  # a duplicated task, running at the same time
+
+    assert flow.page(0) == PageResult("skipped")
+
+    assert [r.outcome for _, r in flow.results] == ["ingested", "skipped"]
+    campaign = db.campaigns.rows[CAMPAIGN]
+    assert (campaign.rows_ingested, campaign.pages_done) == (10, 1) and len(source.asked) == 2
 
 
 def test_a_page_past_the_last_one_is_not_fetched(uow: FakeUnitOfWorkFactory) -> None:

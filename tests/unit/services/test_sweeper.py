@@ -60,7 +60,9 @@ def test_inbox_events_never_dispatched_or_whose_task_was_lost_are_dispatched_unt
     uow: FakeUnitOfWorkFactory, dispatcher: RecordingDispatcher, clock: FixedClock
 ) -> None:
     first, second = store_event(uow, 1), store_event(uow, 2)
-    dispatch = lambda: dispatch_inbox(uow, dispatcher, stale_after=STALE_AFTER, clock=clock)  # noqa: E731
+
+    def dispatch() -> int:
+        return dispatch_inbox(uow, dispatcher, stale_after=STALE_AFTER, clock=clock)
 
     assert dispatch() == 2 and list(dispatcher.started) == [first, second]
     assert dispatch() == 0
@@ -82,7 +84,9 @@ def test_pending_pages_of_ingesting_campaigns_are_dispatched_again_once_stale(
         u.pages.create(2, [0], now=T0)
         u.campaigns.fail_ingest(2, error="401", now=T0)
         u.commit()
-    redispatch = lambda: redispatch_stale_pages(uow, dispatcher, stale_after=STALE_AFTER, clock=clock)  # noqa: E731
+
+    def redispatch() -> int:
+        return redispatch_stale_pages(uow, dispatcher, stale_after=STALE_AFTER, clock=clock)
 
     assert redispatch() == 0
     clock.advance(minutes=3)
