@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.adapters.db.tables import inbox_events
 from app.domain.audience import AudienceMember, Candidate, Decision, OperatorFlags, PageCounts
@@ -47,7 +47,7 @@ from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.clients import UniqueViolation
 from tests.fakes.inbox import InboxRow
 from tests.fakes.tables import json_column
-from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
+from tests.fakes.unit_of_work import FakeUnitOfWorkFactory, WouldBlock
 from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -1032,3 +1032,52 @@ def test_a_unit_of_work_commits_and_goes_on_in_a_new_transaction(backend: Backen
         uow.campaigns.add(new_campaign(3), now=T0)
     with reading(backend) as uow:
         assert [c.id for c in uow.campaigns.recent()] in ([1, 2], [2, 1])
+
+
+def test_a_unit_of_work_is_used_inside_its_with_block(backend: Backend) -> None:
+    uow = backend.uow()
+    with pytest.raises(RuntimeError, match="not open"):
+        uow.commit()
+    with uow:
+        uow.limit_statement_time(5_000)
+        uow.campaigns.add(new_campaign(1), now=T0)
+        uow.commit()
+    with pytest.raises(RuntimeError, match="not open"):
+        uow.limit_statement_time(5_000)
+
+
+# Where PostgreSQL waits for another open transaction, the single-threaded fake cannot: it refuses.
+# PostgreSQL's wait is cut short here by the statement time limit.
+BLOCKED = (OperationalError, WouldBlock)
+
+
+def test_a_row_another_open_unit_of_work_changed_is_waited_for(concurrent_backend: Backend) -> None:
+    backend = concurrent_backend
+    [claim_id] = add_claims(backend, new_claim("a"))
+    with backend.uow() as first, backend.uow() as second:
+        assert first.claims.mark_failed({claim_id: "first"}, now=T0) == [claim_id]
+        second.limit_statement_time(200)
+        with pytest.raises(BLOCKED):
+            second.claims.mark_failed({claim_id: "second"}, now=T0)
+    with reading(backend) as uow:
+        assert uow.claims.counts_by_state() == {"pending": 1}
+
+
+def test_a_campaign_another_open_unit_of_work_locked_is_waited_for(concurrent_backend: Backend) -> None:
+    backend = concurrent_backend
+    add_campaigns(backend, new_campaign(1))
+    with backend.uow() as first, backend.uow() as second:
+        assert first.campaigns.get(1, lock=True) is not None
+        assert second.campaigns.get(1) is not None  # reading needs no lock
+        second.limit_statement_time(200)
+        with pytest.raises(BLOCKED):
+            second.campaigns.get(1, lock=True)
+
+
+def test_an_insert_clashing_with_one_not_yet_committed_is_waited_for(concurrent_backend: Backend) -> None:
+    backend = concurrent_backend
+    with backend.uow() as first, backend.uow() as second:
+        assert first.claims.add(new_claim("a"))
+        second.limit_statement_time(200)
+        with pytest.raises(BLOCKED):
+            second.claims.add(new_claim("a"))
