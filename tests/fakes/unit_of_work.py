@@ -6,8 +6,8 @@ else sees its writes until ``commit()``; leaving the ``with`` block without comm
 away. The repositories follow the SQLAlchemy adapters' semantics (``app.adapters.db``), and
 ``tests/integration/test_unit_of_work_contract.py`` runs the same scenarios on both to keep it so.
 
-Not modelled: statement timeouts (``limit_statement_time`` does nothing), PostgreSQL's NOTIFY of
-final claims, column length limits, and waiting on a lock (``WouldBlock`` is raised instead).
+Not modelled: statement timeouts (``limit_statement_time`` only records the bound), PostgreSQL's
+NOTIFY of final claims, column length limits, and waiting on a lock (``WouldBlock`` is raised).
 """
 
 from __future__ import annotations
