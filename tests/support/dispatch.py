@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -29,7 +30,7 @@ class RecordingDispatcher:
         self.validations.append((campaign_id, promo_code))
         self.sent.append(("validate_pending", (campaign_id,)))
 
-    def activate_claims(self, claim_ids: list[str]) -> None:  # type: ignore[override]
+    def activate_claims(self, claim_ids: Sequence[str]) -> None:
         self.activations.append(list(claim_ids))
         self.sent.append(("activate_claims", ()))
 

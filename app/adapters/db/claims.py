@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Numeric, String, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Numeric, String, bindparam, cast, func, or_, select, update
 from sqlalchemy.types import TypeEngine
 
 from app.adapters.db.claim_notifications import notify_claims_final
@@ -210,7 +210,8 @@ class SqlClaims:
                     state=ClaimState.VALIDATED.value,
                     tier=offers.c.tier,
                     reward_type=offers.c.reward_type,
-                    reward_amount=offers.c.amount,
+                    # A VALUES column of NULLs only is typed text on PostgreSQL: say it is an amount.
+                    reward_amount=cast(offers.c.amount, _AMOUNT),
                     validated_at=now,
                     updated_at=now,
                     dispatched_at=now,

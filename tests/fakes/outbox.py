@@ -1,0 +1,235 @@
+"""The outbox in memory: batches of one campaign, fenced by lease id, as ``app.adapters.db.outbox``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch, OutboxStats
+from tests.fakes.audience import AudienceRow
+from tests.fakes.campaigns import CampaignRow
+from tests.fakes.tables import Table, TableView, nulls_last
+
+MAX_ERROR_CHARS = 2000
+OutboxKey = tuple[str, int, str]  # the unique (kind, campaign, customer): one status per customer
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One row of the outbox table."""
+
+    id: int
+    kind: str
+    campaign_id: int
+    customer_id: str
+    status: bool
+    deadline: datetime | None
+    created_at: datetime
+    available_at: datetime
+    attempts: int = 0
+    lease_id: str | None = None
+    lease_until: datetime | None = None
+    send_count: int = 0
+    sent_at: datetime | None = None
+    dead_at: datetime | None = None
+    last_error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Neither sent nor dead."""
+        return self.sent_at is None and self.dead_at is None
+
+    def claimable(self, now: datetime) -> bool:
+        """Pending, due, and not under a lease that still runs."""
+        return (
+            self.pending and self.available_at <= now and (self.lease_until is None or self.lease_until < now)
+        )
+
+
+def outbox_table() -> Table[OutboxKey, OutboxRow]:
+    """An empty outbox table, keyed by its unique (kind, campaign, customer)."""
+    return Table("outbox")
+
+
+class FakeOutbox:
+    """The outbox repository in memory (see ``app.services.unit_of_work.OutboxRepository``)."""
+
+    def __init__(
+        self,
+        rows: TableView[OutboxKey, OutboxRow],
+        campaigns: TableView[int, CampaignRow],
+        audience: TableView[tuple[int, str], AudienceRow],
+    ) -> None:
+        self._rows = rows
+        self._campaigns = campaigns
+        self._audience = audience
+
+    def enqueue_statuses(
+        self, campaign_id: int, customer_ids: Sequence[str], *, deadline: datetime | None, now: datetime
+    ) -> int:
+        """Queue Status true for these customers, once per campaign and customer; how many were new."""
+        return sum(self._enqueue(campaign_id, customer_id, deadline, now) for customer_id in customer_ids)
+
+    def enqueue_page_approvals(
+        self, campaign_id: int, page_no: int, *, deadline: datetime | None, now: datetime
+    ) -> int:
+        """Queue an approval for every eligible customer of an ingested page (auto mode)."""
+        eligible = self._audience.where(
+            lambda r: r.campaign_id == campaign_id and r.page_no == page_no and r.eligible
+        )
+        return sum(self._enqueue(campaign_id, row.customer_id, deadline, now) for row in eligible)
+
+    def _enqueue(self, campaign_id: int, customer_id: str, deadline: datetime | None, now: datetime) -> bool:
+        row = OutboxRow(
+            id=self._rows.table.next_id(),
+            kind=PROMOTION_STATUS,
+            campaign_id=campaign_id,
+            customer_id=customer_id,
+            status=True,
+            deadline=deadline,
+            created_at=now,
+            available_at=now,
+        )
+        return self._rows.insert(self._key(row), row)
+
+    def claim_batch(
+        self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
+    ) -> ClaimedBatch | None:
+        """Lease up to `limit` due rows of the most urgent campaign; None when nothing is due.
+
+        As in SQL, the most urgent campaign is chosen among those with due rows whoever holds them,
+        and only then are rows locked by another relay skipped: that campaign's batch may be empty.
+        """
+        due = [row for row in self._rows.rows() if row.claimable(now)]
+
+        def ready(campaign: CampaignRow) -> bool:
+            rows = [row for row in due if row.campaign_id == campaign.id]
+            if linger <= timedelta(0) or not rows:
+                return bool(rows)
+            return any(row.created_at <= now - linger for row in rows) or len(rows) >= limit
+
+        candidates = [campaign for campaign in self._campaigns.rows() if ready(campaign)]
+        if not candidates:
+            return None
+        head = min(candidates, key=lambda c: (nulls_last(c.clearance_required_by), c.id))
+        kind = next(row.kind for row in due if row.campaign_id == head.id)
+        batch = sorted(
+            (
+                row
+                for row in due
+                if row.campaign_id == head.id
+                and row.kind == kind
+                and not self._rows.locked_elsewhere(self._key(row))  # SKIP LOCKED
+            ),
+            key=lambda row: row.id,
+        )[: max(limit, 0)]
+        if not batch:
+            return None
+        lease_id = str(uuid.uuid4())
+        leased = []
+        for row in batch:
+            # A row still carrying an (expired) lease was in flight when its relay died: a re-send.
+            resend = 1 if row.lease_id is not None else 0
+            moved = replace(
+                row,
+                lease_id=lease_id,
+                lease_until=now + lease,
+                attempts=row.attempts + 1,
+                send_count=row.send_count + resend,
+            )
+            self._rows.update(self._key(row), moved)
+            leased.append(moved)
+        return ClaimedBatch(
+            lease_id=lease_id,
+            campaign_id=head.id,
+            kind=kind,
+            deadline=leased[0].deadline,
+            customers=[(row.customer_id, row.status) for row in leased],
+            previously_sent=sum(1 for row in leased if row.send_count > 0),
+        )
+
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
+        """Mark the leased rows sent; how many still held the lease."""
+        return self._change_leased(
+            batch,
+            lambda row: replace(
+                row,
+                sent_at=now,
+                lease_id=None,
+                lease_until=None,
+                send_count=row.send_count + 1,
+                last_error=None,
+            ),
+        )
+
+    def release_for_retry(
+        self, batch: ClaimedBatch, *, available_at: datetime, error: str, maybe_applied: bool
+    ) -> int:
+        """Give the leased rows back for a retry at `available_at`; count it if it may have landed."""
+        return self._change_leased(
+            batch,
+            lambda row: replace(
+                row,
+                lease_id=None,
+                lease_until=None,
+                available_at=available_at,
+                last_error=error[:MAX_ERROR_CHARS],
+                send_count=row.send_count + (1 if maybe_applied else 0),
+            ),
+        )
+
+    def mark_dead(self, batch: ClaimedBatch, *, now: datetime, error: str) -> int:
+        """Give up on the leased rows (permanent error or too many attempts); they stay visible."""
+        return self._change_leased(
+            batch,
+            lambda row: replace(
+                row, dead_at=now, lease_id=None, lease_until=None, last_error=error[:MAX_ERROR_CHARS]
+            ),
+        )
+
+    def attempts_of(self, batch: ClaimedBatch) -> int:
+        """The highest attempt count among the leased rows."""
+        return max((row.attempts for row in self._leased(batch)), default=0)
+
+    def cancel_campaign(self, campaign_id: int, *, now: datetime, reason: str) -> int:
+        """Stop every pending row of a campaign."""
+        stopped = self._rows.where(lambda r: r.campaign_id == campaign_id and r.pending)
+        for row in stopped:
+            self._rows.update(
+                self._key(row), replace(row, dead_at=now, lease_id=None, lease_until=None, last_error=reason)
+            )
+        return len(stopped)
+
+    def stats(self, campaign_id: int | None = None) -> OutboxStats:
+        """Pending, sent, dead and re-sent rows, and the oldest pending one."""
+        rows = self._rows.where(lambda r: campaign_id is None or r.campaign_id == campaign_id)
+        pending = [row for row in rows if row.pending]
+        return OutboxStats(
+            pending=len(pending),
+            sent=sum(1 for row in rows if row.sent_at is not None),
+            dead=sum(1 for row in rows if row.dead_at is not None),
+            resent=sum(1 for row in rows if row.send_count > 1),
+            oldest_pending_at=min((row.created_at for row in pending), default=None),
+        )
+
+    def pending_count(self, campaign_id: int) -> int:
+        """Rows of the campaign not yet sent nor dead."""
+        return len(self._rows.where(lambda r: r.campaign_id == campaign_id and r.pending))
+
+    def _leased(self, batch: ClaimedBatch) -> list[OutboxRow]:
+        # The lease id is the fencing token: a relay whose rows were leased again changes nothing.
+        return self._rows.where(
+            lambda r: r.campaign_id == batch.campaign_id and r.lease_id == batch.lease_id and r.pending
+        )
+
+    def _change_leased(self, batch: ClaimedBatch, change: Callable[[OutboxRow], OutboxRow]) -> int:
+        leased = self._leased(batch)
+        for row in leased:
+            self._rows.update(self._key(row), change(row))
+        return len(leased)
+
+    @staticmethod
+    def _key(row: OutboxRow) -> OutboxKey:
+        return (row.kind, row.campaign_id, row.customer_id)
