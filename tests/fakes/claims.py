@@ -102,8 +102,9 @@ class FakeClaims:
         found = self._rows.where(lambda r: r.campaign_id == campaign_id and r.customer_id == customer_id)
         return found[0].to_claim() if found else None
 
-    def add(self, claim: NewClaim) -> bool:
-        """Insert the claim; False if one exists for its (campaign, customer) or (client, key)."""
+    def add(self, claim: NewClaim) -> Claim | None:
+        """Insert the claim and return it as stored; None if one exists for its (campaign, customer)
+        or (client, idempotency key)."""
         row = ClaimRow(
             id=claim.id,
             client_id=claim.client_id,
@@ -122,7 +123,7 @@ class FakeClaims:
             updated_at=claim.created_at,
             dispatched_at=claim.created_at if claim.state == ClaimState.PENDING else None,
         )
-        return self._rows.insert(claim.id, row)
+        return row.to_claim() if self._rows.insert(claim.id, row) else None
 
     def lease_pending(
         self, *, campaign_id: int, promo_code: str | None, limit: int, lease: timedelta, now: datetime
@@ -161,6 +162,20 @@ class FakeClaims:
             updated_at=now,
             reason=reason[:MAX_REASON_CHARS],
         )
+
+    def any_on_the_way(self) -> bool:
+        """Whether any claim is pending, validating or validated: its status joins the outbox soon."""
+        on_the_way = (ClaimState.PENDING, ClaimState.VALIDATING, ClaimState.VALIDATED)
+        return bool(self._rows.where(lambda r: r.state in on_the_way))
+
+    def count_pending(self, campaign_id: int, promo_code: str | None, *, up_to: int) -> int:
+        """How many claims of this campaign and promo code wait for validation, counting up to `up_to`."""
+        pending = self._rows.where(
+            lambda r: (
+                r.state == ClaimState.PENDING and r.campaign_id == campaign_id and r.promo_code == promo_code
+            )
+        )
+        return min(len(pending), up_to)
 
     def mark_validated(self, validated: Sequence[ValidatedClaim], *, now: datetime) -> list[str]:
         """Validating claims OptiPromo found eligible become validated, with their tier and reward."""

@@ -55,11 +55,16 @@ class FakeStatusSink:
     failures: deque[Exception] = field(default_factory=deque)
     accepted: list[tuple[int, list[PromoStatus]]] = field(default_factory=list)
     budget_waits: list[float] = field(default_factory=list)
+    used: float = 0.0  # the share of the budget's window spent, as budget_used reports it
 
     def wait_for_budget(self, *, max_seconds: float) -> float:
         """The budget is always free here; the wait asked for is recorded."""
         self.budget_waits.append(max_seconds)
         return 0.0
+
+    def budget_used(self) -> float:
+        """`used`, as the test set it."""
+        return self.used
 
     def update_customer_promotion_status(
         self, campaign_id: int, statuses: Sequence[PromoStatus], *, timestamp: datetime | None = None
@@ -97,6 +102,11 @@ class FakePromotionValidator:
     while_waiting: Callable[[], object] | None = None
     calls: list[tuple[str, list[ValidationContext], int | str | None]] = field(default_factory=list)
     budget_waits: list[float] = field(default_factory=list)
+    used: float = 0.0  # the share of the budget's window spent, as budget_used reports it
+
+    def budget_used(self) -> float:
+        """`used`, as the test set it."""
+        return self.used
 
     def wait_for_budget(self, *, max_seconds: float) -> float:
         """The budget is always free here; the wait asked for is recorded."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.services.validation import ValidationDoorbell
 from tests.fakes.clock import FixedClock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWorkFactory
+from tests.support.coordination import MemoryCoordination
 from tests.support.dispatch import RecordingDispatcher
 
 
@@ -31,3 +33,15 @@ def clock() -> FixedClock:
 def dispatcher() -> RecordingDispatcher:
     """The workers' doorbell, recording every ring."""
     return RecordingDispatcher()
+
+
+@pytest.fixture
+def coordination() -> MemoryCoordination:
+    """Locks and doorbells in memory, with the Redis ones' semantics."""
+    return MemoryCoordination()
+
+
+@pytest.fixture
+def doorbell(coordination: MemoryCoordination, dispatcher: RecordingDispatcher) -> ValidationDoorbell:
+    """The validators' doorbell: publishes on `dispatcher`, deduplicated through `coordination`."""
+    return ValidationDoorbell(coordination, dispatcher)

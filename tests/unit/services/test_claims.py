@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.claims import NOT_IN_AUDIENCE, ClaimRequest, ClaimState, NewClaim, new_claim_id
+from app.domain.claims import NOT_IN_AUDIENCE, Claim, ClaimRequest, ClaimState, NewClaim, new_claim_id
 from app.services.claims import (
     CampaignNotClaimable,
     IdempotencyConflict,
@@ -17,8 +17,10 @@ from app.services.claims import (
     submit_claim,
 )
 from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.validation import ValidationDoorbell
 from tests.fakes.clock import T0, FixedClock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWork, FakeUnitOfWorkFactory
+from tests.support.coordination import MemoryCoordination
 from tests.support.dispatch import RecordingDispatcher
 from tests.unit.services.arrange import CAMPAIGN, PROMO, claim_campaign
 
@@ -35,7 +37,10 @@ def submit(
     session: dict[str, object] | None = None,
 ) -> SubmittedClaim:
     request = ClaimRequest(campaign_id, customer_id, session if session is not None else {"country": "MT"})
-    return submit_claim(uow, dispatcher, request, submission, clock=FixedClock())
+    # A doorbell that publishes every ring: what is tested here is when the service rings at all
+    # (deduplicating rings is the doorbell's job, tested with validation).
+    doorbell = ValidationDoorbell(MemoryCoordination(unavailable=True), dispatcher)
+    return submit_claim(uow, doorbell, request, submission, clock=FixedClock())
 
 
 def keyed(key: str, client_id: int = 7) -> Submission:
@@ -59,7 +64,7 @@ def test_a_targeted_customers_claim_is_pending_with_their_promo_code_and_rings_t
     )
     assert (claim.client_id, claim.source, claim.correlation_id, claim.created_at) == (7, "http", "req-1", T0)
     assert claim.session_properties == {"country": "MT", "deposits": 3}
-    assert list(dispatcher.validations) == [claim.id] and len(dispatcher.sent) == 1
+    assert list(dispatcher.validations) == [(CAMPAIGN, PROMO)] and len(dispatcher.sent) == 1
 
 
 def test_a_second_claim_of_the_same_customer_returns_the_first_and_rings_no_doorbell(
@@ -72,7 +77,7 @@ def test_a_second_claim_of_the_same_customer_returns_the_first_and_rings_no_door
     unkeyed = submit(uow, dispatcher, "alice")
 
     assert not again.created and again.claim == first.claim == unkeyed.claim
-    assert list(dispatcher.validations) == [first.claim.id]
+    assert list(dispatcher.validations) == [(CAMPAIGN, PROMO)]
 
 
 def test_a_replay_with_the_same_idempotency_key_and_body_returns_the_same_claim(
@@ -192,7 +197,7 @@ class RacingUnitOfWork(FakeUnitOfWork):
         super().__enter__()
         add = self.claims.add
 
-        def add_after_a_rival(claim: NewClaim) -> bool:
+        def add_after_a_rival(claim: NewClaim) -> Claim | None:
             rival = FakeUnitOfWorkFactory(self.db)
             assert submit(rival, self.dispatcher, claim.customer_id, submission=keyed("rival", 99)).created
             return add(claim)
@@ -210,7 +215,7 @@ def test_a_claim_that_loses_a_race_to_another_of_the_same_customer_returns_the_w
 
     assert not racing.created and racing.claim.idempotency_key == "rival"
     assert [row.idempotency_key for row in db.claims.rows.values()] == ["rival"]
-    assert list(dispatcher.validations) == [racing.claim.id]  # rung once, by the winner
+    assert list(dispatcher.validations) == [(CAMPAIGN, PROMO)]  # rung once, by the winner
 
 
 def test_text_that_cannot_be_a_claim_id_is_not_even_looked_up(uow: FakeUnitOfWorkFactory) -> None:

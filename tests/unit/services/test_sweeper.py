@@ -16,10 +16,11 @@ from app.services.sweeper import (
     redispatch_stale_pages,
     sweep_stale_work,
 )
+from app.services.validation import ValidationDoorbell
 from tests.fakes.clock import T0, FixedClock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWorkFactory
 from tests.support.dispatch import RecordingDispatcher
-from tests.unit.services.arrange import pending_claims
+from tests.unit.services.arrange import PROMO, pending_claims
 
 STALE_AFTER = timedelta(minutes=2)
 # Two calls per 10 s, 10 statuses a call, 30 s to spare: 70 pending statuses need 30 s of calls.
@@ -128,7 +129,7 @@ def test_claim_campaigns_campaigns_without_a_deadline_and_finished_ones_are_neve
 
 
 def test_a_sweep_redispatches_stale_pages_and_claims_and_flags_campaigns_at_risk(
-    uow: FakeUnitOfWorkFactory, dispatcher: RecordingDispatcher
+    uow: FakeUnitOfWorkFactory, dispatcher: RecordingDispatcher, doorbell: ValidationDoorbell
 ) -> None:
     an_hour_ago = utcnow() - timedelta(hours=1)  # the sweep reads the real clock
     auto_campaign(
@@ -139,10 +140,12 @@ def test_a_sweep_redispatches_stale_pages_and_claims_and_flags_campaigns_at_risk
         u.commit()
     pending_claims(uow, "alice", "bob", campaign_id=1, at=an_hour_ago)
 
-    result = sweep_stale_work(uow, dispatcher, WATCH, stale_after=STALE_AFTER, claim_stale_after=STALE_AFTER)
+    result = sweep_stale_work(
+        uow, dispatcher, doorbell, WATCH, stale_after=STALE_AFTER, claim_stale_after=STALE_AFTER
+    )
 
     assert result == SweepResult(pages=1, claims=2, at_risk=1) and result.busy
-    assert list(dispatcher.pages) == [(1, 0)] and len(dispatcher.validations) == 2
+    assert list(dispatcher.pages) == [(1, 0)] and list(dispatcher.validations) == [(1, PROMO)]
     assert not sweep_stale_work(
-        uow, dispatcher, WATCH, stale_after=STALE_AFTER, claim_stale_after=STALE_AFTER
+        uow, dispatcher, doorbell, WATCH, stale_after=STALE_AFTER, claim_stale_after=STALE_AFTER
     ).busy

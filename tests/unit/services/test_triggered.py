@@ -15,8 +15,10 @@ from app.policies.segmentation import VipSegmentation
 from app.services.claims import Submission, submit_claim
 from app.services.triggered import TRIGGERED_PAGE, GatewayAnswer, GatewayOutcome, decide_triggered
 from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.validation import ValidationDoorbell
 from tests.fakes.clock import T0, FixedClock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWork, FakeUnitOfWorkFactory
+from tests.support.coordination import MemoryCoordination
 from tests.support.dispatch import RecordingDispatcher
 from tests.unit.services.arrange import claim_campaign
 
@@ -202,7 +204,11 @@ def test_a_customer_the_gateway_allowed_can_then_claim_the_reward(uow: FakeUnitO
     dispatcher = RecordingDispatcher()
 
     submitted = submit_claim(
-        uow, dispatcher, ClaimRequest(TRIGGERED, "alice", {}), Submission(1, None, "http"), clock=FixedClock()
+        uow,
+        ValidationDoorbell(MemoryCoordination(), dispatcher),
+        ClaimRequest(TRIGGERED, "alice", {}),
+        Submission(1, None, "http"),
+        clock=FixedClock(),
     )
 
     assert submitted.claim.state == ClaimState.PENDING and submitted.claim.promo_code == "WELCOME"
