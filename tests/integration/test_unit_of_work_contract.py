@@ -263,6 +263,44 @@ def test_a_lease_takes_the_oldest_pending_claims_of_one_campaign_and_promo_code(
     assert states(backend, [other_code, other_campaign]) == [ClaimState.PENDING] * 2
 
 
+def test_pending_claims_are_counted_per_campaign_and_promo_code_up_to_a_bound(backend: Backend) -> None:
+    add_claims(
+        backend,
+        *(new_claim(f"p{n}") for n in range(4)),
+        new_claim("other-code", promo_code="OTHER"),
+        new_claim("no-code", promo_code=None),
+        new_claim("other-campaign", campaign_id=2),
+    )
+    with writing(backend) as uow:
+        before = uow.claims.count_pending(1, "PROMO", up_to=10), uow.claims.count_pending(1, "PROMO", up_to=3)
+        uow.claims.lease_pending(campaign_id=1, promo_code="PROMO", limit=1, lease=LEASE, now=T0)
+        after = uow.claims.count_pending(1, "PROMO", up_to=10)
+        uncoded, elsewhere = (
+            uow.claims.count_pending(1, None, up_to=10),
+            uow.claims.count_pending(2, "PROMO", up_to=10),
+        )
+
+    assert before == (4, 3) and after == 3, "a leased claim is validating, no longer pending"
+    assert (uncoded, elsewhere) == (1, 1)
+
+
+def test_claims_are_on_their_way_to_a_status_until_activated_or_final(backend: Backend) -> None:
+    with reading(backend) as uow:
+        assert not uow.claims.any_on_the_way()
+    [claim] = add_claims(backend, new_claim("a"))
+    seen = []
+    with writing(backend) as uow:
+        seen.append(uow.claims.any_on_the_way())  # pending
+        uow.claims.lease_pending(campaign_id=1, promo_code="PROMO", limit=1, lease=LEASE, now=T0)
+        seen.append(uow.claims.any_on_the_way())  # validating
+        uow.claims.mark_validated([ValidatedClaim(claim, "gold", "bonus", Decimal(5))], now=T0)
+        seen.append(uow.claims.any_on_the_way())  # validated
+        uow.claims.mark_activated([ActivatedClaim(claim, Decimal(5))], now=T0)
+        seen.append(uow.claims.any_on_the_way())  # activated: its status is in the outbox already
+
+    assert seen == [True, True, True, False]
+
+
 def test_a_released_lease_puts_back_only_its_own_claims_keeping_the_reason(backend: Backend) -> None:
     a, b, c = add_claims(
         backend,
