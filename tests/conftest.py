@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,20 @@ from tests.support.databases import (
     throwaway_postgres_database,
     truncate_all,
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run stopped with SIGTERM (a CI timeout, `kill`) tears its fixtures down like Ctrl-C does.
+
+    Without this the interpreter dies at once and the end-to-end stacks' processes live on as
+    orphans on the shared broker, where they consume the next run's messages against their own
+    database.
+    """
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 @pytest.fixture(scope="session")
