@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from app.clock import utcnow
 from app.domain.claims import ClaimState
 from app.services.ports import Dispatcher
-from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 RECONCILE_BATCH = 1000
@@ -36,12 +36,17 @@ def retry_failed(
     dispatcher: Dispatcher,
     claim_ids: Sequence[str] | None = None,
     *,
+    campaign_id: int | None = None,
+    record: Callable[[UnitOfWork, list[str]], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[str]:
-    """Put failed claims back to pending (all of them when no ids are given) and dispatch them."""
+    """Put failed claims back to pending (all of them, or a campaign's, when no ids are given) and
+    dispatch them; `record` writes what was replayed (the console's audit) in the same transaction."""
     with uow_factory() as uow:
-        ids = list(claim_ids) if claim_ids else uow.claims.failed_ids()
+        ids = list(claim_ids) if claim_ids else uow.claims.failed_ids(campaign_id=campaign_id)
         moved = uow.claims.reopen_failed(ids, now=clock())
+        if record is not None:
+            record(uow, moved)
         uow.commit()
     for claim_id in moved:
         dispatcher.validate_claim(claim_id)
