@@ -138,6 +138,21 @@ def refuse(
     raise ActionRefused(f"{user.name} is a {user.role.value}: only operators may {action.replace('_', ' ')}")
 
 
+def record(
+    uow_factory: UnitOfWorkFactory,
+    user: ConsoleUser,
+    action: str,
+    target: str,
+    *,
+    detail: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Audit something a user did that changes no other state (signing out)."""
+    with uow_factory() as uow:
+        uow.console_audit.add(AuditEntry(clock(), user.name, action, target, DONE, detail or {}))
+        uow.commit()
+
+
 def audit_log(uow_factory: UnitOfWorkFactory, *, limit: int = 200) -> list[AuditEntry]:
     """The latest console actions, newest first."""
     with uow_factory() as uow:
