@@ -37,6 +37,7 @@ FLAGS = [
 
 
 def main() -> None:
+    """Start the stack, let claims flow, take the screenshots, stop everything."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "console-campaign.png")
