@@ -23,6 +23,7 @@ from app.adapters.dispatch import CeleryDispatcher, publisher_app
 from app.adapters.optimove.client import OptimoveClient
 from app.adapters.optimove.contract import OptimoveEventContract
 from app.adapters.optimove.optipromo import OptiPromoClient
+from app.adapters.passwords import Argon2Passwords
 from app.adapters.ratelimit import (
     LocalSlidingWindowLimiter,
     RateLimiter,
@@ -38,7 +39,7 @@ from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
 from app.services.activation import ActivationConfig
 from app.services.ingest import IngestConfig
-from app.services.ports import Coordination, Dispatcher, RewardActivator
+from app.services.ports import Coordination, Dispatcher, PasswordHasher, RewardActivator
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
 from app.services.unit_of_work import UnitOfWorkFactory
@@ -221,6 +222,11 @@ class Container:
     def optipromo(self) -> OptiPromoClient:
         """The OptiPromo client."""
         return build_optipromo_client(self.settings, self.limiter)
+
+    @cached_property
+    def passwords(self) -> PasswordHasher:
+        """How console passwords are hashed and checked (Argon2id)."""
+        return Argon2Passwords()
 
     @cached_property
     def activator(self) -> RewardActivator:

@@ -145,6 +145,23 @@ class Settings(BaseSettings):
 
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 
+    # The campaign console (/console). Its session cookies are signed with this key: 32+ random
+    # characters, required outside the embedded mode (where one is generated into the data dir).
+    console_secret_key: str = Field(default="", alias="CONSOLE_SECRET_KEY", repr=False)
+    # The console is served over plain HTTP (a laptop, the demo): its cookie then goes without the
+    # Secure flag. Off by default: browsers send a Secure cookie over HTTPS only.
+    console_plain_http: bool = Field(default=False, alias="CONSOLE_PLAIN_HTTP")
+    console_session_hours: float = Field(default=8.0, alias="CONSOLE_SESSION_HOURS", gt=0, le=24 * 30)
+    # Consecutive failed sign-ins that lock a user, and for how long.
+    console_signin_max_failures: int = Field(default=5, alias="CONSOLE_SIGNIN_MAX_FAILURES", ge=1)
+    console_signin_lockout_seconds: float = Field(default=900.0, alias="CONSOLE_SIGNIN_LOCKOUT_SECONDS", gt=0)
+    # Sign-in attempts per minute from one address, whatever the user name (then 429).
+    console_signin_attempts_per_minute: int = Field(
+        default=10, alias="CONSOLE_SIGNIN_ATTEMPTS_PER_MINUTE", ge=1
+    )
+    # How often an open console page refreshes its figures.
+    console_refresh_seconds: float = Field(default=5.0, alias="CONSOLE_REFRESH_SECONDS", ge=1, le=300)
+
     public_base_url: str = Field(default="http://127.0.0.1:8000", alias="PROMOBRIDGE_PUBLIC_URL")
     # The secret path segment of the webhook URLs; empty: refused, or generated in embedded mode.
     listener_token: str = Field(default="", alias="LISTENER_TOKEN", repr=False)
@@ -338,6 +355,11 @@ class Settings(BaseSettings):
         """WEBHOOK_EXTRA_CONTENT_TYPES as lower-case media types without parameters."""
         parts = (part.split(";")[0].strip().lower() for part in self.webhook_extra_content_types.split(","))
         return frozenset(part for part in parts if part)
+
+    @property
+    def console_cookie_secure(self) -> bool:
+        """Whether the console's session cookie carries Secure (not over plain HTTP, nor embedded)."""
+        return not (self.console_plain_http or self.is_embedded)
 
     @property
     def is_postgres(self) -> bool:

@@ -35,6 +35,7 @@ def fresh_deployment_secrets() -> dict[str, str]:
     password = new_secret()
     return {
         "LISTENER_TOKEN": new_secret(),
+        "CONSOLE_SECRET_KEY": new_secret(),
         "FLOWER_BASIC_AUTH": f"admin:{new_secret()}",
         "POSTGRES_PASSWORD": password,
         "DATABASE_URL": f"postgresql://{COMPOSE_DATABASE}:{password}@127.0.0.1:5432/{COMPOSE_DATABASE}",

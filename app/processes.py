@@ -70,10 +70,16 @@ class ProcessGroup:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def run(self, *args: str, timeout: float = 60) -> str:
-        """Run a promobridge command to completion and return its output (fails on a non-zero exit)."""
+    def run(self, *args: str, timeout: float = 60, stdin: str | None = None) -> str:
+        """Run a promobridge command to completion and return its output (fails on a non-zero exit);
+        `stdin` is written to its standard input (a password for `users create --password-stdin`)."""
         result = subprocess.run(
-            [*PROMOBRIDGE, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+            [*PROMOBRIDGE, *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            input=None if stdin is None else stdin.encode(),
         )
         if result.returncode != 0:
             output = result.stdout.decode() + result.stderr.decode()

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 Process = Literal["web", "worker", "relay", "beat", "register", "flower", "run"]
 # The processes that call Optimove or OptiPromo with the API key (`run` starts workers and a relay).
 CALLS_OPTIMOVE: frozenset[Process] = frozenset({"worker", "relay", "register", "run"})
+# The processes that serve the campaign console, whose sessions CONSOLE_SECRET_KEY signs.
+SERVES_CONSOLE: frozenset[Process] = frozenset({"web", "run"})
 
 MIN_LISTENER_TOKEN_LENGTH = 32
 MIN_FLOWER_PASSWORD_LENGTH = 16
@@ -57,6 +59,8 @@ KNOWN_VALUES = frozenset(
 )
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "your-", "example")
 EMBEDDED_TOKEN_FILE = "listener-token"
+EMBEDDED_CONSOLE_KEY_FILE = "console-secret-key"
+MIN_CONSOLE_KEY_LENGTH = 32
 MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -89,6 +93,7 @@ def fresh_secrets_env() -> dict[str, str]:
         "LISTENER_TOKEN": new_secret(),
         "OPTIMOVE_API_KEY": f"sim-{new_secret()}",
         "FLOWER_BASIC_AUTH": f"ops:{new_secret()}",
+        "CONSOLE_SECRET_KEY": new_secret(),
     }
 
 
@@ -116,6 +121,8 @@ def is_loopback_url(url: str) -> bool:
 def check_secrets(settings: Settings, process: Process, *, flower_address: str | None = None) -> list[str]:
     """Every reason `process` must not start with these settings (empty when it may)."""
     problems = _listener_token_problems(settings)
+    if process in SERVES_CONSOLE:
+        problems += _console_key_problems(settings)
     if not settings.is_embedded or process in CALLS_OPTIMOVE:
         problems += _api_key_problems(settings)
     if process == "flower" and not is_loopback_host(flower_address):
@@ -150,12 +157,32 @@ def with_listener_token(settings: Settings) -> Settings:
     return settings.model_copy(update={"listener_token": embedded_listener_token(settings.data_dir)})
 
 
+def with_console_secret_key(settings: Settings) -> Settings:
+    """The settings with a console key: in embedded mode, when none is set, the data directory's own."""
+    if settings.console_secret_key or not settings.is_embedded:
+        return settings
+    key = _embedded_secret(settings.data_dir, EMBEDDED_CONSOLE_KEY_FILE)
+    if _token_problem(key):
+        path = settings.data_dir / EMBEDDED_CONSOLE_KEY_FILE
+        raise ConfigurationError(f"{path} does not hold a usable console key: delete it to make a new one")
+    return settings.model_copy(update={"console_secret_key": key})
+
+
 def embedded_listener_token(data_dir: Path) -> str:
     """The token generated once for this data directory (mode 0600), shared by its web and register."""
-    path = data_dir / EMBEDDED_TOKEN_FILE
+    token = _embedded_secret(data_dir, EMBEDDED_TOKEN_FILE)
+    if _token_problem(token):
+        path = data_dir / EMBEDDED_TOKEN_FILE
+        raise ConfigurationError(f"{path} does not hold a usable listener token: delete it to make a new one")
+    return token
+
+
+def _embedded_secret(data_dir: Path, file_name: str) -> str:
+    """A secret generated once into `data_dir/file_name` (mode 0600), shared by every process using it."""
+    path = data_dir / file_name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{EMBEDDED_TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        draft = data_dir / f".{file_name}.{os.getpid()}.{secrets.token_hex(4)}"
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(descriptor, "w") as file:
@@ -166,10 +193,7 @@ def embedded_listener_token(data_dir: Path) -> str:
                 os.link(draft, path)
         finally:
             draft.unlink()
-    token = path.read_text().strip()
-    if _token_problem(token):
-        raise ConfigurationError(f"{path} does not hold a usable listener token: delete it to make a new one")
-    return token
+    return path.read_text().strip()
 
 
 def _token_problem(token: str) -> str | None:
@@ -194,6 +218,18 @@ def _listener_token_problems(settings: Settings) -> list[str]:
         f"LISTENER_TOKEN {problem}. It is the only thing that authenticates Optimove's webhooks "
         f"(a forged EventTypeID 4 cancels a live campaign): use a random value of at least "
         f"{MIN_LISTENER_TOKEN_LENGTH} characters."
+    ]
+
+
+def _console_key_problems(settings: Settings) -> list[str]:
+    if not settings.console_secret_key and settings.is_embedded:
+        return []  # generated into the data directory by the web process
+    problem = _token_problem(settings.console_secret_key)
+    if problem is None:
+        return []
+    return [
+        f"CONSOLE_SECRET_KEY {problem}. It signs the campaign console's sessions (whoever knows it can "
+        f"sign in as any console user): use a random value of at least {MIN_CONSOLE_KEY_LENGTH} characters."
     ]
 
 

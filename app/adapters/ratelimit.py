@@ -30,6 +30,8 @@ from typing import Protocol
 
 import redis
 
+from app.domain.budget import BudgetUsage
+
 __all__ = [
     "DEFAULT_MARGIN_SECONDS",
     "LocalSlidingWindowLimiter",
@@ -78,6 +80,14 @@ return math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
 """
 
 
+# Read-only: the slots taken in the window (inclusive of the margin), expired ones merely not counted.
+_USAGE_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+"""
+
+
 class RateLimiterUnavailable(Exception):
     """The shared ledger (Redis) cannot be reached, so no slot can be taken safely; retry later."""
 
@@ -88,14 +98,6 @@ class RateLimitWaitExceeded(Exception):
     def __init__(self, message: str, *, would_wait_seconds: float) -> None:
         super().__init__(message)
         self.would_wait_seconds = would_wait_seconds
-
-
-# How many slots the window holds now (read-only).
-_USED_SCRIPT = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
-"""
 
 
 class RateLimiter(Protocol):
@@ -113,8 +115,8 @@ class RateLimiter(Protocol):
         """How long until a slot would be free, without taking one (0 when one is free now)."""
         ...
 
-    def used_fraction(self) -> float:
-        """The share of the window's slots taken now (0 to 1): how scarce the budget is."""
+    def usage(self) -> BudgetUsage | None:
+        """The slots taken in the current window, shared by every process; None when not shared."""
         ...
 
 
@@ -190,16 +192,8 @@ class RedisSlidingWindowLimiter(_WaitStats):
         self._ttl_ms = math.ceil((window_seconds + margin_seconds) * 1000)
         self._script = redis_client.register_script(_ACQUIRE_SCRIPT)
         self._peek = redis_client.register_script(_PEEK_SCRIPT)
-        self._used = redis_client.register_script(_USED_SCRIPT)
+        self._usage = redis_client.register_script(_USAGE_SCRIPT)
         self._sleep = sleep
-
-    def used_fraction(self) -> float:
-        """The share of the window's slots taken now; takes nothing."""
-        try:
-            used = int(self._used(keys=[self.key], args=[self._window_us]))
-        except redis.RedisError as exc:
-            raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
-        return min(1.0, used / self.limit)
 
     def seconds_until_free(self) -> float:
         """How long until a slot frees (0 when one is free now); takes nothing."""
@@ -208,6 +202,14 @@ class RedisSlidingWindowLimiter(_WaitStats):
         except redis.RedisError as exc:
             raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
         return wait_ms / 1000
+
+    def usage(self) -> BudgetUsage | None:
+        """The slots every process took in the current window; reads the ledger, changes nothing."""
+        try:
+            used = int(self._usage(keys=[self.key], args=[self._window_us]))
+        except redis.RedisError as exc:
+            raise RateLimiterUnavailable(f"the rate-limit ledger is unreachable: {exc}") from exc
+        return BudgetUsage(used, self.limit, self.window_seconds + self.margin_seconds)
 
     def acquire(self, *, max_wait_seconds: float | None = None) -> float:
         """Take a slot, sleeping until one frees; see ``RateLimiter.acquire``."""
@@ -283,13 +285,9 @@ class LocalSlidingWindowLimiter(_WaitStats):
                 self._taken.popleft()
             return 0.0 if len(self._taken) < self.limit else self._taken[0] + self._span - now
 
-    def used_fraction(self) -> float:
-        """The share of the window's slots taken now; takes nothing."""
-        with self._lock:
-            now = self._clock()
-            while self._taken and self._taken[0] <= now - self._span:
-                self._taken.popleft()
-            return min(1.0, len(self._taken) / self.limit)
+    def usage(self) -> BudgetUsage | None:
+        """None: this ledger belongs to one process, and says nothing of what the others took."""
+        return None
 
     def _try_take(self) -> float:
         with self._lock:
@@ -316,6 +314,6 @@ class UnlimitedLimiter:
         """Always free."""
         return 0.0
 
-    def used_fraction(self) -> float:
-        """Never scarce."""
-        return 0.0
+    def usage(self) -> BudgetUsage | None:
+        """None: there is no budget."""
+        return None

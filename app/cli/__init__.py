@@ -21,6 +21,7 @@ from app.cli.init import init_command
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
 from app.cli.register import register_command
 from app.cli.run import run_command
+from app.cli.users import users_group
 from app.errors import ConfigurationError
 from simulator.cli import simulator_command
 
@@ -76,3 +77,4 @@ main.add_command(bench_group)
 main.add_command(chaos_group)
 main.add_command(clients_group)
 main.add_command(claims_group)
+main.add_command(users_group)

@@ -78,7 +78,7 @@ def render_report(report: CampaignReport) -> str:
     """The human-readable campaign report."""
     deadline = report.clearance_required_by.isoformat() if report.clearance_required_by else "-"
     lines = [
-        f"campaign {report.campaign_id}  mode={report.mode}  state={report.state}",
+        f"campaign {report.campaign_id}  kind={report.kind}  mode={report.mode}  state={report.state}",
         f"  deadline (ClearanceRequiredBy)  {deadline}  ({report.seconds_to_deadline}s from now)"
         + ("  AT RISK" if report.at_risk else ""),
         f"  pages done                      {report.pages_done} (last page: {report.last_page})",
@@ -90,8 +90,22 @@ def render_report(report: CampaignReport) -> str:
     lines.append("  segments (eligible)")
     lines += [f"    {segment:<30}{count}" for segment, count in sorted(report.segments.items())]
     lines += [
+        f"  claimed                         {report.claimed}",
+        f"  validated                       {report.validated}",
+        f"  rejected                        {report.rejected}",
+    ]
+    lines += [f"    {reason:<30}{count}" for reason, count in sorted(report.rejected_by_reason.items())]
+    lines += [
+        f"  rewarded                        {report.rewarded}",
+        f"  failed                          {report.failed}",
+    ]
+    lines += [f"    {reason:<30}{count}" for reason, count in sorted(report.failed_by_reason.items())]
+    lines += [
         f"  approvals sent                  {report.approvals_sent} in {report.approval_calls} calls",
-        f"  approvals pending               {report.approvals_pending}",
+        f"  approvals pending               {report.approvals_pending}"
+        + (
+            f" (oldest {report.oldest_pending_seconds}s)" if report.oldest_pending_seconds is not None else ""
+        ),
         f"  approvals dead-lettered         {report.approvals_dead}",
         f"  re-sent (ambiguous failures)    {report.resent}",
         f"  ingest time                     {report.ingest_seconds}s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from app.demo.runner import Progress
+    from app.demo.report import DemoReport
+    from app.demo.runner import ConsoleAccess, Progress
 
 BAR_WIDTH = 30
 PLAIN_REFRESH_SECONDS = 2.0
@@ -75,6 +77,12 @@ class ProgressView:
 @click.option(
     "--log-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the processes' logs here."
 )
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave everything running after the report and print the campaign console's URL and a "
+    "demo sign-in, until Ctrl-C.",
+)
 def demo_command(
     customers: int,
     claim_count: int,
@@ -82,6 +90,7 @@ def demo_command(
     broker_url: str | None,
     seed: int,
     log_dir: Path | None,
+    keep: bool,
 ) -> None:
     """Run the whole flow on this machine: webhook, ingest, claims, rewards, status updates, report."""
     if claim_count > customers:
@@ -107,9 +116,32 @@ def demo_command(
     from app.processes import CommandFailed, TimedOut
 
     try:
-        report = run_demo(config, DemoUi(show=view.show, say=view.say))
+        report = run_demo(
+            config, DemoUi(show=view.show, say=view.say), while_running=_show_and_wait if keep else None
+        )
     except (TimedOut, CommandFailed) as exc:  # the processes' logs were shown just before
         raise click.ClickException(f"the demo did not finish: {exc}") from exc
-    click.echo(report.render())
+    if not keep:
+        click.echo(report.render())
     if not report.every_reward_once_and_reported_once:
         raise SystemExit(1)
+
+
+def _stop_waiting(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _show_and_wait(report: DemoReport, console: ConsoleAccess) -> None:
+    """Print the report and the console's sign-in, then keep everything running until Ctrl-C."""
+    click.echo(report.render())
+    click.echo("")
+    click.echo(f"campaign console: {console.url}")
+    click.echo(f"  sign in as {console.user!r} with password {console.password!r} (shown this once)")
+    click.echo("everything keeps running; press Ctrl-C to stop it", err=True)
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, _stop_waiting)  # a plain `kill` stops the processes too
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping", err=True)

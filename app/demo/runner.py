@@ -10,6 +10,7 @@ process it started, whatever happens.
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,16 @@ from simulator.control_client import SimControl
 
 DEMO_CAMPAIGN_ID = 7001
 STAGE_TIMEOUT_SECONDS = 300
+DEMO_CONSOLE_USER = "demo"
+
+
+@dataclass(frozen=True)
+class ConsoleAccess:
+    """Where the kept demo's console is, and its demo sign-in (a random password, shown once)."""
+
+    url: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,17 @@ class DemoUi:
     stages: list[Progress] = field(default_factory=list)
 
 
-def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
-    """Run the demo and return its report (processes are stopped before this returns)."""
+def run_demo(
+    config: DemoConfig,
+    ui: DemoUi,
+    *,
+    while_running: Callable[[DemoReport, ConsoleAccess], None] | None = None,
+) -> DemoReport:
+    """Run the demo and return its report (processes are stopped before this returns).
+
+    With `while_running` (`demo --keep`), a console user is created once the report is ready and
+    `while_running` is called with both while every process still runs; they stop when it returns.
+    """
     with TemporaryDirectory(prefix="promobridge-demo-") as tmp:
         folder = Path(tmp)
         database_url = config.database_url or f"sqlite:///{folder / 'demo.sqlite'}"
@@ -76,6 +96,7 @@ def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
             # Fresh for this run, shared with the simulator below: never a value anyone else knows.
             **fresh_secrets_env(),
             "PROMOBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            "CONSOLE_PLAIN_HTTP": "true",  # the console is on http://127.0.0.1
             "CAMPAIGN_MODES": f"{DEMO_CAMPAIGN_ID}:claim",
             # Embedded mode limits Optimove calls per process; the demo's simulator does not enforce one.
             "OPTIMOVE_RATE_LIMIT_ENABLED": "false",
@@ -106,7 +127,21 @@ def run_demo(config: DemoConfig, ui: DemoUi) -> DemoReport:
             key = group.run("clients", "create", "demo-backend", "--rate-limit-per-minute", "100000").strip()
             sim = SimControl(f"http://127.0.0.1:{sim_port}")
             timings = _run_flow(config, ui, engine, sim, f"http://127.0.0.1:{web_port}", key)
-            return collect_report(engine, sim, DEMO_CAMPAIGN_ID, timings)
+            report = collect_report(engine, sim, DEMO_CAMPAIGN_ID, timings)
+            if while_running is not None:
+                password = secrets.token_urlsafe(12)
+                group.run(
+                    "users",
+                    "create",
+                    DEMO_CONSOLE_USER,
+                    "--role",
+                    "operator",
+                    "--password-stdin",
+                    stdin=password,
+                )
+                console = ConsoleAccess(f"http://127.0.0.1:{web_port}/console/", DEMO_CONSOLE_USER, password)
+                while_running(report, console)
+            return report
         except BaseException:
             ui.say(group.logs())
             raise

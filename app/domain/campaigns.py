@@ -99,6 +99,7 @@ class Campaign:
     ingest_finished_at: datetime | None
     approvals_finished_at: datetime | None
     error: str | None
+    dead_count: int = 0  # status updates given up on (dead-lettered or stopped by a cancel)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from app.clock import utcnow
 from app.domain.claims import ClaimState
-from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell, validation_targets
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,19 @@ def retry_failed(
     doorbell: ValidationDoorbell,
     claim_ids: Sequence[str] | None = None,
     *,
+    campaign_id: int | None = None,
+    record: Callable[[UnitOfWork, list[str]], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[str]:
-    """Put failed claims back to pending (all of them when no ids are given) and ring their validators."""
+    """Put failed claims back to pending (all of them, or a campaign's, when no ids are given) and
+    ring their validators; `record` writes what was replayed (the console's audit) in the same
+    transaction."""
     with uow_factory() as uow:
-        ids = list(claim_ids) if claim_ids else uow.claims.failed_ids()
+        ids = list(claim_ids) if claim_ids else uow.claims.failed_ids(campaign_id=campaign_id)
         moved = uow.claims.reopen_failed(ids, now=clock())
         targets = validation_targets(uow, moved)
+        if record is not None:
+            record(uow, moved)
         uow.commit()
     doorbell.ring_all(targets, force=True)
     return moved

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from app.domain.budget import BudgetUsage
 from app.domain.optimove import (
     CampaignCustomer,
     CampaignEvent,
@@ -182,4 +183,24 @@ class RewardActivator(Protocol):
 
     def close(self) -> None:
         """Release connections or other resources."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    """Hashes console passwords and checks them (a slow, salted, memory-hard hash)."""
+
+    def hash(self, password: str) -> str:
+        """A new salted hash of `password`."""
+        ...
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Whether `password` matches `password_hash` (False for a malformed hash)."""
+        ...
+
+
+class BudgetLedger(Protocol):
+    """The ledger of Optimove's shared request budget, read without taking a slot."""
+
+    def usage(self) -> BudgetUsage | None:
+        """The slots taken in the current window by every process; None when the ledger is not shared."""
         ...

@@ -1,4 +1,8 @@
-"""The campaign report: progress, counts, scrub reasons, approvals and the deadline."""
+"""The campaign report: progress, counts, scrub reasons, the claims funnel, approvals and the deadline.
+
+One source of truth: `GET /v1/campaigns/<id>`, `promobridge campaigns show` and the console all
+show this report.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 from app.clock import utcnow
 from app.domain.campaigns import Campaign
-from app.services.unit_of_work import UnitOfWorkFactory
+from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,7 @@ class CampaignReport:
     """Everything `promobridge campaigns show` and `GET /v1/campaigns/<id>` tell about a campaign."""
 
     campaign_id: int
+    kind: str
     mode: str
     state: str
     clearance_required_by: datetime | None
@@ -29,7 +34,19 @@ class CampaignReport:
     scrubbed: int
     scrubbed_by_reason: dict[str, int]
     segments: dict[str, int]
+    # The funnel of claims: claimed (every claim, rejected-at-once ones too) → validated by OptiPromo
+    # or rejected (by reason) → rewarded → reported (its status delivered); failed ones by reason.
+    claimed: int
+    claims_by_state: dict[str, int]
+    validated: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rewarded: int
+    reported: int
+    failed: int
+    failed_by_reason: dict[str, int]
     approvals_pending: int
+    oldest_pending_seconds: float | None  # the age of the oldest status update still waiting
     approvals_sent: int
     approvals_dead: int
     approval_calls: int
@@ -58,14 +75,32 @@ def campaign_report(
         campaign = uow.campaigns.get(campaign_id)
         if campaign is None:
             return None
-        reasons = uow.audience.scrub_breakdown(campaign_id)
-        segments = uow.audience.segment_breakdown(campaign_id)
-        box = uow.outbox.stats(campaign_id)
-        conflict_count, conflicts = uow.inbox.conflicts_for(campaign_id, limit=5)
+        return report_in(uow, campaign, now=clock())
+
+
+def campaign_reports(
+    uow_factory: UnitOfWorkFactory, *, limit: int = 20, clock: Callable[[], datetime] = utcnow
+) -> list[CampaignReport]:
+    """The reports of the most recent campaigns, newest first, read in one unit of work."""
     now = clock()
+    with uow_factory() as uow:
+        return [report_in(uow, campaign, now=now) for campaign in uow.campaigns.recent(limit=limit)]
+
+
+def report_in(uow: UnitOfWork, campaign: Campaign, *, now: datetime) -> CampaignReport:
+    """The report of `campaign`, read in an open unit of work."""
+    campaign_id = campaign.id
+    reasons = uow.audience.scrub_breakdown(campaign_id)
+    segments = uow.audience.segment_breakdown(campaign_id)
+    # Sent, dead and re-sent approvals are counted on the campaign as they happen; only the backlog
+    # is counted here (a partial index holds just the rows still waiting).
+    pending, oldest_pending = uow.outbox.backlog(campaign_id)
+    funnel = uow.claims.funnel(campaign_id)
+    conflict_count, conflicts = uow.inbox.conflicts_for(campaign_id, limit=5)
     deadline = campaign.clearance_required_by
     return CampaignReport(
         campaign_id=campaign.id,
+        kind=campaign.kind,
         mode=campaign.mode.value,
         state=campaign.state.value,
         clearance_required_by=deadline,
@@ -78,11 +113,23 @@ def campaign_report(
         scrubbed=campaign.scrubbed_count,
         scrubbed_by_reason=reasons,
         segments=segments,
-        approvals_pending=box.pending,
-        approvals_sent=box.sent,
-        approvals_dead=box.dead,
+        claimed=funnel.claimed,
+        claims_by_state=funnel.by_state,
+        validated=funnel.validated,
+        rejected=funnel.by_state.get("rejected", 0),
+        rejected_by_reason=funnel.rejected_by_reason,
+        rewarded=funnel.rewarded,
+        reported=campaign.approved_count,
+        failed=funnel.by_state.get("failed", 0),
+        failed_by_reason=funnel.failed_by_reason,
+        approvals_pending=pending,
+        oldest_pending_seconds=(
+            None if oldest_pending is None else round((now - oldest_pending).total_seconds(), 1)
+        ),
+        approvals_sent=campaign.approved_count,
+        approvals_dead=campaign.dead_count,
         approval_calls=campaign.approval_calls,
-        resent=box.resent,
+        resent=campaign.resent_count,
         ingest_seconds=_seconds_between(campaign.ingest_started_at, campaign.ingest_finished_at),
         webhook_to_last_approval_seconds=_seconds_between(
             campaign.created_at, campaign.approvals_finished_at

@@ -22,6 +22,8 @@ from app.domain.audience import AudienceMember, Decision, OperatorFlags, PageCou
 from app.domain.campaigns import Campaign, CampaignSettings, CampaignState, NewCampaign
 from app.domain.claims import ActivatedClaim, Claim, ClaimLease, ClaimState, NewClaim, ValidatedClaim
 from app.domain.clients import ApiClient, NewClient
+from app.domain.console import AuditEntry, ConsoleUser, NewConsoleUser
+from app.domain.funnel import ClaimFunnel, TimeBucket
 from app.domain.inbox import EventConflict, InboxEvent, NewInboxEvent, StoreResult
 from app.domain.outbox import ClaimedBatch, OutboxStats
 from app.domain.rewards import RewardGrant
@@ -117,8 +119,8 @@ class ClaimRepository(Protocol):
         """Failed claims go back to pending with a fresh budget of activation attempts (a replay)."""
         ...
 
-    def failed_ids(self, *, limit: int = 10_000) -> list[str]:
-        """Claims that used up their retries, oldest first."""
+    def failed_ids(self, *, limit: int = 10_000, campaign_id: int | None = None) -> list[str]:
+        """Claims that used up their retries (of one campaign, when given), oldest first."""
         ...
 
     def counts_by_state(self, campaign_id: int | None = None) -> dict[str, int]:
@@ -127,6 +129,22 @@ class ClaimRepository(Protocol):
 
     def counts_by_reason(self, campaign_id: int | None = None) -> dict[str, int]:
         """Rejected and failed claims by reason."""
+        ...
+
+    def funnel(self, campaign_id: int) -> ClaimFunnel:
+        """The campaign's claims by state and reason, and how many were validated and rewarded."""
+        ...
+
+    def per_minute(self, campaign_id: int, *, since: datetime) -> list[TimeBucket]:
+        """Claims submitted per minute since `since`, oldest minute first (empty minutes omitted)."""
+        ...
+
+    def validation_batches(self, campaign_id: int, *, since: datetime, limit: int) -> list[TimeBucket]:
+        """The latest validation batches of claims submitted since `since`, newest first."""
+        ...
+
+    def recent_failed(self, campaign_id: int, *, limit: int) -> list[Claim]:
+        """The campaign's failed claims, the most recently failed first."""
         ...
 
 
@@ -310,6 +328,10 @@ class OutboxRepository(Protocol):
         """Pending, sent, dead and re-sent rows, and the oldest pending one."""
         ...
 
+    def backlog(self, campaign_id: int) -> tuple[int, datetime | None]:
+        """Rows of the campaign waiting to be sent, and when the oldest of them was queued."""
+        ...
+
     def pending_count(self, campaign_id: int) -> int:
         """Rows of the campaign not yet sent nor dead."""
         ...
@@ -409,6 +431,52 @@ class CampaignSettingsRepository(Protocol):
         ...
 
 
+class ConsoleUserRepository(Protocol):
+    """People who sign in to the campaign console."""
+
+    def add(self, user: NewConsoleUser) -> int | None:
+        """Store a user; their id, or None when the name is taken."""
+        ...
+
+    def get(self, user_id: int) -> ConsoleUser | None:
+        """One user by id."""
+        ...
+
+    def find_by_name(self, name: str) -> ConsoleUser | None:
+        """One user by name."""
+        ...
+
+    def all(self) -> list[ConsoleUser]:
+        """Every user, disabled ones included, by name."""
+        ...
+
+    def disable(self, name: str, *, now: datetime) -> bool:
+        """Disable an enabled user; True if they were enabled."""
+        ...
+
+    def record_failed_sign_in(
+        self, user_id: int, *, max_failures: int, lock_for: timedelta, now: datetime
+    ) -> bool:
+        """Count a failed sign-in; the one that reaches `max_failures` locks the user. True if it did."""
+        ...
+
+    def record_sign_in(self, user_id: int, *, now: datetime) -> None:
+        """A successful sign-in clears the failures."""
+        ...
+
+
+class ConsoleAuditRepository(Protocol):
+    """Every console action, append-only."""
+
+    def add(self, entry: AuditEntry) -> None:
+        """Append one entry."""
+        ...
+
+    def recent(self, *, limit: int) -> list[AuditEntry]:
+        """The latest entries, newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolled back unless committed."""
 
@@ -460,6 +528,16 @@ class UnitOfWork(Protocol):
     @property
     def campaign_settings(self) -> CampaignSettingsRepository:
         """The campaign settings of this unit of work."""
+        ...
+
+    @property
+    def console_users(self) -> ConsoleUserRepository:
+        """The console users of this unit of work."""
+        ...
+
+    @property
+    def console_audit(self) -> ConsoleAuditRepository:
+        """The console's audit log in this unit of work."""
         ...
 
     def __enter__(self) -> Self:

@@ -12,13 +12,14 @@ from app.adapters.db.dialect import has_notifications
 from app.bootstrap import Container, build_container
 from app.config import Settings, process_settings
 from app.observability.task_context import connect_task_publish_correlation
-from app.security import require_safe_secrets, with_listener_token
+from app.security import require_safe_secrets, with_console_secret_key, with_listener_token
 from app.services.claim_watch import NOTIFIED_RECHECK_SECONDS, POLLED_RECHECK_SECONDS, ClaimWatch
 from app.services.clients import KeyCache
 from app.services.long_poll_gate import LongPollGate
 from app.services.ports import Dispatcher
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
+from app.web.console import install_console
 from app.web.errors import register_error_handlers
 from app.web.openapi import openapi
 from app.web.ops import install_request_correlation, ops
@@ -55,7 +56,7 @@ def create_app(
 
     Raises SecretsMisconfigured (before anything is built) when the secrets are missing or weak.
     """
-    settings = with_listener_token(settings or process_settings())
+    settings = with_console_secret_key(with_listener_token(settings or process_settings()))
     require_safe_secrets(settings, "web")
     if settings.long_poll_capacity_error:
         raise ValueError(settings.long_poll_capacity_error)
@@ -94,4 +95,5 @@ def create_app(
     app.register_blueprint(webhooks)
     app.register_blueprint(claims_api)
     app.register_blueprint(openapi)
+    install_console(app, settings)
     return app

@@ -145,6 +145,7 @@ class CampaignReportView(Answer):
     model_config = ConfigDict(from_attributes=True)
 
     campaign_id: int
+    kind: str = Field(description="`scheduled` (audience from Optimove) or `triggered` (the gateway's).")
     mode: CampaignMode
     state: CampaignState
     clearance_required_by: Timestamp | None = Field(description="Optimove's deadline for approvals.")
@@ -157,7 +158,17 @@ class CampaignReportView(Answer):
     scrubbed: int
     scrubbed_by_reason: dict[str, int]
     segments: dict[str, int] = Field(description="Eligible customers by segment.")
+    claimed: int = Field(description="Every claim of the campaign, those rejected at once included.")
+    claims_by_state: dict[str, int]
+    validated: int = Field(description="Claims OptiPromo found eligible, whatever happened next.")
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rewarded: int = Field(description="Claims whose reward was granted.")
+    reported: int = Field(description="Claims whose status Optimove accepted (completed).")
+    failed: int
+    failed_by_reason: dict[str, int]
     approvals_pending: int
+    oldest_pending_seconds: float | None = Field(description="Age of the oldest status update still waiting.")
     approvals_sent: int
     approvals_dead: int = Field(description="Given up after a permanent error.")
     approval_calls: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,44 @@ def test_promobridge_run_serves_the_api_and_carries_a_claim_through(tmp_path: Pa
             if "run" in group.processes:  # SIGTERM lets the supervisor stop its own children
                 group.kill("run", signal.SIGTERM)
             group.stop_all()
+
+
+def test_the_kept_demo_serves_its_campaign_in_the_console_until_interrupted(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--customers", "200", "--claims", "30", "--keep"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines: list[str] = []
+        for line in demo.stdout:  # the report, then the console's address and its sign-in
+            lines.append(line)
+            if "sign in as" in line:
+                break
+        url = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("campaign console:"))
+        user, password = re.findall(r"'([^']+)'", lines[-1])
+        assert "every reward given once and reported once" in "".join(lines)
+
+        browser = requests.Session()
+        form = browser.get(f"{url}sign-in", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        signed_in = browser.post(
+            f"{url}sign-in",
+            data={"name": user, "password": password, "csrf_token": token.group(1)},
+            timeout=10,
+        )
+        assert signed_in.status_code == 200 and "Campaign 7001" in signed_in.text
+        assert "Campaign 7001" in browser.get(f"{url}campaigns/7001", timeout=10).text
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=2)  # everything it started is stopped
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()

@@ -34,6 +34,7 @@ class CampaignRow:
     approved_count: int = 0
     approval_calls: int = 0
     resent_count: int = 0
+    dead_count: int = 0
     pages_done: int = 0
     at_risk_since: datetime | None = None
     ingest_finished_at: datetime | None = None

@@ -19,6 +19,7 @@ from app.domain.claims import (
     ValidatedClaim,
     check_transition,
 )
+from app.domain.funnel import ClaimFunnel, TimeBucket
 from tests.fakes.tables import Table, TableView, json_column, json_value, numeric_column
 
 MAX_REASON_CHARS = 255  # claims.reason is String(255); the adapter cuts reasons to fit
@@ -351,10 +352,53 @@ class FakeClaims:
             activation_attempts=0,
         )
 
-    def failed_ids(self, *, limit: int = 10_000) -> list[str]:
-        """Claims that used up their retries, oldest first."""
-        failed = sorted(self._rows.where(lambda r: r.state == ClaimState.FAILED), key=lambda r: r.updated_at)
+    def failed_ids(self, *, limit: int = 10_000, campaign_id: int | None = None) -> list[str]:
+        """Claims that used up their retries (of one campaign, when given), oldest first."""
+        failed = sorted(
+            (row for row in self._of_campaign(campaign_id) if row.state == ClaimState.FAILED),
+            key=lambda r: r.updated_at,
+        )
         return [row.id for row in failed[: max(limit, 0)]]
+
+    def funnel(self, campaign_id: int) -> ClaimFunnel:
+        """The campaign's claims by state and reason, and how many were validated and rewarded."""
+        rows = self._of_campaign(campaign_id)
+        by_reason = {
+            state: dict(Counter(str(row.reason) for row in rows if row.state == state))
+            for state in (ClaimState.REJECTED, ClaimState.FAILED)
+        }
+        return ClaimFunnel(
+            by_state=dict(Counter(str(row.state) for row in rows)),
+            rejected_by_reason=by_reason[ClaimState.REJECTED],
+            failed_by_reason=by_reason[ClaimState.FAILED],
+            validated=sum(row.validated_at is not None for row in rows),
+            rewarded=sum(row.activated_at is not None for row in rows),
+        )
+
+    def per_minute(self, campaign_id: int, *, since: datetime) -> list[TimeBucket]:
+        """Claims submitted per minute since `since`, oldest minute first (empty minutes omitted)."""
+        minutes = Counter(
+            row.created_at.replace(second=0, microsecond=0)
+            for row in self._of_campaign(campaign_id)
+            if row.created_at >= since
+        )
+        return [TimeBucket(minute, count) for minute, count in sorted(minutes.items())]
+
+    def validation_batches(self, campaign_id: int, *, since: datetime, limit: int) -> list[TimeBucket]:
+        """The latest validation batches of claims submitted since `since`, newest first."""
+        batches = Counter(
+            row.validated_at
+            for row in self._of_campaign(campaign_id)
+            if row.created_at >= since and row.validated_at is not None
+        )
+        newest_first = sorted(batches.items(), key=lambda item: item[0], reverse=True)
+        return [TimeBucket(at, count) for at, count in newest_first[: max(limit, 0)]]
+
+    def recent_failed(self, campaign_id: int, *, limit: int) -> list[Claim]:
+        """The campaign's failed claims, the most recently failed first."""
+        failed = [row for row in self._of_campaign(campaign_id) if row.state == ClaimState.FAILED]
+        failed.sort(key=lambda r: r.updated_at, reverse=True)
+        return [row.to_claim() for row in failed[: max(limit, 0)]]
 
     def counts_by_state(self, campaign_id: int | None = None) -> dict[str, int]:
         """How many claims are in each state."""

@@ -182,12 +182,19 @@ class FakeOutbox:
 
     def mark_dead(self, batch: ClaimedBatch, *, now: datetime, error: str) -> int:
         """Give up on the leased rows (permanent error or too many attempts); they stay visible."""
-        return self._change_leased(
+        dead = self._change_leased(
             batch,
             lambda row: replace(
                 row, dead_at=now, lease_id=None, lease_until=None, last_error=error[:MAX_ERROR_CHARS]
             ),
         )
+        self._count_dead(batch.campaign_id, dead)
+        return dead
+
+    def _count_dead(self, campaign_id: int, rows: int) -> None:
+        campaign = self._campaigns.get(campaign_id)
+        if rows and campaign is not None:
+            self._campaigns.update(campaign_id, replace(campaign, dead_count=campaign.dead_count + rows))
 
     def attempts_of(self, batch: ClaimedBatch) -> int:
         """The highest attempt count among the leased rows."""
@@ -200,6 +207,7 @@ class FakeOutbox:
             self._rows.update(
                 self._key(row), replace(row, dead_at=now, lease_id=None, lease_until=None, last_error=reason)
             )
+        self._count_dead(campaign_id, len(stopped))
         return len(stopped)
 
     def stats(self, campaign_id: int | None = None) -> OutboxStats:
@@ -213,6 +221,11 @@ class FakeOutbox:
             resent=sum(1 for row in rows if row.send_count > 1),
             oldest_pending_at=min((row.created_at for row in pending), default=None),
         )
+
+    def backlog(self, campaign_id: int) -> tuple[int, datetime | None]:
+        """Rows of the campaign waiting to be sent, and when the oldest of them was queued."""
+        waiting = self._rows.where(lambda r: r.campaign_id == campaign_id and r.pending)
+        return len(waiting), min((r.created_at for r in waiting), default=None)
 
     def pending_count(self, campaign_id: int) -> int:
         """Rows of the campaign not yet sent nor dead."""

@@ -29,6 +29,14 @@ from tests.fakes.campaign_settings import FakeCampaignSettings, SettingsRow, cam
 from tests.fakes.campaigns import CampaignRow, FakeCampaigns, FakePages, PageRow, campaigns_table, pages_table
 from tests.fakes.claims import ClaimRow, FakeClaims, claims_table
 from tests.fakes.clients import ClientRow, FakeClients, clients_table
+from tests.fakes.console import (
+    AuditRow,
+    ConsoleUserRow,
+    FakeConsoleAudit,
+    FakeConsoleUsers,
+    console_audit_table,
+    console_users_table,
+)
 from tests.fakes.inbox import FakeInbox, InboxRow, inbox_table
 from tests.fakes.operator_data import FakeOperatorData, FlagsRow, customer_flags_table
 from tests.fakes.outbox import FakeOutbox, OutboxKey, OutboxRow, outbox_table
@@ -52,6 +60,8 @@ class FakeDatabase:
     api_clients: Table[int, ClientRow] = field(default_factory=clients_table)
     customer_flags: Table[str, FlagsRow] = field(default_factory=customer_flags_table)
     campaign_settings: Table[int, SettingsRow] = field(default_factory=campaign_settings_table)
+    console_users: Table[int, ConsoleUserRow] = field(default_factory=console_users_table)
+    console_audit: Table[int, AuditRow] = field(default_factory=console_audit_table)
 
 
 class FakeUnitOfWork:
@@ -67,6 +77,8 @@ class FakeUnitOfWork:
     clients: FakeClients
     operator_data: FakeOperatorData
     campaign_settings: FakeCampaignSettings
+    console_users: FakeConsoleUsers
+    console_audit: FakeConsoleAudit
 
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
@@ -88,6 +100,8 @@ class FakeUnitOfWork:
         self.clients = FakeClients(tx.view(db.api_clients))
         self.operator_data = FakeOperatorData(tx.view(db.customer_flags))
         self.campaign_settings = FakeCampaignSettings(tx.view(db.campaign_settings))
+        self.console_users = FakeConsoleUsers(tx.view(db.console_users))
+        self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
         return self
 
     def __exit__(

@@ -121,7 +121,13 @@ def test_no_secret_in_the_compose_file_has_a_default() -> None:
 
 def test_compose_requires_every_secret_the_stack_needs() -> None:
     required = set(REQUIRED_VARIABLE.findall((ROOT / "docker-compose.yml").read_text()))
-    assert {"LISTENER_TOKEN", "OPTIMOVE_API_KEY", "FLOWER_BASIC_AUTH", "POSTGRES_PASSWORD"} <= required
+    assert {
+        "LISTENER_TOKEN",
+        "OPTIMOVE_API_KEY",
+        "FLOWER_BASIC_AUTH",
+        "POSTGRES_PASSWORD",
+        "CONSOLE_SECRET_KEY",
+    } <= required
 
 
 def test_the_default_check_does_catch_defaulted_and_literal_secrets() -> None:

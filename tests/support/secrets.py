@@ -13,6 +13,7 @@ SAFE_SECRETS = {
     "LISTENER_TOKEN": STRONG_TOKEN,
     "OPTIMOVE_API_KEY": OPTIMOVE_TEST_KEY,
     "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(24)}",
+    "CONSOLE_SECRET_KEY": secrets.token_urlsafe(32),
 }
 
 

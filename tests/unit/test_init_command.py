@@ -14,7 +14,7 @@ from app.envfile import FILL_IN_MARKER, OPERATOR_VALUES, fresh_deployment_secret
 from app.security import check_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATED = ("LISTENER_TOKEN", "FLOWER_BASIC_AUTH", "POSTGRES_PASSWORD", "DATABASE_URL")
+GENERATED = ("LISTENER_TOKEN", "FLOWER_BASIC_AUTH", "POSTGRES_PASSWORD", "DATABASE_URL", "CONSOLE_SECRET_KEY")
 
 
 def _init(path: Path, *extra: str) -> tuple[int, str]:

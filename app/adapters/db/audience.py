@@ -10,10 +10,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from app.adapters.db.dialect import bulk_insert_ignoring_conflicts, insert_ignoring_conflicts
-from app.adapters.db.tables import campaign_audience
+from app.adapters.db.dialect import bulk_insert_ignoring_conflicts, insert_ignoring_conflicts, upsert
+from app.adapters.db.tables import audience_breakdown, campaign_audience
 from app.domain.audience import AudienceMember, Decision, PageCounts
 
 _COLUMNS = (
@@ -28,6 +28,14 @@ _COLUMNS = (
     "scrub_reason",
 )
 _CONFLICT = ("campaign_id", "customer_id")
+SCRUB_REASON = "scrub_reason"  # audience_breakdown.kind of scrubbed rows, by reason
+SEGMENT = "segment"  # audience_breakdown.kind of eligible rows, by segment
+_BREAKDOWN_KEY = ["campaign_id", "page_no", "kind", "name"]
+
+
+def _breakdown_name(value: str | None) -> str:
+    # The report has always shown a missing reason or segment as "None".
+    return str(value)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -93,13 +101,67 @@ class SqlAudience:
                 copy_text=lambda: _copy_lines(campaign_id, page_no, decisions),
                 rows=lambda: _row_dicts(campaign_id, page_no, decisions),
             )
-        eligible_as_int = case((campaign_audience.c.eligible, 1), else_=0)
-        rows, eligible = self._conn.execute(
-            select(func.count(), func.coalesce(func.sum(eligible_as_int), 0)).where(
-                campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.page_no == page_no
+        # One grouped read of the rows the page owns gives its counts and its breakdown, which
+        # replaces whatever an earlier write of the same page recorded.
+        groups = self._conn.execute(
+            select(
+                campaign_audience.c.eligible,
+                campaign_audience.c.scrub_reason,
+                campaign_audience.c.segment,
+                func.count(),
             )
-        ).one()
-        return PageCounts(rows=int(rows), eligible=int(eligible), scrubbed=int(rows) - int(eligible))
+            .where(campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.page_no == page_no)
+            .group_by(
+                campaign_audience.c.eligible, campaign_audience.c.scrub_reason, campaign_audience.c.segment
+            )
+        ).all()
+        breakdown: dict[tuple[str, str], int] = {}
+        for eligible_row, reason, segment, count in groups:
+            key = (
+                (SEGMENT, _breakdown_name(segment))
+                if eligible_row
+                else (SCRUB_REASON, _breakdown_name(reason))
+            )
+            breakdown[key] = breakdown.get(key, 0) + int(count)
+        self._conn.execute(
+            delete(audience_breakdown).where(
+                audience_breakdown.c.campaign_id == campaign_id, audience_breakdown.c.page_no == page_no
+            )
+        )
+        if breakdown:
+            self._conn.execute(
+                insert(audience_breakdown),
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "page_no": page_no,
+                        "kind": kind,
+                        "name": name,
+                        "customers": n,
+                    }
+                    for (kind, name), n in breakdown.items()
+                ],
+            )
+        rows = sum(breakdown.values())
+        eligible = sum(n for (kind, _), n in breakdown.items() if kind == SEGMENT)
+        return PageCounts(rows=rows, eligible=eligible, scrubbed=rows - eligible)
+
+    def _count_in_breakdown(self, campaign_id: int, page_no: int, kind: str, name: str, delta: int) -> None:
+        self._conn.execute(
+            upsert(
+                self._conn,
+                audience_breakdown,
+                _BREAKDOWN_KEY,
+                {
+                    "campaign_id": campaign_id,
+                    "page_no": page_no,
+                    "kind": kind,
+                    "name": name,
+                    "customers": delta,
+                },
+                {"customers": audience_breakdown.c.customers + delta},
+            )
+        )
 
     def member(self, campaign_id: int, customer_id: str) -> AudienceMember | None:
         """The customer's audience row, or None when they are not targeted."""
@@ -137,7 +199,11 @@ class SqlAudience:
             eligible=eligible,
             scrub_reason=scrub_reason,
         )
-        return self._conn.execute(statement).rowcount == 1
+        added = self._conn.execute(statement).rowcount == 1
+        if added:
+            kind, name = (SEGMENT, segment) if eligible else (SCRUB_REASON, scrub_reason)
+            self._count_in_breakdown(campaign_id, page_no, kind, _breakdown_name(name), 1)
+        return added
 
     def scrub_member(self, campaign_id: int, customer_id: str, *, reason: str) -> bool:
         """Narrow the audience: an eligible customer becomes scrubbed (never the other way round)."""
@@ -149,26 +215,31 @@ class SqlAudience:
                 campaign_audience.c.eligible.is_(True),
             )
             .values(eligible=False, scrub_reason=reason)
+            .returning(campaign_audience.c.page_no, campaign_audience.c.segment)
         )
-        return result.rowcount == 1
+        moved = result.first()
+        if moved is None:
+            return False
+        page_no, segment = moved
+        self._count_in_breakdown(campaign_id, page_no, SEGMENT, _breakdown_name(segment), -1)
+        self._count_in_breakdown(campaign_id, page_no, SCRUB_REASON, _breakdown_name(reason), 1)
+        return True
 
     def scrub_breakdown(self, campaign_id: int) -> dict[str, int]:
-        """How many customers each scrub reason removed."""
-        rows = self._conn.execute(
-            select(campaign_audience.c.scrub_reason, func.count())
-            .where(campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.eligible.is_(False))
-            .group_by(campaign_audience.c.scrub_reason)
-        )
-        return {str(reason): int(count) for reason, count in rows}
+        """How many customers each scrub reason removed (summed over the pages' breakdowns)."""
+        return self._breakdown(campaign_id, SCRUB_REASON)
 
     def segment_breakdown(self, campaign_id: int) -> dict[str, int]:
-        """How many eligible customers fell in each segment."""
+        """How many eligible customers fell in each segment (summed over the pages' breakdowns)."""
+        return self._breakdown(campaign_id, SEGMENT)
+
+    def _breakdown(self, campaign_id: int, kind: str) -> dict[str, int]:
         rows = self._conn.execute(
-            select(campaign_audience.c.segment, func.count())
-            .where(campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.eligible.is_(True))
-            .group_by(campaign_audience.c.segment)
+            select(audience_breakdown.c.name, func.sum(audience_breakdown.c.customers))
+            .where(audience_breakdown.c.campaign_id == campaign_id, audience_breakdown.c.kind == kind)
+            .group_by(audience_breakdown.c.name)
         )
-        return {str(segment): int(count) for segment, count in rows}
+        return {str(name): int(count) for name, count in rows if count}
 
     def customer_ids(self, campaign_id: int, *, eligible: bool) -> set[str]:
         """Customer ids of the eligible (or the scrubbed) part of the audience (for reports and tests)."""

@@ -51,6 +51,7 @@ def _campaign(row: Any) -> Campaign:
         ingest_finished_at=as_utc(row["ingest_finished_at"]),
         approvals_finished_at=as_utc(row["approvals_finished_at"]),
         error=row["error"],
+        dead_count=row["dead_count"],
     )
 
 

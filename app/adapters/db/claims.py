@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Numeric, String, bindparam, cast, func, or_, 
 from sqlalchemy.types import TypeEngine
 
 from app.adapters.db.claim_notifications import notify_claims_final
-from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids, row_sources
+from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids, minute_of, row_sources
 from app.adapters.db.tables import claims
 from app.clock import as_utc
 from app.domain.claims import (
@@ -29,6 +29,7 @@ from app.domain.claims import (
     ValidatedClaim,
     check_transition,
 )
+from app.domain.funnel import ClaimFunnel, TimeBucket
 
 MAX_REASON_CHARS = 255
 _AMOUNT = Numeric(18, 4)
@@ -395,14 +396,16 @@ class SqlClaims:
         )
         return list(result.scalars())
 
-    def failed_ids(self, *, limit: int = 10_000) -> list[str]:
-        """Claims that used up their retries, oldest first."""
+    def failed_ids(self, *, limit: int = 10_000, campaign_id: int | None = None) -> list[str]:
+        """Claims that used up their retries (of one campaign, when given), oldest first."""
         query = (
             select(claims.c.id)
             .where(claims.c.state == ClaimState.FAILED.value)
             .order_by(claims.c.updated_at)
             .limit(limit)
         )
+        if campaign_id is not None:
+            query = query.where(claims.c.campaign_id == campaign_id)
         return list(self._conn.execute(query).scalars())
 
     def counts_by_state(self, campaign_id: int | None = None) -> dict[str, int]:
@@ -422,3 +425,78 @@ class SqlClaims:
         if campaign_id is not None:
             query = query.where(claims.c.campaign_id == campaign_id)
         return {str(reason): int(count) for reason, count in self._conn.execute(query)}
+
+    def funnel(self, campaign_id: int) -> ClaimFunnel:
+        """The campaign's claims by state and reason, and how many were validated and rewarded.
+
+        One grouped pass over the campaign's claims (its index on campaign_id).
+        """
+        rows = self._conn.execute(
+            select(
+                claims.c.state,
+                claims.c.reason,
+                func.count(),
+                func.count(claims.c.validated_at),
+                func.count(claims.c.activated_at),
+            )
+            .where(claims.c.campaign_id == campaign_id)
+            .group_by(claims.c.state, claims.c.reason)
+        ).all()
+        by_state: dict[str, int] = {}
+        rejected: dict[str, int] = {}
+        failed: dict[str, int] = {}
+        validated = rewarded = 0
+        for state, reason, count, with_validation, with_activation in rows:
+            by_state[str(state)] = by_state.get(str(state), 0) + int(count)
+            validated += int(with_validation)
+            rewarded += int(with_activation)
+            if state in (ClaimState.REJECTED.value, ClaimState.FAILED.value):
+                into = rejected if state == ClaimState.REJECTED.value else failed
+                into[str(reason)] = into.get(str(reason), 0) + int(count)
+        return ClaimFunnel(by_state, rejected, failed, validated, rewarded)
+
+    def per_minute(self, campaign_id: int, *, since: datetime) -> list[TimeBucket]:
+        """Claims submitted per minute since `since`, oldest minute first (minutes without any omitted)."""
+        minute = minute_of(self._conn, claims.c.created_at)
+        rows = self._conn.execute(
+            select(minute, func.count())
+            .where(claims.c.campaign_id == campaign_id, claims.c.created_at >= since)
+            .group_by(minute)
+            .order_by(minute)
+        )
+        return [TimeBucket(_as_time(at), int(count)) for at, count in rows]
+
+    def validation_batches(self, campaign_id: int, *, since: datetime, limit: int) -> list[TimeBucket]:
+        """The latest validation batches of claims submitted since `since`, newest first.
+
+        A batch's claims share their validated_at; `since` bounds the read to recent claims (the
+        campaign and time index), however many the campaign has.
+        """
+        rows = self._conn.execute(
+            select(claims.c.validated_at, func.count())
+            .where(
+                claims.c.campaign_id == campaign_id,
+                claims.c.created_at >= since,
+                claims.c.validated_at.is_not(None),
+            )
+            .group_by(claims.c.validated_at)
+            .order_by(claims.c.validated_at.desc())
+            .limit(limit)
+        )
+        return [TimeBucket(_as_time(at), int(count)) for at, count in rows]
+
+    def recent_failed(self, campaign_id: int, *, limit: int) -> list[Claim]:
+        """The campaign's failed claims, the most recently failed first."""
+        query = (
+            select(claims)
+            .where(claims.c.campaign_id == campaign_id, claims.c.state == ClaimState.FAILED.value)
+            .order_by(claims.c.updated_at.desc())
+            .limit(limit)
+        )
+        return [_claim(row) for row in self._conn.execute(query).mappings()]
+
+
+def _as_time(value: Any) -> datetime:
+    # SQLite hands back the minute as text; PostgreSQL as a timestamp.
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return as_utc(parsed) or parsed

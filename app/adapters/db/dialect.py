@@ -60,6 +60,13 @@ def smallest_of(conn: Connection, a: Any, b: Any) -> Any:
     return func.least(a, b) if is_postgres(conn) else func.min(a, b)
 
 
+def minute_of(conn: Connection, column: Any) -> Any:
+    """The minute a timestamp column falls in (PostgreSQL: a timestamp; SQLite: ISO text)."""
+    if is_postgres(conn):
+        return func.date_trunc("minute", column)
+    return func.strftime("%Y-%m-%d %H:%M:00", column)
+
+
 def limit_statement_time(conn: Connection, milliseconds: int) -> None:
     """Bound each statement of the current transaction (PostgreSQL); SQLite has no such setting."""
     if is_postgres(conn):

@@ -225,7 +225,16 @@ class SqlOutbox:
             .where(_leased(batch))
             .values(dead_at=now, lease_id=None, lease_until=None, last_error=error[:2000])
         )
+        self._count_dead(batch.campaign_id, int(result.rowcount))
         return int(result.rowcount)
+
+    def _count_dead(self, campaign_id: int, rows: int) -> None:
+        if rows:
+            self._conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(dead_count=campaigns.c.dead_count + rows)
+            )
 
     def attempts_of(self, batch: ClaimedBatch) -> int:
         """The highest attempt count among the leased rows."""
@@ -241,6 +250,7 @@ class SqlOutbox:
             )
             .values(dead_at=now, lease_id=None, lease_until=None, last_error=reason)
         )
+        self._count_dead(campaign_id, int(result.rowcount))
         return int(result.rowcount)
 
     def stats(self, campaign_id: int | None = None) -> OutboxStats:
@@ -258,6 +268,15 @@ class SqlOutbox:
             query = query.where(outbox.c.campaign_id == campaign_id)
         pending, sent, dead, resent, oldest = self._conn.execute(query).one()
         return OutboxStats(int(pending), int(sent), int(dead), int(resent), as_utc(oldest))
+
+    def backlog(self, campaign_id: int) -> tuple[int, datetime | None]:
+        """Rows of the campaign waiting to be sent, and when the oldest was queued (the partial index)."""
+        count, oldest = self._conn.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(
+                outbox.c.campaign_id == campaign_id, outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None)
+            )
+        ).one()
+        return int(count), as_utc(oldest)
 
     def pending_count(self, campaign_id: int) -> int:
         """Rows of the campaign not yet sent nor dead."""

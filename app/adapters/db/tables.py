@@ -93,6 +93,9 @@ campaigns = Table(
     Column("approved_count", BigInteger, nullable=False, server_default=text("0")),
     Column("approval_calls", Integer, nullable=False, server_default=text("0")),
     Column("resent_count", BigInteger, nullable=False, server_default=text("0")),
+    # Status updates given up on, counted when the outbox marks them dead (the report reads this
+    # instead of counting a million outbox rows).
+    Column("dead_count", BigInteger, nullable=False, server_default=text("0")),
     _utc_timestamp("at_risk_since"),
     _utc_timestamp("created_at", nullable=False),
     _utc_timestamp("updated_at", nullable=False),
@@ -133,6 +136,19 @@ campaign_audience = Table(
     UniqueConstraint("campaign_id", "customer_id", name="uq_campaign_audience_customer"),
 )
 Index("ix_campaign_audience_page", campaign_audience.c.campaign_id, campaign_audience.c.page_no)
+
+# How many customers of each page each scrub reason removed and each segment holds, written with
+# the page: a campaign's breakdown is then a sum over its pages (a few hundred rows for a million
+# customers) instead of a GROUP BY over its whole audience.
+audience_breakdown = Table(
+    "audience_breakdown",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("page_no", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),  # scrub_reason (scrubbed rows) or segment (eligible)
+    Column("name", String(64), primary_key=True),
+    Column("customers", BigInteger, nullable=False),
+)
 
 outbox = Table(
     "outbox",
@@ -246,6 +262,8 @@ claims = Table(
     UniqueConstraint("client_id", "idempotency_key", name="uq_claims_client_idempotency_key"),
 )
 Index("ix_claims_state", claims.c.state, claims.c.updated_at)
+# The console's recent activity of one campaign (claims per minute, validation batches).
+Index("ix_claims_campaign_created", claims.c.campaign_id, claims.c.created_at)
 Index(
     "ix_claims_pending_promo",
     claims.c.promo_code,
@@ -277,3 +295,34 @@ wallet_ledger = Table(
     _utc_timestamp("created_at", nullable=False),
 )
 Index("ix_wallet_ledger_customer", wallet_ledger.c.customer_id)
+
+# The campaign console -----------------------------------------------------------------------------
+
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    # Consecutive failed sign-ins; reaching the limit locks the user until locked_until.
+    Column("failed_sign_ins", Integer, nullable=False, server_default=text("0")),
+    _utc_timestamp("locked_until"),
+    _utc_timestamp("created_at", nullable=False),
+    _utc_timestamp("last_sign_in_at"),
+    _utc_timestamp("disabled_at"),
+)
+
+# Every console action (refused ones too), written in the unit of work of the action itself.
+console_audit = Table(
+    "console_audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _utc_timestamp("at", nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+Index("ix_console_audit_at", console_audit.c.at)

@@ -13,6 +13,7 @@ from app.adapters.db.campaign_settings import SqlCampaignSettings
 from app.adapters.db.campaigns import SqlCampaigns, SqlPages
 from app.adapters.db.claims import SqlClaims
 from app.adapters.db.clients import SqlClients
+from app.adapters.db.console import SqlConsoleAudit, SqlConsoleUsers
 from app.adapters.db.dialect import limit_statement_time
 from app.adapters.db.inbox import SqlInbox
 from app.adapters.db.operator_data import SqlOperatorData
@@ -36,6 +37,8 @@ class SqlAlchemyUnitOfWork:
     clients: SqlClients
     operator_data: SqlOperatorData
     campaign_settings: SqlCampaignSettings
+    console_users: SqlConsoleUsers
+    console_audit: SqlConsoleAudit
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -54,6 +57,8 @@ class SqlAlchemyUnitOfWork:
         self.clients = SqlClients(conn)
         self.operator_data = SqlOperatorData(conn)
         self.campaign_settings = SqlCampaignSettings(conn)
+        self.console_users = SqlConsoleUsers(conn)
+        self.console_audit = SqlConsoleAudit(conn)
         return self
 
     def __exit__(

@@ -262,11 +262,13 @@ class OptimoveClient:
         return slept
 
     def budget_used(self) -> float:
-        """The share of the shared budget's window already spent (0 to 1)."""
+        """The share of the shared budget's window already spent (0 to 1); 0 when the budget is not
+        shared (no Redis: each process keeps its own ledger) or there is none."""
         try:
-            return self._limiter.used_fraction()
+            usage = self._limiter.usage()
         except RateLimiterUnavailable as exc:
             raise OptimoveBudgetUnavailable(str(exc), endpoint="budget") from exc
+        return usage.fraction if usage is not None else 0.0
 
     def _call(
         self,

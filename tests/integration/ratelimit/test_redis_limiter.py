@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from app.adapters.ratelimit import RateLimitWaitExceeded, RedisSlidingWindowLimiter, limiter_key_for
+from app.domain.budget import BudgetUsage
 from tests.support.databases import REDIS_TEST_URL
 
 PROCESSES = 4
@@ -171,3 +172,18 @@ def test_peeking_at_the_budget_takes_no_slot(redis_client: redis.Redis) -> None:
     assert 0.5 < limiter.seconds_until_free() <= 1.25
     time.sleep(limiter.seconds_until_free())
     assert limiter.acquire(max_wait_seconds=0.05) < 0.05
+
+
+def test_the_budget_usage_counts_every_process_slots_and_takes_none(
+    redis_client: redis.Redis, key: str
+) -> None:
+    first = RedisSlidingWindowLimiter(redis_client, key=key, limit=5, window_seconds=0.5, margin_seconds=0)
+    second = RedisSlidingWindowLimiter(connect(), key=key, limit=5, window_seconds=0.5, margin_seconds=0)
+    assert first.usage() == BudgetUsage(0, 5, 0.5)
+    first.acquire()
+    second.acquire()
+    second.acquire()
+    assert first.usage() == second.usage() == BudgetUsage(3, 5, 0.5)
+    assert first.usage() == BudgetUsage(3, 5, 0.5)  # reading twice took nothing
+    time.sleep(0.6)
+    assert first.usage() == BudgetUsage(0, 5, 0.5)  # the window slid past them
