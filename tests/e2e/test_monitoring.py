@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from app.adapters.dispatch import ACTIVATE_CLAIMS, MAINTENANCE_SWEEP, VALIDATE_PENDING
 from benchmarks.stack import free_port, http_ready, wait_until
 from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
 from tests.e2e.test_claims import _ready_claim_campaign
@@ -44,11 +45,7 @@ def test_flower_shows_the_claim_tasks_and_beat_runs_the_sweep(stack: Stack) -> N
         ).json()
         return any(t.get("state") == "SUCCESS" for t in tasks.values())
 
-    for name in (
-        "promobridge.claims.validate",
-        "promobridge.claims.activate",
-        "promobridge.maintenance.sweep",
-    ):
+    for name in (VALIDATE_PENDING, ACTIVATE_CLAIMS, MAINTENANCE_SWEEP):
         wait_until(lambda name=name: flower_saw(name), timeout=60, interval=1, what=f"Flower to list {name}")
     workers = requests.get(f"{flower}/api/workers", params={"refresh": 1}, auth=AUTH, timeout=15).json()
     assert workers, "Flower lists the running worker"
