@@ -62,7 +62,8 @@ def claims(
     faults: bool,
     convergence_timeout: float,
 ) -> None:
-    """Flow C under crashes: 0 lost, 0 stuck, 0 duplicate rewards, every reward reported (exit 1 if not)."""
+    """Flow C under crashes: 0 lost, 0 stuck, 0 duplicate rewards, every reward reported, and a killed
+    worker's claims moving again in time (exit 1 if not)."""
     from benchmarks.chaos import ChaosConfig, run_chaos
 
     config = ChaosConfig(
@@ -81,12 +82,19 @@ def claims(
         raise SystemExit(1)
 
 
+def _longest(report: ChaosReport) -> str:
+    longest = report.longest_kill_delay
+    return "n/a" if longest is None else f"{longest:.1f} s"
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items())) or "none"
 
 
 def render(report: ChaosReport) -> str:
     """The report: every invariant with its count, then the figures that explain the run."""
+    from benchmarks.kill_watch import IN_HAND_DEFINITION
+
     c, faults = report.config, "on" if report.config.faults else "off"
     answered = report.submitted - report.invariants.get("never answered 2xx", 0)
     resent_unflagged = report.resent - report.resent_after_ambiguous
@@ -110,6 +118,10 @@ def render(report: ChaosReport) -> str:
         f"{'nemesis faults':<46}{c.worker_kills} pool-child kills, {c.worker_restarts} worker restarts, "
         f"{c.redis_restarts} Redis restarts, {c.postgres_restarts} PostgreSQL restarts",
         *(f"  {line}" for line in report.nemesis_log),
+        f"{'kill → moving delay, longest':<46}{_longest(report):>8}  "
+        f"(bound {report.kill_delay_bound:g} s: CLAIM_STALE_AFTER_SECONDS + 15 s)",
+        f"  {IN_HAND_DEFINITION}",
+        *(f"  {kill.describe()}" for kill in report.kill_delays),
         f"{'client retries (same Idempotency-Key)':<46}{sum(report.client_retries.values()):>8,}  "
         f"({_counts(report.client_retries)})",
         f"{'processes that died on their own':<46}{len(report.crashes):>8,}  "
