@@ -266,7 +266,7 @@ class Nemesis:
             time.sleep(0.5)
         name, victim = self.rng.choice(pools)
         os.kill(victim.pid, signal.SIGKILL)
-        at, killed_at = self._elapsed(), utcnow()
+        at, killed_at = self._elapsed(), utcnow()  # a SIGKILLed process runs no more code
         what = f"SIGKILL pool child {victim.pid} of {name}"
         self._note(what)
         self._killed(what, at, killed_at)
@@ -288,9 +288,9 @@ class Nemesis:
             self._restarting.add(name)
         try:
             pid = self.group.processes[name].pid
-            # Timed as the signal goes: `kill` then waits for the worker to be reaped.
+            self.group.kill(name, signal.SIGKILL)  # and reaped: milliseconds
+            # Timed once the victims are dead, as for a pool child: none of their writes comes after.
             at, killed_at = self._elapsed(), utcnow()
-            self.group.kill(name, signal.SIGKILL)
             what = f"SIGKILL whole worker {name} (process group {pid})"
             self._note(what)
             self._killed(what, at, killed_at)
