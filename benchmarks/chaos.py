@@ -4,7 +4,8 @@ Why: DESIGN §2 promises that a claim answered 2xx ends terminal, rewarded at mo
 Optimove, whatever crashes; that rests on PostgreSQL being the source of truth and on the reconciler, so
 only killing the real processes shows it holds. The run owns private servers, submits claims over HTTP
 like an app backend while a seeded nemesis strikes, waits for convergence, then checks the invariants of
-reliability-anchors §6.2 over the whole history (`ChaosReport.violations`).
+reliability-anchors §6.2 over the whole history (`ChaosReport.violations`), and times how long the
+claims a killed worker held wait before they move again (``benchmarks.kill_watch``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.security import fresh_secrets_env
+from benchmarks.kill_watch import KillDelay, KillWatch
 from benchmarks.servers import Nemesis, PrivatePostgres, PrivateRedis
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
 from simulator.control_client import SimControl
@@ -52,6 +54,10 @@ STACK_SETTINGS = {
     "OPTIMOVE_RATE_LIMIT": "200", "OPTIMOVE_RATE_WINDOW_SECONDS": "2",
 }  # fmt: skip
 SIMULATOR_RATE_LIMIT = "200/2"
+# A dead worker may delay its claims by the staleness delay plus this much (sweeps, redelivery, restarts).
+KILL_DELAY_SLACK_SECONDS = 15.0
+KILL_DELAY_BOUND_SECONDS = float(STACK_SETTINGS["CLAIM_STALE_AFTER_SECONDS"]) + KILL_DELAY_SLACK_SECONDS
+LATE_KILLS = "kills whose claims moved past the bound"
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,29 @@ class ChaosReport:
     unacked_messages: int = 0
     converge_seconds: float | None = None
     total_seconds: float = 0.0
+    nemesis_injected: dict[str, int] = field(default_factory=dict)  # faults really injected, by kind
+    kill_delays: list[KillDelay] = field(default_factory=list)  # one per worker SIGKILL, in order
+    kill_delay_bound: float = KILL_DELAY_BOUND_SECONDS
+    log_dir: str | None = None  # where the process logs were kept (a failed run keeps them)
 
     @property
     def violations(self) -> list[str]:
         """Every invariant that failed, as `name: count` (empty when the run passed)."""
         return [f"{name}: {count}" for name, count in self.invariants.items() if count]
+
+    @property
+    def longest_kill_delay(self) -> float | None:
+        """The longest kill → moving delay measured (None when no kill caught a claim in hand)."""
+        measured = [kill.delay for kill in self.kill_delays if kill.delay is not None]
+        return max(measured, default=None)
+
+
+class ChaosRunError(RuntimeError):
+    """The run itself broke (a server or process would not start, a wait timed out): no verdict."""
+
+    def __init__(self, message: str, log_dir: Path) -> None:
+        super().__init__(f"{message} (process logs kept in {log_dir})")
+        self.log_dir = log_dir
 
 
 def run_chaos(config: ChaosConfig, say: Say = print) -> ChaosReport:
@@ -122,8 +146,11 @@ def run_chaos(config: ChaosConfig, say: Say = print) -> ChaosReport:
             "relay": ["relay"],
         }
         group = ProcessGroup(env, log_dir)
-        nemesis = Nemesis(config, config.seed, config.restart_pause, group, commands, postgres, broker, say)
         run = _Run(config, env["DATABASE_URL"], SimControl(f"http://127.0.0.1:{sim_port}"), say)
+        nemesis = Nemesis(
+            config, config.seed, config.restart_pause, group, commands, postgres, broker, say,
+            on_kill=run.kill_watch.caught,
+        )  # fmt: skip
         try:
             group.run("db", "upgrade")
             for name, args in commands.items():
@@ -139,14 +166,19 @@ def run_chaos(config: ChaosConfig, say: Say = print) -> ChaosReport:
             run.drive(driver, nemesis)
             run.sim.clear_faults()
             run.check(driver, broker, (log_dir / "relay.log").read_text(errors="replace"))
-        except BaseException:
+        except BaseException as exc:
             say(group.logs())
+            say(f"process logs kept in {log_dir}")
+            if isinstance(exc, Exception):
+                raise ChaosRunError(f"the run broke: {exc!r}", log_dir) from exc
             raise
         finally:
+            run.kill_watch.stop()
             group.stop_all()
             run.engine.dispose()
     run.report.total_seconds = time.monotonic() - started
     if run.report.violations:
+        run.report.log_dir = str(log_dir)
         say(f"process logs kept in {log_dir}")
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -216,6 +248,7 @@ class _Run:
         self.config, self.sim, self.say = config, sim, say
         self.engine = create_engine(url, pool_pre_ping=True)
         self.report = ChaosReport(config)
+        self.kill_watch = KillWatch(self.engine)
 
     def _rows(self, sql: str) -> list[Any]:
         with self.engine.connect() as conn:
@@ -244,6 +277,7 @@ class _Run:
         begun = time.monotonic()
         submitting = threading.Thread(target=driver.run, args=(claims / duration,), daemon=True)
         submitting.start()
+        self.kill_watch.start()
         nemesis.start(begun)
         calm: float | None = None
         while calm is None or time.monotonic() - calm < self.config.convergence_timeout:
@@ -264,6 +298,8 @@ class _Run:
                 break
             time.sleep(PROGRESS_SECONDS)
         self.report.nemesis_log = list(nemesis.log)
+        self.report.nemesis_injected = dict(nemesis.injected)
+        self.report.kill_delays = self.kill_watch.finish()
 
     def check(self, driver: ClaimDriver, broker: PrivateRedis, relay_log: str) -> None:
         """Judge the whole history: the database, the simulator's ledger, the driver's answers, the logs."""
@@ -284,6 +320,7 @@ class _Run:
             "never answered 2xx": driver.unanswered,
             "repeat clicks answered with another claim": driver.mismatches,
             "outbox rows dead-lettered": self._rows(DEAD_SQL)[0][0],
+            LATE_KILLS: sum(not kill.within(report.kill_delay_bound) for kill in report.kill_delays),
         }
         report.submitted, report.client_retries = driver.submitted, dict(driver.retries)
         report.states = dict(Counter(state for state, _ in rows.values()))

@@ -18,12 +18,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import psutil
 import redis
 
+from app.clock import utcnow
 from benchmarks.stack import ProcessGroup, free_port, wait_until
 
 POSTGRES_BINDIR = Path(os.environ.get("CHAOS_POSTGRES_BINDIR", "/usr/lib/postgresql/15/bin"))
@@ -34,6 +37,8 @@ REDIS_STOP_TIMEOUT_SECONDS = 10.0
 POOL_WAIT_SECONDS = 30.0
 POOL_SETTLE_SECONDS = 5.0
 KINDS = ("worker_kill", "worker_restart", "redis_restart", "postgres_restart")
+# Told of each worker SIGKILL: what was killed, seconds into the run, and the wall-clock instant.
+OnKill = Callable[[str, float, datetime], None]
 
 
 class PrivatePostgres:
@@ -189,7 +194,9 @@ class Nemesis:
     `worker_kill` (SIGKILL a pool child: a psutil child of a worker's main pid), `worker_restart` (SIGKILL
     a worker's process group, start it again after the pause), `redis_restart` (SIGKILL, pause, start),
     `postgres_restart` (`pg_ctl -m immediate stop`, pause, start). `revive_crashed` is the run's process
-    manager: it restarts what died on its own (not a worker being restarted) and says so: a finding."""
+    manager: it restarts what died on its own (not a worker being restarted) and says so: a finding.
+    `on_kill` is told of each worker SIGKILL as it happens (the kill → moving delay is timed from it);
+    `injected` counts the faults really injected, by kind."""
 
     def __init__(
         self,
@@ -201,6 +208,8 @@ class Nemesis:
         postgres: PrivatePostgres,
         broker: PrivateRedis,
         say: Callable[[str], None],
+        *,
+        on_kill: OnKill | None = None,
     ) -> None:
         """`counts` has an int attribute per kind and plural (`worker_kills`, ... `postgres_restarts`)."""
         self.rng = random.Random(seed)
@@ -211,6 +220,8 @@ class Nemesis:
         self.postgres, self.broker, self.say = postgres, broker, say
         self.workers = sorted(name for name in commands if name.startswith("worker"))
         self.log: list[str] = []
+        self.injected: Counter[str] = Counter()
+        self.on_kill = on_kill
         self._lock = threading.Lock()
         self._restarting: set[str] = set()
         self._begun = 0.0
@@ -226,16 +237,24 @@ class Nemesis:
         self._begun = begun
         self.thread.start()
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._begun
+
     def _note(self, what: str) -> None:
-        line = f"t={time.monotonic() - self._begun:5.1f}s nemesis: {what}"
+        line = f"t={self._elapsed():5.1f}s nemesis: {what}"
         self.log.append(line)
         self.say(line)
+
+    def _killed(self, what: str, at: float, killed_at: datetime) -> None:
+        if self.on_kill is not None:
+            self.on_kill(what, at, killed_at)
 
     def _run(self) -> None:
         for at, kind in self.schedule:
             time.sleep(max(0.0, self._begun + at - time.monotonic()))
             try:
                 getattr(self, f"_{kind}")()
+                self.injected[kind] += 1
             except Exception as exc:  # a fault that could not be injected is reported, not fatal
                 self._note(f"{kind} could not be injected: {exc!r}")
 
@@ -247,7 +266,10 @@ class Nemesis:
             time.sleep(0.5)
         name, victim = self.rng.choice(pools)
         os.kill(victim.pid, signal.SIGKILL)
-        self._note(f"SIGKILL pool child {victim.pid} of {name}")
+        at, killed_at = self._elapsed(), utcnow()  # a SIGKILLed process runs no more code
+        what = f"SIGKILL pool child {victim.pid} of {name}"
+        self._note(what)
+        self._killed(what, at, killed_at)
 
     def _settled_pool_children(self) -> list[tuple[str, psutil.Process]]:
         settled_before = time.time() - POOL_SETTLE_SECONDS
@@ -266,8 +288,12 @@ class Nemesis:
             self._restarting.add(name)
         try:
             pid = self.group.processes[name].pid
-            self.group.kill(name, signal.SIGKILL)
-            self._note(f"SIGKILL whole worker {name} (process group {pid})")
+            self.group.kill(name, signal.SIGKILL)  # and reaped: milliseconds
+            # Timed once the victims are dead, as for a pool child: none of their writes comes after.
+            at, killed_at = self._elapsed(), utcnow()
+            what = f"SIGKILL whole worker {name} (process group {pid})"
+            self._note(what)
+            self._killed(what, at, killed_at)
             time.sleep(self.pause_seconds)
             restarted = self.group.start(name, self.commands[name])
             self._note(f"{name} started again as pid {restarted.pid}")

@@ -3,17 +3,21 @@
 Why a command as well as a test: the full run (2,000 claims, every kind of crash) is what to run before
 trusting a deployment, or a change to the retry, lease or reconcile paths; the default test suite only
 runs a small slice of it. The run needs PostgreSQL's server binaries and redis-server on this machine:
-it starts private instances of both, so crashing them disturbs nothing else.
+it starts private instances of both, so crashing them disturbs nothing else. `--seeds N` runs N
+seeds in a row and prints a table over them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from benchmarks.chaos import ChaosReport
+    from benchmarks.chaos_series import SeedResult
 
 
 @click.group("chaos")
@@ -21,10 +25,40 @@ def chaos_group() -> None:
     """Fault-injection runs against the whole stack on private PostgreSQL and Redis servers."""
 
 
+def _check_writable(_ctx: click.Context, _param: click.Parameter, path: Path | None) -> Path | None:
+    """Fail before a long run, not after it, when the JSON file cannot be written."""
+    if path is not None:
+        try:
+            path.write_text("[]\n")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {path}: {exc.strerror}") from exc
+    return path
+
+
 @chaos_group.command("claims")
 @click.option("--claims", default=2000, show_default=True, type=click.IntRange(min=1))
 @click.option(
-    "--seed", default=1, show_default=True, type=int, help="Seeds the nemesis, the clicks and faults."
+    "--seed",
+    "--first-seed",
+    "seed",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Seeds the nemesis, the clicks and faults (with --seeds, the first of consecutive seeds).",
+)
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Complete runs in a row, each on fresh servers, seeds S, S+1, ...; then a table over them.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_check_writable,
+    help="Write one JSON row per seed here (rewritten after each seed).",
 )
 @click.option(
     "--worker-kills", default=4, show_default=True, type=click.IntRange(min=0), help="Pool-child SIGKILLs."
@@ -61,9 +95,13 @@ def claims(
     postgres_restarts: int,
     faults: bool,
     convergence_timeout: float,
+    seeds: int,
+    json_path: Path | None,
 ) -> None:
-    """Flow C under crashes: 0 lost, 0 stuck, 0 duplicate rewards, every reward reported (exit 1 if not)."""
+    """Flow C under crashes: 0 lost, 0 stuck, 0 duplicate rewards, every reward reported, and a killed
+    worker's claims moving again in time (exit 1 if not, for any seed)."""
     from benchmarks.chaos import ChaosConfig, run_chaos
+    from benchmarks.chaos_series import SeedResult, render_table, run_series, write_rows
 
     config = ChaosConfig(
         claims=claims,
@@ -75,10 +113,36 @@ def claims(
         faults=faults,
         convergence_timeout=convergence_timeout,
     )
-    report = run_chaos(config, say=lambda line: click.echo(line, err=True))
-    click.echo(render(report))
-    if report.violations:
+    if seeds == 1:
+        report = run_chaos(config, say=_progress)
+        click.echo(render(report))
+        if json_path is not None:
+            write_rows(json_path, [SeedResult(seed, report, log_dir=report.log_dir)])
+        if report.violations:
+            raise SystemExit(1)
+        return
+
+    def after_each(results: list[SeedResult]) -> None:
+        latest = results[-1]
+        if latest.report is not None and not latest.passed:
+            click.echo(render(latest.report), err=True)  # the whole story of a failed seed
+        if json_path is not None:
+            write_rows(json_path, results)
+
+    configs = [dataclasses.replace(config, seed=seed + offset) for offset in range(seeds)]
+    results = run_series(configs, run_chaos, _progress, after_each=after_each)
+    click.echo(render_table(results))
+    if not all(result.passed for result in results):
         raise SystemExit(1)
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _longest(report: ChaosReport) -> str:
+    longest = report.longest_kill_delay
+    return "n/a" if longest is None else f"{longest:.1f} s"
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -87,6 +151,8 @@ def _counts(counts: dict[str, int]) -> str:
 
 def render(report: ChaosReport) -> str:
     """The report: every invariant with its count, then the figures that explain the run."""
+    from benchmarks.kill_watch import IN_HAND_DEFINITION
+
     c, faults = report.config, "on" if report.config.faults else "off"
     answered = report.submitted - report.invariants.get("never answered 2xx", 0)
     resent_unflagged = report.resent - report.resent_after_ambiguous
@@ -110,6 +176,10 @@ def render(report: ChaosReport) -> str:
         f"{'nemesis faults':<46}{c.worker_kills} pool-child kills, {c.worker_restarts} worker restarts, "
         f"{c.redis_restarts} Redis restarts, {c.postgres_restarts} PostgreSQL restarts",
         *(f"  {line}" for line in report.nemesis_log),
+        f"{'kill → moving delay, longest':<46}{_longest(report):>8}  "
+        f"(bound {report.kill_delay_bound:g} s: CLAIM_STALE_AFTER_SECONDS + 15 s)",
+        f"  {IN_HAND_DEFINITION}",
+        *(f"  {kill.describe()}" for kill in report.kill_delays),
         f"{'client retries (same Idempotency-Key)':<46}{sum(report.client_retries.values()):>8,}  "
         f"({_counts(report.client_retries)})",
         f"{'processes that died on their own':<46}{len(report.crashes):>8,}  "
