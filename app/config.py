@@ -388,6 +388,12 @@ def process_settings() -> Settings:
     return _process_settings
 
 
+def forget_process_settings() -> None:
+    """Read the environment again on the next `process_settings()` (a test changed it)."""
+    global _process_settings
+    _process_settings = None
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment; raises SettingsError naming what cannot be used."""
     try:

@@ -34,6 +34,18 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_settings() -> Iterator[None]:
+    """Each test reads the environment it set up: an in-process CLI run caches the settings and the
+    process container (and so a database) for the process, which the next test must not inherit."""
+    yield
+    from app.bootstrap import close_process_container
+    from app.config import forget_process_settings
+
+    close_process_container()
+    forget_process_settings()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A migrated throwaway PostgreSQL database for the whole session."""
