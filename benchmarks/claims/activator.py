@@ -85,5 +85,6 @@ def _describe(label: str, run: ClaimsRun, grants: dict[str, int]) -> str:
     return (
         f"{label}: {run.completed:,} completed, {run.failed} failed, {run.rejected} rejected; grant requests "
         f"{grants['attempts']:,} for {grants['keys']:,} claims ({grants['server_errors']} answered 5xx), "
-        f"granted {grants['granted']:,}, at most {grants['max_granted_per_key']} per claim"
+        f"granted {grants['granted']:,}, at most {grants['max_granted_per_key']} per claim; "
+        f"{run.describe_steps()}"
     )

@@ -65,6 +65,7 @@ def run_end_to_end(ctx: Context) -> SectionResult:
         "naive pipeline: validateCustomers (1 context), a grant to the simulated operator endpoint "
         "(latency 0: the wallet activator makes no call), UpdateCustomerPromotionStatus (1 status), "
         "each followed by an UPDATE + COMMIT",
+        run.describe_steps(),
         f"calls: {run.describe_calls()}",
     ]
     figures = {
@@ -91,6 +92,7 @@ def run_paced(ctx: Context) -> SectionResult:
     notes = [
         f"paced at {rate:,.1f}/s = half of (b)'s {wallet.rate:,.1f} claims/s; {run.claims:,} claims, "
         f"{run.completed:,} completed, {run.failed} failed, {run.rejected} rejected",
+        run.describe_steps(),
         f"calls: {run.describe_calls()}",
     ]
     figures = {"target_rate": rate, "achieved_rate": achieved, "promobridge": run.figures()}

@@ -31,14 +31,18 @@ FINAL_STATES = ("completed", "rejected", "failed")
 PROGRESS_SECONDS = 2.0
 POLL_SECONDS = 0.2
 _LATENCY = (
-    "percentile_cont({q}) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)::float8)"
+    "percentile_cont({q}) WITHIN GROUP (ORDER BY extract(epoch FROM {end}_at - {start}_at)::float8) "
+    "FILTER (WHERE state = 'completed')"
 )
+# Where a claim's time goes, p50 of each step: created → validated → activated → completed.
+STEPS = (("created", "validated"), ("validated", "activated"), ("activated", "completed"))
 _SUMMARY_SQL = text(
     "SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'failed'), "
     "count(*) FILTER (WHERE state = 'rejected'), max(created_at), max(completed_at), "
-    f"{_LATENCY.format(q=0.5)} FILTER (WHERE state = 'completed'), "
-    f"{_LATENCY.format(q=0.99)} FILTER (WHERE state = 'completed') "
-    "FROM claims WHERE campaign_id = :campaign_id"
+    f"{_LATENCY.format(q=0.5, start='created', end='completed')}, "
+    f"{_LATENCY.format(q=0.99, start='created', end='completed')}, "
+    + ", ".join(_LATENCY.format(q=0.5, start=start, end=end) for start, end in STEPS)
+    + " FROM claims WHERE campaign_id = :campaign_id"
 )
 _COMPLETIONS_SQL = text(
     "SELECT extract(epoch FROM completed_at - :first_post)::float8 FROM claims "
@@ -60,6 +64,7 @@ class ClaimsRun:
     submit_rate: float  # claims stored per second while they were submitted
     p50: float  # s, created → completed (status delivered)
     p99: float
+    steps: tuple[float, float, float]  # p50 s: created → validated, → activated, → completed
     completions: list[float]  # s after the first POST at which each claim completed, in order
     calls: dict[str, int]  # validateCustomers, UpdateCustomerPromotionStatus, contexts, 429s
     cpu: CpuReport | None = None
@@ -68,6 +73,14 @@ class ClaimsRun:
     def rate(self) -> float:
         """Claims completed per second, end to end."""
         return self.completed / self.seconds if self.seconds else 0.0
+
+    def describe_steps(self) -> str:
+        """Where a claim's time went, for a note."""
+        validated, activated, completed = self.steps
+        return (
+            f"p50 of each step: created → validated {validated:.2f} s, → activated {activated:.2f} s, "
+            f"→ status delivered {completed:.2f} s"
+        )
 
     def describe_calls(self) -> str:
         """The Optimove calls the run made, for a note."""
@@ -91,6 +104,7 @@ class ClaimsRun:
             "post_per_second": self.submit_rate,
             "p50_seconds": self.p50,
             "p99_seconds": self.p99,
+            "step_p50_seconds": dict(zip(("validated", "activated", "completed"), self.steps, strict=True)),
             "calls": self.calls,
         }
 
@@ -192,6 +206,7 @@ class ClaimRunner:
             submit_rate=count / max((last_created - first_post).total_seconds(), 1e-3),
             p50=float(row[5] or 0.0),
             p99=float(row[6] or 0.0),
+            steps=(float(row[7] or 0.0), float(row[8] or 0.0), float(row[9] or 0.0)),
             completions=completions,
             calls={
                 "validateCustomers": requests_made["validateCustomers"],
