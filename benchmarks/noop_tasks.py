@@ -11,6 +11,7 @@ chains with a Redis INCR on the broker's database instead.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import cast
 
 import redis
@@ -20,6 +21,7 @@ NOOP_TASK = "promobridge.bench.noop"
 NOOP_LAST_TASK = "promobridge.bench.noop_last"
 CHAINS_DONE_KEY = "promobridge:bench:chains_done"
 POLL_SECONDS = 0.01
+PROGRESS_SECONDS = 2.0
 _done_counter: redis.Redis | None = None
 
 
@@ -32,11 +34,16 @@ def noop(i: int) -> int:
 @shared_task(name=NOOP_LAST_TASK)
 def noop_last(i: int) -> int:
     """The last hop: one INCR, so the producer sees the chain finish without a result backend."""
+    mark_chain_done()
+    return i
+
+
+def mark_chain_done() -> None:
+    """Count one finished chain on the broker's Redis (the last task of every benchmark chain calls it)."""
     global _done_counter
     if _done_counter is None:  # created in the pool child that runs it, never across a fork
         _done_counter = redis.Redis.from_url(str(current_app.conf.broker_url))
     _done_counter.incr(CHAINS_DONE_KEY)
-    return i
 
 
 def chain_producer(broker_url: str) -> Celery:
@@ -46,7 +53,14 @@ def chain_producer(broker_url: str) -> Celery:
     return producer
 
 
-def run_chains(producer: Celery, broker: redis.Redis, count: int, *, timeout: float = 600.0) -> float:
+def run_chains(
+    producer: Celery,
+    broker: redis.Redis,
+    count: int,
+    *,
+    timeout: float = 600.0,
+    progress: Callable[[int], None] | None = None,
+) -> float:
     """Enqueue `count` chains of three no-ops from one producer; seconds until the last one finished."""
     broker.delete(CHAINS_DONE_KEY)
     started = time.perf_counter()
@@ -56,8 +70,29 @@ def run_chains(producer: Celery, broker: redis.Redis, count: int, *, timeout: fl
             producer.signature(NOOP_TASK, args=(i,), immutable=True),
             producer.signature(NOOP_LAST_TASK, args=(i,), immutable=True),
         ).apply_async()
-    while int(cast("bytes | None", broker.get(CHAINS_DONE_KEY)) or 0) < count:
-        if time.perf_counter() - started > timeout:
-            raise TimeoutError(f"{count} no-op chains did not finish in {timeout:.0f} s")
+    return wait_for_chains(broker, count, started, timeout=timeout, what="no-op chains", progress=progress)
+
+
+def wait_for_chains(
+    broker: redis.Redis,
+    count: int,
+    started: float,
+    *,
+    timeout: float,
+    what: str,
+    progress: Callable[[int], None] | None = None,
+) -> float:
+    """Wait until `count` chains called `mark_chain_done`; seconds since `started` (perf_counter).
+
+    `progress(done)` is called every PROGRESS_SECONDS while waiting.
+    """
+    next_report = time.perf_counter() + PROGRESS_SECONDS
+    while (done := int(cast("bytes | None", broker.get(CHAINS_DONE_KEY)) or 0)) < count:
+        now = time.perf_counter()
+        if now - started > timeout:
+            raise TimeoutError(f"{count} {what} did not finish in {timeout:.0f} s ({done} did)")
+        if progress is not None and now >= next_report:
+            next_report = now + PROGRESS_SECONDS
+            progress(done)
         time.sleep(POLL_SECONDS)
     return time.perf_counter() - started

@@ -11,6 +11,7 @@ long the last long poll took to answer. `python -m benchmarks.web_edge [--long-p
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +35,8 @@ TOKEN = SECRETS["LISTENER_TOKEN"]
 CAMPAIGN_ID = 9201
 POLLS_PER_CLIENT = 10  # under CLAIMS_MAX_LONG_POLLS_PER_CLIENT's default (16)
 LONG_POLL_SECONDS = 30  # CLAIMS_MAX_WAIT_SECONDS: longer than a measuring phase
+FINAL_STATES = ("completed", "rejected", "failed")
+HEALTH_PROBE_INTERVAL_SECONDS = 0.02  # a busy probe: 50 a second, enough samples for a p99 in 10 s
 
 
 @dataclass(frozen=True)
@@ -101,15 +104,97 @@ class Web:
         return response.status_code
 
 
-def _health(base: str, count: int) -> Latencies:
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = requests.get(f"{base}/healthz", timeout=5)  # a new connection each time, like a probe
-        samples.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"/healthz answered {response.status_code}")
-    return Latencies(samples)
+def health_latencies(base: str, count: int) -> Latencies:
+    """`count` sequential `/healthz` requests, each on a new connection like a probe; ms each."""
+    return Latencies([_probe_health(base) for _ in range(count)])
+
+
+def _probe_health(base: str) -> float:
+    started = time.perf_counter()
+    response = requests.get(f"{base}/healthz", timeout=5)  # a new connection each time, like a probe
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"/healthz answered {response.status_code}")
+    return elapsed_ms
+
+
+class HealthProbe:
+    """Probes `/healthz` (a new connection each time) every `interval` seconds from a thread until exit."""
+
+    def __init__(self, base: str, interval: float = HEALTH_PROBE_INTERVAL_SECONDS) -> None:
+        self.base, self.interval = base, interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="healthz-probe", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append(_probe_health(self.base))
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def latencies(self) -> Latencies:
+        """What was measured so far."""
+        return Latencies(list(self.samples) or [0.0])
+
+
+class LongPolls:
+    """Long polls (`GET /v1/claims/<id>?wait=30`), one thread each, held open on claims still pending.
+
+    A poll the server answers before its claim is final (its wait ran out) is opened again and
+    counted in `reopened`, so the polls stay open however long a phase lasts; `close` makes the
+    claims final and returns how long the last poll then took to answer.
+    """
+
+    def __init__(self, base: str, owned: list[tuple[str, str]]) -> None:
+        """`owned`: (client key, claim id) per poll."""
+        self.base, self.owned = base, owned
+        self.reopened = 0
+        self._answered: list[float] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(owned)), thread_name_prefix="long-poll")
+        self._polls: list[Future[None]] = []
+
+    def open(self, settle_seconds: float = 1.0) -> None:
+        """Open every poll, then wait `settle_seconds` for them to reach the server and start waiting."""
+        self._polls = [self._pool.submit(self._hold, key, claim_id) for key, claim_id in self.owned]
+        time.sleep(settle_seconds)
+
+    def _hold(self, key: str, claim_id: str) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        while True:
+            response = session.get(
+                f"{self.base}/v1/claims/{claim_id}?wait={LONG_POLL_SECONDS}",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=LONG_POLL_SECONDS + 30,
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"a long poll answered {response.status_code}: {response.text[:200]}")
+            if response.json()["status"] in FINAL_STATES:
+                with self._lock:
+                    self._answered.append(time.perf_counter())
+                return
+            with self._lock:
+                self.reopened += 1
+
+    def close(self, make_final: Callable[[list[str]], object]) -> float:
+        """Make the polled claims final with `make_final(claim ids)`; ms until the last poll answered."""
+        made_final = time.perf_counter()
+        make_final([claim_id for _, claim_id in self.owned])
+        try:
+            for poll in self._polls:
+                poll.result(timeout=LONG_POLL_SECONDS + 30)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        return (max(self._answered) - made_final) * 1000 if self._answered else 0.0
 
 
 def _claims_per_second(web: Web, key: str, customers: list[str], concurrency: int) -> float:
@@ -127,7 +212,7 @@ def _claims_per_second(web: Web, key: str, customers: list[str], concurrency: in
 
 def _phase(web: Web, key: str, customers: list[str], config: EdgeConfig, say: Say, label: str) -> Phase:
     say(f"  {label}: {config.health_requests} /healthz, {len(customers)} claims …")
-    health = _health(web.base, config.health_requests)
+    health = health_latencies(web.base, config.health_requests)
     return Phase(health, _claims_per_second(web, key, customers, config.concurrency))
 
 
@@ -200,28 +285,20 @@ def _measure(stack: _Stack, config: EdgeConfig, say: Say) -> EdgeResult:
         (poll_keys[n // POLLS_PER_CLIENT], web.claim(session, poll_keys[n // POLLS_PER_CLIENT], customer))
         for n, customer in enumerate(poll_customers)
     ]
-    with ThreadPoolExecutor(max_workers=max(1, config.long_polls)) as pool:
-        polls: list[Future[int]] = [pool.submit(web.long_poll, key, claim_id) for key, claim_id in owned]
-        time.sleep(1.0)  # let every poll reach the server and start waiting
-        polled = _phase(web, poster, polled_customers, config, say, f"{config.long_polls} long polls open")
-        if any(poll.done() for poll in polls):
-            raise RuntimeError("a long poll answered before its claim was final: the phase did not hold")
-        engine = build_engine(stack.database_url)
-        try:
-            fail_claims(
-                SqlAlchemyUnitOfWorkFactory(engine),
-                [claim_id for _, claim_id in owned],
-                reason="benchmark: made final",
+    polls = LongPolls(web.base, owned)
+    polls.open()
+    polled = _phase(web, poster, polled_customers, config, say, f"{config.long_polls} long polls open")
+    if polls.reopened:
+        raise RuntimeError("a long poll answered before its claim was final: the phase did not hold")
+    engine = build_engine(stack.database_url)
+    try:
+        last_ms = polls.close(
+            lambda claim_ids: fail_claims(
+                SqlAlchemyUnitOfWorkFactory(engine), claim_ids, reason="benchmark: made final"
             )
-        finally:
-            engine.dispose()
-        made_final = time.perf_counter()
-        answered: list[float] = []
-        for poll in polls:
-            if poll.result(timeout=30) != 200:
-                raise RuntimeError("a long poll did not answer 200")
-            answered.append(time.perf_counter())
-    last_ms = (max(answered) - made_final) * 1000 if answered else 0.0
+        )
+    finally:
+        engine.dispose()
     return EdgeResult(idle, polled, config.long_polls, last_ms)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f")  # benchmarks.claims.SECTIONS, without importing it
 
 
 @click.group("bench")
@@ -64,55 +68,105 @@ def ingest(
 
 
 @bench_group.command("claims")
-@click.option("--claims", default=3000, show_default=True, type=click.IntRange(min=1))
-@click.option("--chains", type=click.IntRange(min=1), help="Baseline no-op chains [default: --claims].")
 @click.option(
-    "--concurrency", default=16, show_default=True, type=click.IntRange(min=1), help="HTTP submitters."
+    "--claims",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Claims per pipeline run (b, c, e, f; d takes at least this many), and baseline chains.",
 )
-@click.option("--rate-limit", default="50/10", show_default=True, help="LIMIT/WINDOW_SECONDS for phase 2.")
+@click.option(
+    "--sections",
+    default=",".join(CLAIMS_SECTIONS),
+    show_default=True,
+    help="Which sections to run, comma-separated (a: ingress, b: end to end, c: latency, d: rate "
+    "limit, e: one vs two workers, f: HTTP activator).",
+)
+@click.option("--worker-concurrency", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--ingress-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Length of each run of (a).",
+)
+@click.option(
+    "--connections",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Load generator connections (wrk -c, or Python threads).",
+)
+@click.option(
+    "--load-generator",
+    type=click.Choice(["wrk", "python"]),
+    default="wrk",
+    show_default=True,
+    help="wrk (falls back to python, with a warning, when it is not installed) or python threads.",
+)
+@click.option("--rate-limit", default="50/10", show_default=True, help="LIMIT/WINDOW_SECONDS for (d).")
 @click.option(
     "--max-contexts",
-    default=100,
+    default=20,
     show_default=True,
     type=click.IntRange(1, 1000),
-    help="validateCustomers contexts per call (OPTIPROMO_MAX_CONTEXTS, and the simulator's limit).",
+    help="validateCustomers contexts per call in (d) (OPTIPROMO_MAX_CONTEXTS, and the simulator's limit).",
 )
 @click.option(
     "--admin-url",
     default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
     show_default=True,
-    help="A PostgreSQL role that may create the throwaway benchmark database.",
+    help="A PostgreSQL role that may create the throwaway benchmark databases.",
 )
 @click.option(
     "--redis-url",
     default="redis://127.0.0.1:6379/13",
     show_default=True,
-    help="A Redis database the benchmark may flush.",
+    help="A Redis database the benchmark may flush (on a server whose CPU it samples in e).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write every figure as JSON to this file.",
 )
 def claims_command(
     claims: int,
-    chains: int | None,
-    concurrency: int,
+    sections: str,
+    worker_concurrency: int,
+    ingress_seconds: float,
+    connections: int,
+    load_generator: str,
     rate_limit: str,
     max_contexts: int,
     admin_url: str,
     redis_url: str,
+    json_path: Path | None,
 ) -> None:
-    """Flow C: claims/s vs a bare Celery chain of 3 no-ops, then claims/s vs the rate-limit ceiling."""
-    from benchmarks.claims import ClaimsBenchConfig, render, run_benchmark
+    """Flow C: every figure of issue 9 from one run (ingress, end to end, latency, limit, scaling, HTTP)."""
+    from benchmarks.claims import ClaimsBenchConfig, run_benchmark
 
     limit, _, window = rate_limit.partition("/")
     if not limit.isdigit() or int(limit) < 1 or not window.replace(".", "", 1).isdigit() or not float(window):
         raise click.BadParameter("expected LIMIT/WINDOW_SECONDS, e.g. 50/10", param_hint="--rate-limit")
+    chosen = tuple(part.strip() for part in sections.split(",") if part.strip())
+    if not chosen or set(chosen) - set(CLAIMS_SECTIONS):
+        raise click.BadParameter(f"choose among {','.join(CLAIMS_SECTIONS)}", param_hint="--sections")
     config = ClaimsBenchConfig(
         claims=claims,
-        chains=chains,
-        concurrency=concurrency,
+        sections=chosen,
+        worker_concurrency=worker_concurrency,
+        ingress_seconds=ingress_seconds,
+        connections=connections,
+        prefer_wrk=load_generator == "wrk",
         rate_limit=int(limit),
         rate_window_seconds=float(window),
         max_contexts=max_contexts,
         admin_url=admin_url,
         redis_url=redis_url,
     )
-    result = run_benchmark(config, say=lambda line: click.echo(line, err=True))
-    click.echo(render(result, config))
+    report = run_benchmark(config, say=lambda line: click.echo(line, err=True))
+    click.echo(report.render())
+    if json_path is not None:
+        report.write_json(json_path)
+        click.echo(f"figures written to {json_path}", err=True)

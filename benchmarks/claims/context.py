@@ -1,0 +1,57 @@
+"""What every section gets: the config, the running stack, the claim runner, and the runs others reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.claims.config import ClaimsBenchConfig
+from benchmarks.claims.load import LoadGenerator
+from benchmarks.claims.runs import ClaimRunner, ClaimsRun
+from benchmarks.claims.stack import BenchStack, Pipeline
+
+Say = Callable[[str], None]
+
+# One claim-mode campaign per run, so no run's claims mix with another's.
+INGRESS, BURST, PACED, BUDGET = 9101, 9102, 9103, 9104
+ONE_WORKER, TWO_WORKERS, HTTP_ACTIVATOR, HTTP_FAILING = 9105, 9106, 9107, 9108
+NAIVE = 9110  # the naive pipeline's campaign: in the simulator only, promobridge never hears of it
+
+
+@dataclass
+class Context:
+    """The run shared by the sections."""
+
+    config: ClaimsBenchConfig
+    stack: BenchStack
+    runner: ClaimRunner
+    load: LoadGenerator
+    say: Say
+    wallet: ClaimsRun | None = None  # (b)'s end-to-end run: (c) halves its rate, (f) compares with it
+
+    def wallet_run(self) -> ClaimsRun:
+        """(b)'s end-to-end burst with the wallet activator, measured now if (b) did not run."""
+        if self.wallet is None:
+            self.say("  measuring (b)'s end-to-end maximum first (the wallet activator, one worker) …")
+            self.stack.run_pipeline(Pipeline())
+            self.wallet = self.runner.burst(BURST, self.config.claims)
+        return self.wallet
+
+
+def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int, int]:
+    """The campaigns the chosen sections claim on, and their audiences."""
+    chosen, claims = set(config.sections), config.claims
+    sizes: dict[int, int] = {}
+    if "a" in chosen:
+        sizes[INGRESS] = ingress_audience
+    if chosen & {"b", "c", "f"}:
+        sizes[BURST] = claims
+    if "c" in chosen:
+        sizes[PACED] = claims
+    if "d" in chosen:
+        sizes[BUDGET] = config.budget_claims
+    if "e" in chosen:
+        sizes[ONE_WORKER] = sizes[TWO_WORKERS] = claims
+    if "f" in chosen:
+        sizes[HTTP_ACTIVATOR] = sizes[HTTP_FAILING] = claims
+    return sizes
