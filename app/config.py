@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     # Retries after the first attempt; an activation grant is POSTed at most CLAIM_MAX_RETRIES + 1 times.
     claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
+    # `promobridge reconcile`: a rewarded customer's status still waiting this long is a discrepancy
+    # (it normally goes within seconds; retries back off for a few minutes at most).
+    reconcile_status_late_after_seconds: float = Field(
+        default=900.0, alias="RECONCILE_STATUS_LATE_AFTER_SECONDS", gt=0
+    )
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
 
     # The web process (gunicorn): worker processes, threads per process, and how long a client may

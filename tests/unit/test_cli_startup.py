@@ -26,6 +26,7 @@ COMMANDS = (
     "chaos",
     "clients",
     "claims",
+    "reconcile",
 )
 
 _PROBE = """
