@@ -281,6 +281,11 @@ class AudienceRepository(Protocol):
         """How many eligible customers fell in each segment."""
         ...
 
+    def decisions_page(self, campaign_id: int, *, after: str | None, limit: int) -> list[Decision]:
+        """Up to `limit` customers of the audience after customer id `after`, in customer id order,
+        each as Optimove listed them (attributes included) with the verdict stored for them."""
+        ...
+
 
 class OutboxRepository(Protocol):
     """Status updates waiting to reach Optimove, leased in batches of one campaign."""

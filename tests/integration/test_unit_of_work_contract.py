@@ -717,6 +717,27 @@ def test_the_audience_only_narrows_and_breaks_down_by_reason_and_segment(backend
         assert uow.audience.segment_breakdown(3) == {}
 
 
+def test_a_stored_audience_is_read_back_in_pages_of_customers_with_their_verdicts(backend: Backend) -> None:
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("d", segment="gold"), decision("b", eligible=False)])
+        uow.audience.write_page(1, 1, [decision("a", segment="silver"), decision("c")])
+        uow.audience.write_page(2, 0, [decision("aa")])
+        add = uow.audience.add_member_if_absent
+        assert add(1, "e", page_no=-1, promo_code=None, segment=None, eligible=True, scrub_reason=None)
+    with reading(backend) as uow:
+        first = uow.audience.decisions_page(1, after=None, limit=2)
+        second = uow.audience.decisions_page(1, after=first[-1].candidate.customer_id, limit=2)
+        third = uow.audience.decisions_page(1, after=second[-1].candidate.customer_id, limit=2)
+        assert uow.audience.decisions_page(1, after="e", limit=2) == []
+        assert uow.audience.decisions_page(3, after=None, limit=2) == []
+    assert [d.candidate.customer_id for d in first + second + third] == ["a", "b", "c", "d", "e"]
+    assert first == [
+        Decision(Candidate("a", "PROMO", 7, {"Consent": "1"}), True, None, "silver"),
+        Decision(Candidate("b", "PROMO", 7, {"Consent": "1"}), False, "no_consent", None),
+    ]
+    assert third == [Decision(Candidate("e", None, None, {}), True, None, None)]  # added by the gateway
+
+
 # The outbox --------------------------------------------------------------------------------------
 
 

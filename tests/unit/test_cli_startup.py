@@ -27,6 +27,7 @@ COMMANDS = (
     "clients",
     "claims",
     "reconcile",
+    "policies",
 )
 
 _PROBE = """
