@@ -96,6 +96,7 @@ def build_optipromo_client(settings: Settings, limiter: RateLimiter) -> OptiProm
         timeout_seconds=settings.optimove_timeout_seconds,
         max_contexts=settings.optipromo_max_contexts,
         on_call=record_optimove_call,
+        reason_aliases=settings.optipromo_reason_alias_map,
     )
 
 

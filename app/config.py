@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.claims import optipromo_reason
 from app.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = ".promobridge"
@@ -102,6 +103,10 @@ class Settings(BaseSettings):
     )
 
     optipromo_max_contexts: int = Field(default=100, alias="OPTIPROMO_MAX_CONTEXTS", ge=1, le=1000)
+    # More spellings of OptiPromo's not-eligible reasons, once the tenant knows its real codes:
+    # "CODE:reason,…", each reason one of not_eligible, audience_cap_reached,
+    # reward_budget_exhausted, promotion_inactive (the vendor's shape is undocumented).
+    optipromo_reason_aliases: str = Field(default="", alias="OPTIPROMO_REASON_ALIASES")
 
     # Claims (flow C).
     reward_activator: Literal["wallet", "http"] = Field(default="wallet", alias="REWARD_ACTIVATOR")
@@ -133,6 +138,11 @@ class Settings(BaseSettings):
     # Retries after the first attempt; an activation grant is POSTed at most CLAIM_MAX_RETRIES + 1 times.
     claim_max_retries: int = Field(default=8, alias="CLAIM_MAX_RETRIES", ge=0)
     claim_stale_after_seconds: float = Field(default=60.0, alias="CLAIM_STALE_AFTER_SECONDS", gt=0)
+    # `promobridge reconcile`: a rewarded customer's status still waiting this long is a discrepancy
+    # (it normally goes within seconds; retries back off for a few minutes at most).
+    reconcile_status_late_after_seconds: float = Field(
+        default=900.0, alias="RECONCILE_STATUS_LATE_AFTER_SECONDS", gt=0
+    )
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
 
     # The web process (gunicorn): worker processes, threads per process, and how long a client may
@@ -229,6 +239,17 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_database_url(cls, url: str) -> str:
         return normalize_database_url(url) if url else url
+
+    @field_validator("optipromo_reason_aliases")
+    @classmethod
+    def _aliases_to_known_reasons(cls, raw: str) -> str:
+        _parse_reason_aliases(raw)
+        return raw
+
+    @property
+    def optipromo_reason_alias_map(self) -> dict[str, str]:
+        """OPTIPROMO_REASON_ALIASES as the vendor's code → promobridge's reason."""
+        return _parse_reason_aliases(self.optipromo_reason_aliases)
 
     @property
     def resolved_database_url(self) -> str:
@@ -375,6 +396,16 @@ def _json_options(raw: str, name: str) -> dict[str, dict[str, Any]]:
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ValueError(f"{name} must be a JSON object of objects")
     return options
+
+
+def _parse_reason_aliases(raw: str) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        code, _, name = part.partition(":")
+        if not code.strip() or not name.strip():
+            raise ValueError(f"entry {part!r} is not of the form CODE:reason")
+        aliases[code.strip()] = optipromo_reason(name)
+    return aliases
 
 
 _process_settings: Settings | None = None

@@ -18,7 +18,9 @@ from app.cli.claims import claims_group, clients_group
 from app.cli.db import db_group
 from app.cli.demo import demo_command
 from app.cli.init import init_command
+from app.cli.policies import policies_group
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
+from app.cli.reconcile import reconcile_command
 from app.cli.register import register_command
 from app.cli.run import run_command
 from app.cli.users import users_group
@@ -78,3 +80,5 @@ main.add_command(chaos_group)
 main.add_command(clients_group)
 main.add_command(claims_group)
 main.add_command(users_group)
+main.add_command(reconcile_command)
+main.add_command(policies_group)

@@ -52,7 +52,32 @@ ALLOWED_TRANSITIONS: Mapping[ClaimState, frozenset[ClaimState]] = {
 }
 
 NOT_IN_AUDIENCE = "not_in_audience"
-NOT_ELIGIBLE = "not_eligible"
+# Why OptiPromo found a claim not eligible, in promobridge's own words. The vendor's spellings are
+# mapped to these in one place, ``app.adapters.optimove.optipromo_contract``; a reason it does not
+# know is kept as OPTIPROMO_OTHER + ":" + the vendor's own words.
+OPTIPROMO_PREFIX = "optipromo:"
+NOT_ELIGIBLE = "optipromo:not_eligible"  # no tier matched, or OptiPromo gave no reason
+AUDIENCE_CAP_REACHED = "optipromo:audience_cap_reached"  # the promotion's audience cap is used up
+REWARD_BUDGET_EXHAUSTED = "optipromo:reward_budget_exhausted"  # its reward budget cannot cover this one
+PROMOTION_INACTIVE = "optipromo:promotion_inactive"  # deactivated or archived: it validates nobody
+OPTIPROMO_OTHER = "optipromo:other"
+OPTIPROMO_REASONS = frozenset(
+    {NOT_ELIGIBLE, AUDIENCE_CAP_REACHED, REWARD_BUDGET_EXHAUSTED, PROMOTION_INACTIVE}
+)
+
+
+def optipromo_reason(name: str) -> str:
+    """The reason `name` stands for ("audience_cap_reached" or "optipromo:audience_cap_reached");
+    ValueError naming the known ones for anything else."""
+    reason = name.strip()
+    if not reason.startswith(OPTIPROMO_PREFIX):
+        reason = OPTIPROMO_PREFIX + reason
+    if reason not in OPTIPROMO_REASONS:
+        known = ", ".join(sorted(r.removeprefix(OPTIPROMO_PREFIX) for r in OPTIPROMO_REASONS))
+        raise ValueError(f"{name!r} is not a reason promobridge knows ({known})")
+    return reason
+
+
 ACTIVATION_REFUSED = "activation_refused"  # rejected: the operator's platform declined the reward
 ACTIVATION_RETRY = "activation_retry"  # still validated: the last attempt was not settled
 ACTIVATION_UNCONFIRMED = "activation_unconfirmed"  # failed: every attempt allowed left the grant unsettled

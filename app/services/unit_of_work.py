@@ -26,6 +26,7 @@ from app.domain.console import AuditEntry, ConsoleUser, NewConsoleUser
 from app.domain.funnel import ClaimFunnel, TimeBucket
 from app.domain.inbox import EventConflict, InboxEvent, NewInboxEvent, StoreResult
 from app.domain.outbox import ClaimedBatch, OutboxStats
+from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 from app.domain.rewards import RewardGrant
 
 
@@ -280,6 +281,11 @@ class AudienceRepository(Protocol):
         """How many eligible customers fell in each segment."""
         ...
 
+    def decisions_page(self, campaign_id: int, *, after: str | None, limit: int) -> list[Decision]:
+        """Up to `limit` customers of the audience after customer id `after`, in customer id order,
+        each as Optimove listed them (attributes included) with the verdict stored for them."""
+        ...
+
 
 class OutboxRepository(Protocol):
     """Status updates waiting to reach Optimove, leased in batches of one campaign."""
@@ -334,6 +340,54 @@ class OutboxRepository(Protocol):
 
     def pending_count(self, campaign_id: int) -> int:
         """Rows of the campaign not yet sent nor dead."""
+        ...
+
+
+class ReconciliationRepository(Protocol):
+    """One campaign's grants, statuses for Optimove and claims, set against each other.
+
+    A grant is a wallet credit or an activation record (one per claim, whichever exist); a status
+    is the campaign's outbox row for a customer. Reads run in the database (joins and counts), so
+    a campaign of any size costs the caller a few rows; the two writes repair only what cannot pay
+    anyone twice.
+    """
+
+    def compare_statuses_with_grants(
+        self,
+        campaign_id: int,
+        *,
+        late_before: datetime,
+        examples: int,
+        examples_of: frozenset[StatusMatch],
+    ) -> StatusComparison:
+        """Count every customer with a grant or a status by how the two match (a status queued
+        before `late_before` is late), with up to `examples` customer ids of each match in
+        `examples_of`, in customer order."""
+        ...
+
+    def grant_summary(self, campaign_id: int, *, examples: int) -> GrantSummary:
+        """Customers rewarded, credits and their amount, and the customers credited more than once."""
+        ...
+
+    def resent_statuses(self, campaign_id: int, *, examples: int) -> IdSample:
+        """Statuses that reached Optimove in more than one call (a re-send after an ambiguous failure)."""
+        ...
+
+    def stuck_claims(
+        self, campaign_id: int, *, stale_before: datetime, now: datetime, examples: int
+    ) -> IdSample:
+        """Claims on their way to a grant (pending, validated) neither moved nor dispatched since
+        `stale_before`, or validating under a lease that ran out; their ids, oldest first."""
+        ...
+
+    def queue_missing_statuses(self, campaign_id: int, *, deadline: datetime | None, now: datetime) -> int:
+        """Queue Status true for every rewarded customer without any status (once: the outbox's
+        unique key); how many were queued."""
+        ...
+
+    def requeue_dead_statuses(self, campaign_id: int, *, now: datetime) -> int:
+        """Queue again, as new, the dead-lettered statuses of rewarded customers (only theirs);
+        how many."""
         ...
 
 
@@ -508,6 +562,11 @@ class UnitOfWork(Protocol):
     @property
     def inbox(self) -> InboxRepository:
         """The inbox of this unit of work."""
+        ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRepository:
+        """A campaign's grants, statuses and claims set against each other, in this unit of work."""
         ...
 
     @property

@@ -58,7 +58,7 @@ def test_the_demo_runs_the_whole_flow_with_no_server_and_no_configuration(tmp_pa
     assert figures["customers rewarded twice"] == "0" and figures["customers reported twice"] == "0"
     assert figures["rewarded (wallet credits)"] == figures["status delivered to Optimove"] != "0"
     assert int(figures["claims (distinct customers)"]) == 120
-    assert any(key.startswith("rejected: audience_cap_reached") for key in figures)
+    assert any(key.startswith("rejected: optipromo:audience_cap_reached") for key in figures)
     assert "ingest" in result.stderr  # progress was shown
 
 

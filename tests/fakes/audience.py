@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from app.domain.audience import AudienceMember, Decision, PageCounts
-from tests.fakes.tables import Table, TableView, json_column
+from app.domain.audience import AudienceMember, Candidate, Decision, PageCounts
+from tests.fakes.tables import Table, TableView, json_column, json_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +107,21 @@ class FakeAudience:
         """How many eligible customers fell in each segment (no segment counts as "None")."""
         eligible = self._rows.where(lambda r: r.campaign_id == campaign_id and r.eligible)
         return dict(Counter(str(row.segment) for row in eligible))
+
+    def decisions_page(self, campaign_id: int, *, after: str | None, limit: int) -> list[Decision]:
+        """Up to `limit` customers after `after`, in customer id order, with their stored verdicts."""
+        rows = sorted(
+            self._rows.where(
+                lambda r: r.campaign_id == campaign_id and (after is None or r.customer_id > after)
+            ),
+            key=lambda r: r.customer_id,
+        )
+        return [
+            Decision(
+                Candidate(row.customer_id, row.promo_code, row.action_id, json_value(row.attributes)),
+                eligible=row.eligible,
+                scrub_reason=row.scrub_reason,
+                segment=row.segment,
+            )
+            for row in rows[: max(limit, 0)]
+        ]

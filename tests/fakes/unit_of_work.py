@@ -40,6 +40,7 @@ from tests.fakes.console import (
 from tests.fakes.inbox import FakeInbox, InboxRow, inbox_table
 from tests.fakes.operator_data import FakeOperatorData, FlagsRow, customer_flags_table
 from tests.fakes.outbox import FakeOutbox, OutboxKey, OutboxRow, outbox_table
+from tests.fakes.reconciliation import FakeReconciliation
 from tests.fakes.tables import Table, Transaction, TransactionClosed, WouldBlock
 
 __all__ = ["FakeDatabase", "FakeUnitOfWork", "FakeUnitOfWorkFactory", "TransactionClosed", "WouldBlock"]
@@ -73,6 +74,7 @@ class FakeUnitOfWork:
     audience: FakeAudience
     outbox: FakeOutbox
     inbox: FakeInbox
+    reconciliation: FakeReconciliation
     activations: FakeActivations
     clients: FakeClients
     operator_data: FakeOperatorData
@@ -97,6 +99,9 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(tx.view(db.outbox), campaigns, audience)
         self.inbox = FakeInbox(tx.view(db.inbox_events))
         self.activations = FakeActivations(tx.view(db.activations), tx.view(db.wallet_ledger), claims)
+        self.reconciliation = FakeReconciliation(
+            tx.view(db.outbox), tx.view(db.activations), tx.view(db.wallet_ledger), claims, campaigns
+        )
         self.clients = FakeClients(tx.view(db.api_clients))
         self.operator_data = FakeOperatorData(tx.view(db.customer_flags))
         self.campaign_settings = FakeCampaignSettings(tx.view(db.campaign_settings))

@@ -105,7 +105,37 @@ def test_budget_exhausted_and_not_eligible_end_as_rejected_with_the_reason(
     with reading(pg_engine) as uow:
         final = uow.claims.get_many([s.claim.id for s in submitted])
     assert sorted(c.state.value for c in final) == ["completed"] * 2 + ["rejected"] * 3
-    assert {c.reason for c in final if c.state == ClaimState.REJECTED} == {"audience_cap_reached"}
+    assert {c.reason for c in final if c.state == ClaimState.REJECTED} == {"optipromo:audience_cap_reached"}
+
+
+def test_each_refusal_of_optipromo_reaches_the_claim_in_promobridges_words(
+    pg_engine: Engine, simulator: SimulatorServer
+) -> None:
+    sim = SimControl(simulator.url)
+    campaign_id = claim_mode_campaign(pg_engine, simulator, 10, no_consent_rate=0, fraud_rate=0)
+    promo = sim.state()["campaigns"][str(campaign_id)]["promo_code"]
+    a, b, c, d, e = (customer["customer_id"] for customer in sim.customers(campaign_id)[:5])
+    reward = {"type": "free_spins", "amount": 10}
+    big_deposits = {"name": "big", "when": {"session": {"deposit_amount": {"gte": 10}}}, "reward": reward}
+    run = InProcessClaims(pg_engine, simulator)
+
+    def claim(customer: str, deposit: int, **promotion: object) -> str:
+        sim._call("POST", "/promotions", json={"promocode_id": promo, **promotion})
+        submitted = run.submit(campaign_id, customer, session={"deposit_amount": deposit})
+        run.drain()
+        with reading(pg_engine) as uow:
+            stored = uow.claims.get(submitted.claim.id)
+        assert stored is not None
+        return f"{stored.state}: {stored.reason}"
+
+    assert claim(a, 20, tiers=[big_deposits], audience_cap=1) == "completed: None"
+    # The promotion is replaced below, so each refusal starts from fresh usage but the same rules.
+    assert claim(b, 5, tiers=[big_deposits]) == "rejected: optipromo:not_eligible"
+    assert claim(c, 20, tiers=[big_deposits], audience_cap=0) == "rejected: optipromo:audience_cap_reached"
+    assert (
+        claim(d, 20, tiers=[big_deposits], reward_budget=5) == "rejected: optipromo:reward_budget_exhausted"
+    )
+    assert claim(e, 20, tiers=[big_deposits], active=False) == "rejected: optipromo:promotion_inactive"
 
 
 def test_claims_on_an_auto_or_unknown_campaign_are_refused_and_write_nothing(

@@ -42,6 +42,14 @@ from app.domain.claims import (
 from app.domain.clients import NewClient
 from app.domain.inbox import NewInboxEvent, Stored
 from app.domain.outbox import OutboxStats
+from app.domain.reconciliation import (
+    REWARDED,
+    STATUS_QUEUED,
+    GrantSummary,
+    IdSample,
+    StatusComparison,
+    StatusMatch,
+)
 from app.domain.rewards import RewardGrant
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.clients import UniqueViolation
@@ -709,6 +717,27 @@ def test_the_audience_only_narrows_and_breaks_down_by_reason_and_segment(backend
         assert uow.audience.segment_breakdown(3) == {}
 
 
+def test_a_stored_audience_is_read_back_in_pages_of_customers_with_their_verdicts(backend: Backend) -> None:
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("d", segment="gold"), decision("b", eligible=False)])
+        uow.audience.write_page(1, 1, [decision("a", segment="silver"), decision("c")])
+        uow.audience.write_page(2, 0, [decision("aa")])
+        add = uow.audience.add_member_if_absent
+        assert add(1, "e", page_no=-1, promo_code=None, segment=None, eligible=True, scrub_reason=None)
+    with reading(backend) as uow:
+        first = uow.audience.decisions_page(1, after=None, limit=2)
+        second = uow.audience.decisions_page(1, after=first[-1].candidate.customer_id, limit=2)
+        third = uow.audience.decisions_page(1, after=second[-1].candidate.customer_id, limit=2)
+        assert uow.audience.decisions_page(1, after="e", limit=2) == []
+        assert uow.audience.decisions_page(3, after=None, limit=2) == []
+    assert [d.candidate.customer_id for d in first + second + third] == ["a", "b", "c", "d", "e"]
+    assert first == [
+        Decision(Candidate("a", "PROMO", 7, {"Consent": "1"}), True, None, "silver"),
+        Decision(Candidate("b", "PROMO", 7, {"Consent": "1"}), False, "no_consent", None),
+    ]
+    assert third == [Decision(Candidate("e", None, None, {}), True, None, None)]  # added by the gateway
+
+
 # The outbox --------------------------------------------------------------------------------------
 
 
@@ -1010,6 +1039,198 @@ def test_campaign_settings_change_only_the_fields_given(backend: Backend) -> Non
         KIND_TRIGGERED, "claim", "launch", None, T0 + timedelta(seconds=1)
     )  # fmt: skip
     assert (six.kind, six.mode, six.notes) == (None, None, None)
+
+
+# Reconciliation ----------------------------------------------------------------------------------
+
+
+def reward(
+    backend: Backend, *customers: str, campaign_id: int = 1, amount: str = "10", wallet: bool = True
+) -> list[str]:
+    """Claims validated and granted as the wallet activator does (an activation record and a credit
+    each; with `wallet` False, as the HTTP activator does: the record only)."""
+    ids = validated_claims(backend, *customers, campaign_id=campaign_id)
+    grants = [RewardGrant(i, campaign_id, c, "PROMO", "gold", "bonus", Decimal(amount))
+              for i, c in zip(ids, customers, strict=True)]  # fmt: skip
+    with writing(backend) as uow:
+        uow.claims.mark_activated([ActivatedClaim(i, Decimal(amount)) for i in ids], now=T0)
+        uow.activations.record([(g, None) for g in grants], activator="wallet", now=T0)
+        if wallet:
+            uow.activations.credit_wallets(grants, now=T0)
+    return ids
+
+
+def credit_without_claim(
+    backend: Backend, customer_id: str, *, amount: str = "5", campaign_id: int = 1
+) -> None:
+    """A wallet credit that no claim (and no activation record) stands behind."""
+    grant = RewardGrant(new_claim_id(), campaign_id, customer_id, None, None, None, Decimal(amount))
+    with writing(backend) as uow:
+        assert uow.activations.credit_wallets([grant], now=T0) == 1
+
+
+def statuses(
+    backend: Backend, campaign_id: int, customers: list[str], *, end: str | None, at: datetime = T0
+) -> None:
+    """Queue statuses at `at`, then send them ("sent"), dead-letter them ("dead") or leave them (None).
+
+    The campaign's other due rows must be final already: the batch takes every row due.
+    """
+    with writing(backend) as uow:
+        uow.outbox.enqueue_statuses(campaign_id, customers, deadline=None, now=at)
+    if end is None:
+        return
+    with writing(backend) as uow:
+        batch = uow.outbox.claim_batch(now=at, limit=100, lease=LEASE)
+        assert batch is not None and sorted(c for c, _ in batch.customers) == sorted(customers)
+        if end == "sent":
+            assert uow.outbox.mark_sent(batch, now=at) == len(customers)
+        else:
+            assert uow.outbox.mark_dead(batch, now=at, error="401") == len(customers)
+
+
+def test_each_customer_with_a_grant_or_a_status_is_matched_once(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM))
+    reward(backend, "r-dead", "r-late", "r-missing", "r-sent", "r-wait")
+    credit_without_claim(backend, "w-missing")  # a credit with no claim behind it is a reward all the same
+    statuses(backend, 1, ["r-sent", "u-sent"], end="sent")
+    statuses(backend, 1, ["r-dead", "u-dead"], end="dead")
+    statuses(backend, 1, ["r-late", "u-queued"], end=None)
+    statuses(backend, 1, ["r-wait"], end=None, at=T0 + timedelta(hours=1))
+    reward(backend, "r-elsewhere", campaign_id=2)  # another campaign's: never counted
+    statuses(backend, 2, ["r-elsewhere", "u-elsewhere"], end=None)
+    late_before = T0 + timedelta(minutes=30)
+    with reading(backend) as uow:
+        compare = uow.reconciliation.compare_statuses_with_grants
+        first_of_each = compare(1, late_before=late_before, examples=1, examples_of=frozenset(StatusMatch))
+        missing_only = compare(
+            1, late_before=late_before, examples=5, examples_of=frozenset({StatusMatch.MISSING})
+        )
+        counts_only = compare(1, late_before=late_before, examples=0, examples_of=frozenset(StatusMatch))
+        nothing = compare(3, late_before=late_before, examples=5, examples_of=frozenset(StatusMatch))
+    assert first_of_each.counts == {
+        StatusMatch.REPORTED: 1, StatusMatch.WAITING: 1, StatusMatch.LATE: 1, StatusMatch.DEAD: 1,
+        StatusMatch.MISSING: 2, StatusMatch.SENT_WITHOUT_REWARD: 1, StatusMatch.QUEUED_WITHOUT_REWARD: 1,
+        StatusMatch.DEAD_WITHOUT_REWARD: 1,
+    }  # fmt: skip
+    assert first_of_each.examples == {
+        StatusMatch.REPORTED: ("r-sent",), StatusMatch.WAITING: ("r-wait",), StatusMatch.LATE: ("r-late",),
+        StatusMatch.DEAD: ("r-dead",), StatusMatch.MISSING: ("r-missing",),
+        StatusMatch.SENT_WITHOUT_REWARD: ("u-sent",), StatusMatch.QUEUED_WITHOUT_REWARD: ("u-queued",),
+        StatusMatch.DEAD_WITHOUT_REWARD: ("u-dead",),
+    }  # fmt: skip
+    assert missing_only.examples == {StatusMatch.MISSING: ("r-missing", "w-missing")}
+    assert missing_only.sample(StatusMatch.DEAD) == IdSample(1, ())
+    assert missing_only.total(STATUS_QUEUED) == 3 and missing_only.total(REWARDED) == 6
+    assert counts_only.counts == first_of_each.counts and counts_only.examples == {}
+    assert nothing == StatusComparison()
+
+
+def test_grants_are_counted_once_per_claim_and_customers_credited_twice_are_named(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM))
+    reward(backend, "a", amount="10")  # an activation record and a wallet credit: one grant
+    reward(backend, "b", amount="2.5", wallet=False)  # a record only (the HTTP activator)
+    credit_without_claim(backend, "a", amount="10")  # a second credit for "a"
+    credit_without_claim(backend, "z", amount="1.25")
+    reward(backend, "elsewhere", campaign_id=2)
+    with reading(backend) as uow:
+        summary = uow.reconciliation.grant_summary(1, examples=5)
+        counted = uow.reconciliation.grant_summary(1, examples=0)
+        nothing = uow.reconciliation.grant_summary(3, examples=5)
+    assert summary == GrantSummary(
+        customers=3, credits=4, amount=Decimal("23.75"), rewarded_more_than_once=IdSample(1, ("a",))
+    )
+    assert counted.rewarded_more_than_once == IdSample(1, ())
+    assert nothing == GrantSummary()
+
+
+def test_statuses_sent_in_more_than_one_call_are_named(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1), new_campaign(2))
+    with writing(backend) as uow:
+        uow.outbox.enqueue_statuses(1, ["b", "a"], deadline=None, now=T0)
+    with writing(backend) as uow:
+        ambiguous = uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE)
+        assert ambiguous is not None
+        uow.outbox.release_for_retry(ambiguous, available_at=T0, error="timeout", maybe_applied=True)
+        uow.outbox.enqueue_statuses(1, ["c"], deadline=None, now=T0)
+    with writing(backend) as uow:
+        retried = uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE)  # "c" goes once, with them
+        assert retried is not None and uow.outbox.mark_sent(retried, now=T0) == 3
+    statuses(backend, 2, ["d"], end="sent")
+    with reading(backend) as uow:
+        assert uow.reconciliation.resent_statuses(1, examples=1) == IdSample(2, ("a",))
+        assert uow.reconciliation.resent_statuses(1, examples=0) == IdSample(2)
+        assert uow.reconciliation.resent_statuses(2, examples=5) == IdSample(0)
+
+
+def test_stuck_claims_are_those_the_reconciler_would_dispatch_again(backend: Backend) -> None:
+    now = T0 + timedelta(minutes=5)
+    stale_before = now - timedelta(minutes=1)
+    [validated_long_ago, retry_scheduled] = validated_claims(backend, "v1", "v2")
+    [activated] = validated_claims(backend, "v3")
+    [old, fresh] = add_claims(
+        backend, new_claim("p1"), new_claim("p2", at=stale_before + timedelta(seconds=1))
+    )
+    [validating] = add_claims(backend, new_claim("l1", promo_code="OTHER"))
+    add_claims(backend, new_claim("x1", campaign_id=2))
+    with writing(backend) as uow:
+        uow.claims.schedule_activation_retry({retry_scheduled: "activation_retry: 503"}, due_at=now, now=T0)
+        uow.claims.mark_activated([ActivatedClaim(activated, Decimal(1))], now=T0)
+        uow.claims.lease_pending(campaign_id=1, promo_code="OTHER", limit=1, lease=LEASE, now=T0)
+    with reading(backend) as uow:
+        stuck = uow.reconciliation.stuck_claims(1, stale_before=stale_before, now=now, examples=5)
+        counted = uow.reconciliation.stuck_claims(1, stale_before=stale_before, now=now, examples=0)
+        before_the_lease_ran_out = uow.reconciliation.stuck_claims(
+            1, stale_before=T0, now=T0 + timedelta(seconds=1), examples=5
+        )
+    assert stuck.count == 3 and set(stuck.examples) == {validated_long_ago, old, validating}
+    assert counted == IdSample(3) and before_the_lease_ran_out == IdSample(0)
+    assert fresh not in stuck.examples
+
+
+def test_missing_statuses_of_rewarded_customers_are_queued_once(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM))
+    reward(backend, "a", "b", "c")
+    credit_without_claim(backend, "w")
+    statuses(backend, 1, ["a"], end="sent")
+    statuses(backend, 1, ["b"], end="dead")
+    deadline, later = T0 + timedelta(hours=1), T0 + timedelta(minutes=1)
+    with writing(backend) as uow:
+        assert uow.reconciliation.queue_missing_statuses(1, deadline=deadline, now=later) == 2
+        assert uow.reconciliation.queue_missing_statuses(1, deadline=deadline, now=later) == 0
+        assert uow.reconciliation.queue_missing_statuses(3, deadline=None, now=later) == 0
+    with writing(backend) as uow:
+        comparison = uow.reconciliation.compare_statuses_with_grants(
+            1, late_before=later, examples=0, examples_of=frozenset()
+        )
+        batch = uow.outbox.claim_batch(now=later, limit=10, lease=LEASE)
+    assert comparison.counts == {StatusMatch.REPORTED: 1, StatusMatch.DEAD: 1, StatusMatch.WAITING: 2}
+    assert batch is not None and sorted(c for c, _ in batch.customers) == ["c", "w"]
+    assert batch.deadline == deadline and batch.customers[0][1] is True
+
+
+def test_dead_statuses_of_rewarded_customers_are_queued_again_as_new(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM), new_campaign(2))
+    reward(backend, "a", "b")
+    reward(backend, "c", campaign_id=2)
+    statuses(backend, 1, ["a", "b", "u"], end="dead")  # "u" has no reward: it stays dead
+    statuses(backend, 2, ["c"], end="dead")  # another campaign's
+    later = T0 + timedelta(hours=1)
+    with writing(backend) as uow:
+        assert uow.reconciliation.requeue_dead_statuses(1, now=later) == 2
+        assert uow.reconciliation.requeue_dead_statuses(1, now=later) == 0
+    with writing(backend) as uow:
+        one, two = uow.campaigns.get(1), uow.campaigns.get(2)
+        comparison = uow.reconciliation.compare_statuses_with_grants(
+            1, late_before=later, examples=0, examples_of=frozenset()
+        )
+        assert uow.outbox.backlog(1) == (2, later)
+        assert uow.outbox.claim_batch(now=later - timedelta(seconds=1), limit=10, lease=LEASE) is None
+        batch = uow.outbox.claim_batch(now=later, limit=10, lease=LEASE)
+        assert batch is not None and uow.outbox.attempts_of(batch) == 1  # a fresh budget of attempts
+    assert one is not None and two is not None and (one.dead_count, two.dead_count) == (1, 1)
+    assert comparison.counts == {StatusMatch.WAITING: 2, StatusMatch.DEAD_WITHOUT_REWARD: 1}
+    assert (batch.campaign_id, sorted(c for c, _ in batch.customers)) == (1, ["a", "b"])
 
 
 # Transactions ------------------------------------------------------------------------------------

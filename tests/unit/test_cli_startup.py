@@ -26,6 +26,8 @@ COMMANDS = (
     "chaos",
     "clients",
     "claims",
+    "reconcile",
+    "policies",
 )
 
 _PROBE = """

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from app.adapters.db.dialect import bulk_insert_ignoring_conflicts, insert_ignoring_conflicts, upsert
 from app.adapters.db.tables import audience_breakdown, campaign_audience
-from app.domain.audience import AudienceMember, Decision, PageCounts
+from app.domain.audience import AudienceMember, Candidate, Decision, PageCounts
 
 _COLUMNS = (
     "campaign_id",
@@ -82,6 +82,16 @@ def _row_dicts(campaign_id: int, page_no: int, decisions: Sequence[Decision]) ->
         }
         for d in decisions
     ]
+
+
+def _attributes(stored: Any) -> dict[str, str | None]:
+    """The attributes column as written at ingest (names to text or null); anything else is dropped."""
+    if not isinstance(stored, dict):
+        return {}
+    return {
+        str(name): value if value is None or isinstance(value, str) else json.dumps(value)
+        for name, value in stored.items()
+    }
 
 
 class SqlAudience:
@@ -240,6 +250,33 @@ class SqlAudience:
             .group_by(audience_breakdown.c.name)
         )
         return {str(name): int(count) for name, count in rows if count}
+
+    def decisions_page(self, campaign_id: int, *, after: str | None, limit: int) -> list[Decision]:
+        """Up to `limit` customers after `after`, in customer id order, with their stored verdicts.
+
+        A range of the (campaign_id, customer_id) unique index, so each page costs the same however
+        far into the audience it is.
+        """
+        a = campaign_audience.c
+        query = (
+            select(
+                a.customer_id, a.promo_code, a.action_id, a.attributes, a.eligible, a.scrub_reason, a.segment
+            )
+            .where(a.campaign_id == campaign_id)
+            .order_by(a.customer_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(a.customer_id > after)
+        return [
+            Decision(
+                Candidate(row.customer_id, row.promo_code, row.action_id, _attributes(row.attributes)),
+                eligible=bool(row.eligible),
+                scrub_reason=row.scrub_reason,
+                segment=row.segment,
+            )
+            for row in self._conn.execute(query)
+        ]
 
     def customer_ids(self, campaign_id: int, *, eligible: bool) -> set[str]:
         """Customer ids of the eligible (or the scrubbed) part of the audience (for reports and tests)."""

@@ -18,6 +18,7 @@ from app.adapters.db.dialect import limit_statement_time
 from app.adapters.db.inbox import SqlInbox
 from app.adapters.db.operator_data import SqlOperatorData
 from app.adapters.db.outbox import SqlOutbox
+from app.adapters.db.reconciliation import SqlReconciliation
 
 
 class SqlAlchemyUnitOfWork:
@@ -33,6 +34,7 @@ class SqlAlchemyUnitOfWork:
     audience: SqlAudience
     outbox: SqlOutbox
     inbox: SqlInbox
+    reconciliation: SqlReconciliation
     activations: SqlActivations
     clients: SqlClients
     operator_data: SqlOperatorData
@@ -53,6 +55,7 @@ class SqlAlchemyUnitOfWork:
         self.audience = SqlAudience(conn)
         self.outbox = SqlOutbox(conn)
         self.inbox = SqlInbox(conn)
+        self.reconciliation = SqlReconciliation(conn)
         self.activations = SqlActivations(conn)
         self.clients = SqlClients(conn)
         self.operator_data = SqlOperatorData(conn)

@@ -9,7 +9,7 @@ them alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import requests
 
@@ -40,6 +40,8 @@ class OptiPromoClient:
     limiter's own errors pass through unchanged. "Not eligible" is a result, never an error. Not
     thread-safe (one ``requests.Session``). A ``session`` passed in is used as given and is not
     closed by ``close()``. ``on_call(endpoint, outcome, seconds)`` is called once per HTTP attempt.
+    ``reason_aliases`` maps more of the vendor's reason codes to promobridge's reasons (see the
+    contract module); an alias to a reason promobridge does not know is a ValueError.
     """
 
     def __init__(
@@ -53,10 +55,11 @@ class OptiPromoClient:
         max_contexts: int = DEFAULT_MAX_CONTEXTS,
         session: requests.Session | None = None,
         on_call: CallHook | None = None,
+        reason_aliases: Mapping[str, str] | None = None,
     ) -> None:
         if max_contexts < 1:
             raise ValueError(f"max_contexts must be at least 1, got {max_contexts}")
-        self.contract = OptiPromoContract()
+        self.contract = OptiPromoContract(reason_aliases=dict(reason_aliases or {}))
         self._max_contexts = max_contexts
         self._on_call = on_call
         # OptiPromo takes the same key, headers and failure mapping as Optimove, so the Optimove

@@ -14,7 +14,12 @@ Inferred [I] / undocumented [GAP]:
   - An effect is ``{"tier", "reward": {"type", "amount"}}``; the amount may be a number or a numeric
     string, and the tier or type may be missing [GAP]. The first effect is the one granted [I].
   - Not eligible (budget exhausted included) is an empty or absent ``effects`` list, with an optional
-    ``reason`` string beside it; without one the reason is ``not_eligible`` [GAP].
+    ``reason`` string beside it [GAP]. Its spellings are the simulator's (``not_eligible``,
+    ``audience_cap_reached``, ``reward_budget_exhausted``, ``promotion_inactive``) [I]; each becomes
+    promobridge's own reason (``optipromo:audience_cap_reached``…) here and nowhere else, compared
+    ignoring case and punctuation, with OPTIPROMO_REASON_ALIASES for the vendor's real codes once
+    known. No reason is ``optipromo:not_eligible``; one nobody mapped is kept as
+    ``optipromo:other:<the vendor's words>`` [I].
   - At most 100 contexts a call (the simulator's default) [GAP]; answer contexts are matched to the
     request by ``customerId``, not by position, and unrequested ones are ignored [I].
 
@@ -23,17 +28,44 @@ The value objects sit here beside the parser that builds them; import them from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from urllib.parse import quote
 
 from app.adapters.optimove._lenient import as_text, get_field
+from app.domain.claims import (
+    AUDIENCE_CAP_REACHED,
+    NOT_ELIGIBLE,
+    OPTIPROMO_OTHER,
+    PROMOTION_INACTIVE,
+    REWARD_BUDGET_EXHAUSTED,
+    optipromo_reason,
+)
 from app.domain.optimove import ValidationContext, ValidationResult
 
-__all__ = ["NOT_ELIGIBLE_REASON", "OptiPromoContract", "ValidationContext", "ValidationResult"]
+__all__ = ["VENDOR_REASONS", "OptiPromoContract", "ValidationContext", "ValidationResult"]
 
-NOT_ELIGIBLE_REASON = "not_eligible"
+# How OptiPromo spells why a customer is not eligible [GAP]: the simulator's spellings
+# (simulator/contract.py #14), the only ones seen so far, each with promobridge's own reason.
+VENDOR_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "not_eligible": NOT_ELIGIBLE,
+        "audience_cap_reached": AUDIENCE_CAP_REACHED,
+        "reward_budget_exhausted": REWARD_BUDGET_EXHAUSTED,
+        "promotion_inactive": PROMOTION_INACTIVE,
+    }
+)
+# The vendor's words kept in an unmapped reason are untrusted text: printable, and this long at most.
+MAX_VENDOR_REASON_CHARS = 100
+_NOT_LETTERS_OR_DIGITS = re.compile(r"[^0-9a-z]+")
+
+
+def _reason_key(text: str) -> str:
+    """Fold "AudienceCapReached", "audience-cap-reached" and "AUDIENCE_CAP_REACHED" to one key."""
+    return _NOT_LETTERS_OR_DIGITS.sub("", text.lower())
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,29 @@ class OptiPromoContract:
     reward_field: str = "reward"
     reward_type_field: str = "type"
     reward_amount_field: str = "amount"
+    # More spellings of the vendor's reasons (its code → a reason of VENDOR_REASONS), from
+    # OPTIPROMO_REASON_ALIASES; they win over the built-in ones.
+    reason_aliases: Mapping[str, str] = field(default_factory=dict)
+    _reasons: Mapping[str, str] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        reasons = {_reason_key(vendor): reason for vendor, reason in VENDOR_REASONS.items()}
+        for vendor, name in self.reason_aliases.items():
+            if not _reason_key(vendor):
+                raise ValueError(f"the OptiPromo reason code {vendor!r} has no letter or digit")
+            reasons[_reason_key(vendor)] = optipromo_reason(name)
+        object.__setattr__(self, "_reasons", MappingProxyType(reasons))
+
+    def reason_for(self, vendor_reason: str | None) -> str:
+        """promobridge's reason for the vendor's: mapped, not_eligible when none, else kept as said."""
+        if vendor_reason is None:
+            return NOT_ELIGIBLE
+        mapped = self._reasons.get(_reason_key(vendor_reason))
+        if mapped is not None:
+            return mapped
+        printable = "".join(ch if ch.isprintable() else " " for ch in vendor_reason)
+        words = " ".join(printable.split())[:MAX_VENDOR_REASON_CHARS]
+        return f"{OPTIPROMO_OTHER}:{words}"
 
     def validate_path(self, promocode_id: str) -> str:
         """The path for a promocode; quoted whole, so "/" or spaces in an id stay inside its segment."""
@@ -102,7 +157,7 @@ class OptiPromoContract:
             raise ValueError(f"{self.effects_field} must be a list, got {type(effects).__name__}")
         if not effects:
             reason = _optional_text(get_field(entry, self.reason_field), self.reason_field)
-            return ValidationResult(customer_id, False, None, None, None, reason or NOT_ELIGIBLE_REASON)
+            return ValidationResult(customer_id, False, None, None, None, self.reason_for(reason))
         effect = effects[0]
         if not isinstance(effect, Mapping):
             raise ValueError(f"an effect must be an object, got {type(effect).__name__}")

@@ -93,11 +93,17 @@ def test_first_effect_is_the_granted_reward(server: ScriptedHTTPServer, client: 
 @pytest.mark.parametrize(
     ("entry", "reason"),
     [
-        ({"customerId": "C1", "effects": []}, "not_eligible"),
-        ({"customerId": "C1", "effects": [], "reason": "reward_budget_exhausted"}, "reward_budget_exhausted"),
-        ({"CustomerID": "C1", "Effects": [], "Reason": "audience_cap_reached"}, "audience_cap_reached"),
-        ({"customerId": "C1", "effects": None, "reason": ""}, "not_eligible"),
-        ({"customerId": "C1"}, "not_eligible"),
+        ({"customerId": "C1", "effects": []}, "optipromo:not_eligible"),
+        (
+            {"customerId": "C1", "effects": [], "reason": "reward_budget_exhausted"},
+            "optipromo:reward_budget_exhausted",
+        ),
+        (
+            {"CustomerID": "C1", "Effects": [], "Reason": "audience_cap_reached"},
+            "optipromo:audience_cap_reached",
+        ),
+        ({"customerId": "C1", "effects": None, "reason": ""}, "optipromo:not_eligible"),
+        ({"customerId": "C1"}, "optipromo:not_eligible"),
     ],
     ids=["no-reason", "reason", "other-casing", "null-effects-empty-reason", "no-effects-key"],
 )
@@ -109,6 +115,73 @@ def test_no_effects_means_not_eligible_with_a_reason(
     [result] = client.validate_customers(PROMO, contexts("C1"))
 
     assert result == ValidationResult("C1", False, None, None, None, reason)
+
+
+@pytest.mark.parametrize(
+    ("vendor_reason", "reason"),
+    [
+        ("audience_cap_reached", "optipromo:audience_cap_reached"),
+        ("AudienceCapReached", "optipromo:audience_cap_reached"),
+        ("REWARD-BUDGET-EXHAUSTED", "optipromo:reward_budget_exhausted"),
+        (" promotion_inactive ", "optipromo:promotion_inactive"),
+        ("Not Eligible", "optipromo:not_eligible"),
+    ],
+)
+def test_the_vendors_reasons_become_promobridges_own_whatever_their_spelling(
+    server: ScriptedHTTPServer, client: OptiPromoClient, vendor_reason: str, reason: str
+) -> None:
+    server.enqueue(answer({"customerId": "C1", "effects": [], "reason": vendor_reason}))
+
+    [result] = client.validate_customers(PROMO, contexts("C1"))
+
+    assert result.reason == reason
+
+
+def test_a_reason_nobody_mapped_keeps_the_vendors_words(
+    server: ScriptedHTTPServer, client: OptiPromoClient
+) -> None:
+    server.enqueue(
+        answer(
+            {"customerId": "C1", "effects": [], "reason": "CUSTOMER_SELF_EXCLUDED"},
+            {"customerId": "C2", "effects": [], "reason": "line\nbreak\tand " + "x" * 500},
+            {"customerId": "C3", "effects": [], "reason": 4021},
+        )
+    )
+
+    first, second, third = client.validate_customers(PROMO, contexts("C1", "C2", "C3"))
+
+    assert first.reason == "optipromo:other:CUSTOMER_SELF_EXCLUDED"
+    assert second.reason is not None and second.reason.startswith("optipromo:other:line break and xxx")
+    assert len(second.reason) <= 128 and second.reason.isprintable()
+    assert third.reason == "optipromo:other:4021"
+
+
+def test_configured_aliases_map_the_vendors_own_codes(
+    server: ScriptedHTTPServer, make_client: ClientFactory
+) -> None:
+    client = make_client(
+        reason_aliases={"BUDGET_CAP_HIT": "reward_budget_exhausted", "E1042": "not_eligible"}
+    )
+    server.enqueue(
+        answer(
+            {"customerId": "C1", "effects": [], "reason": "budget-cap-hit"},
+            {"customerId": "C2", "effects": [], "reason": "E1042"},
+            {"customerId": "C3", "effects": [], "reason": "audience_cap_reached"},
+        )
+    )
+
+    reasons = [r.reason for r in client.validate_customers(PROMO, contexts("C1", "C2", "C3"))]
+
+    assert reasons == [
+        "optipromo:reward_budget_exhausted",
+        "optipromo:not_eligible",
+        "optipromo:audience_cap_reached",
+    ]
+
+
+def test_an_alias_to_a_reason_promobridge_does_not_know_is_refused(make_client: ClientFactory) -> None:
+    with pytest.raises(ValueError, match="maybe_later"):
+        make_client(reason_aliases={"X": "maybe_later"})
 
 
 @pytest.mark.parametrize(
