@@ -64,7 +64,7 @@ def validate_legacy(self: Task[Any, Any], claim_id: str) -> str:
 def activate(self: Task[Any, Any], claim_ids: list[str]) -> str:
     """One activation round for validated claims; the claims not settled yet are retried later."""
     c = container()
-    result = activate_validated(c.uow, c.activator, c.rewards, c.dispatcher, claim_ids, c.activation)
+    result = activate_validated(c.uow, c.activator, c.rewards, claim_ids, c.activation)
     if result.retry:
         # Unlimited here: the attempts are counted per claim, in the database, by the service.
         raise self.retry(args=(list(result.retry),), countdown=result.retry_in_seconds, max_retries=None)

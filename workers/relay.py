@@ -1,7 +1,9 @@
 """The relay process: the inbox doorbell, the sweepers and the outbox relay in one loop.
 
 Run several for throughput or availability: every step claims its rows with SKIP LOCKED.
-It stops cleanly on SIGTERM/SIGINT after the step in progress.
+It stops cleanly on SIGTERM/SIGINT after the step in progress. When idle it sleeps until a status
+update is queued (PostgreSQL NOTIFY: a reward's status goes out within moments of the grant) or
+RELAY_IDLE_SLEEP_SECONDS pass (the sweepers, SQLite, and any notification that was lost).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.adapters.db.dialect import has_notifications
+from app.adapters.db.notifications import OUTBOX, ChannelListener
 from app.bootstrap import Container
 from app.domain.backoff import Backoff
 from app.domain.optimove_errors import OptimoveError
@@ -36,15 +40,26 @@ class RelayLoop:
     def __init__(self, container: Container) -> None:
         self.container = container
         self.stop_event = threading.Event()
+        self.wake = threading.Event()  # set by a status queued anywhere (or by stopping)
         self._next_sweep = 0.0
         self.batches_sent = 0
+        self._listener = (
+            ChannelListener(
+                container.engine,
+                channel=OUTBOX,
+                on_final=lambda _payloads: self.wake.set(),
+                on_gap=self.wake.set,
+            )
+            if has_notifications(container.engine)
+            else None
+        )
 
     def install_signal_handlers(self) -> None:
         """Stop after the current step on SIGTERM or SIGINT."""
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("relay stopping", extra={"signal": signum})
-            self.stop_event.set()
+            self.stop()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
@@ -78,8 +93,22 @@ class RelayLoop:
             )
         return busy or result is not None
 
+    def stop(self) -> None:
+        """Stop after the current step."""
+        self.stop_event.set()
+        self.wake.set()
+
     def run(self) -> None:
         """Loop until stopped; infrastructure errors back off instead of crashing the process."""
+        if self._listener is not None:
+            self._listener.ensure_started()
+        try:
+            self._loop()
+        finally:
+            if self._listener is not None:
+                self._listener.stop()
+
+    def _loop(self) -> None:
         errors = 0
         while not self.stop_event.is_set():
             try:
@@ -94,7 +123,8 @@ class RelayLoop:
                 self.stop_event.wait(delay)
                 continue
             if not busy:
-                self.stop_event.wait(self.container.settings.relay_idle_sleep_seconds)
+                self.wake.wait(self.container.settings.relay_idle_sleep_seconds)
+                self.wake.clear()
 
 
 def main() -> None:

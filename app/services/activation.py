@@ -32,7 +32,7 @@ from app.domain.claims import (
 )
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
 from app.policies.rewards import RewardPipeline
-from app.services.ports import Dispatcher, RewardActivator
+from app.services.ports import RewardActivator
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,6 @@ def activate_validated(
     uow_factory: UnitOfWorkFactory,
     activator: RewardActivator,
     rewards: RewardPipeline,
-    dispatcher: Dispatcher,
     claim_ids: Sequence[str],
     config: ActivationConfig = ActivationConfig(),
     *,
@@ -112,8 +111,7 @@ def activate_validated(
             settlement.retry, due_at=now + timedelta(seconds=retry_in), now=now
         )
         uow.commit()
-    if kept:
-        dispatcher.report_status()
+    # The statuses queued above wake the relay at commit (PostgreSQL NOTIFY): no broker message.
     _log_round(kept, refused, misconfigured, unconfirmed, settlement, retry_in)
     failed = len(misconfigured) + len(unconfirmed)
     return ActivationResult(

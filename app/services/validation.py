@@ -7,11 +7,15 @@ the eligible to activation, and goes on until none is pending. Under a scarce bu
 that arrive during the wait join the next call, so the budget is spent on full calls.
 
 Waking the validator costs one broker message per wake-up, not one per claim: a new claim rings
-the doorbell (`ValidationDoorbell.ring`) and only the first ring since the validator last looked
-publishes. Why no claim is left behind: the holder answers the doorbell before each lease, so a
-claim committed after that lease rings again; a validator that finds the lock taken answers too
-and leaves, because the holder looks again after that moment (its next lease, or the pending check
-it makes after releasing the lock, which rings for anything left).
+the doorbell (`ValidationDoorbell.ring`) and only the first ring since the doorbell was last
+answered publishes. The holder answers once, when its turn ends: after releasing the lock it
+answers, then looks for pending claims and rings for them. Why no claim is left behind: while the
+doorbell is rung (unanswered), some holder is working or about to (the ring's message wakes one,
+or finds one busy and leaves it to it), and that holder answers and then looks; a claim committed
+before that look is found, and one committed after it rings a doorbell just answered, so its ring
+publishes. Claims arriving during a turn therefore cost no message at all: the holder's next lease
+takes them. A holder that dies leaves its lock and the ring to expire (the reconciler covers the
+gap: expired leases at once, other pending claims after CLAIM_STALE_AFTER_SECONDS).
 """
 
 from __future__ import annotations
@@ -109,13 +113,11 @@ def validate_pending(
     coordination, key = doorbell.coordination, flight_key(campaign_id, promo_code)
     token = coordination.acquire(key, config.lease.total_seconds())
     if token is None:
-        coordination.answer(key)  # the holder looks again after this moment: see the module docstring
-        return ValidationStep("busy")
+        return ValidationStep("busy")  # the holder answers and looks again when its turn ends
     calls = validated = rejected = failed = 0
     ends_at = monotonic() + config.turn.total_seconds()
     try:
         while True:
-            coordination.answer(key)
             pending = _pending(uow_factory, campaign_id, promo_code, config.max_contexts)
             if not pending:
                 break
@@ -139,6 +141,7 @@ def validate_pending(
                 break
     finally:
         coordination.release(key, token)
+    coordination.answer(key)  # from here on a claim's ring publishes: see the module docstring
     if _pending(uow_factory, campaign_id, promo_code, 1):
         doorbell.ring(campaign_id, promo_code)
     return ValidationStep("validated" if calls else "skipped", calls, validated, rejected, failed)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from app.adapters.db.claim_notifications import ClaimFinalListener
 from app.adapters.db.dialect import has_notifications
+from app.adapters.db.notifications import ChannelListener
 from app.bootstrap import Container, build_container
 from app.config import Settings, process_settings
 from app.observability.task_context import connect_task_publish_correlation
@@ -36,7 +36,7 @@ class WebServices:
     key_cache: KeyCache | None
     claim_watch: ClaimWatch
     long_polls: LongPollGate
-    claim_listener: ClaimFinalListener | None  # None on SQLite: long polls re-read at an interval
+    claim_listener: ChannelListener | None  # None on SQLite: long polls re-read at an interval
 
     def start_claim_listener(self) -> None:
         """Listen for final claims from now on (started lazily: gunicorn forks after create_app)."""
@@ -79,7 +79,7 @@ def create_app(
             total=settings.claims_max_long_polls, per_client=settings.claims_max_long_polls_per_client
         ),
         claim_listener=(
-            ClaimFinalListener(
+            ChannelListener(
                 engine, on_final=watch.claims_became_final, on_gap=watch.notifications_may_be_lost
             )
             if notified

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app.adapters.db.claim_notifications import CHANNEL, ClaimFinalListener
+from app.adapters.db.notifications import CLAIMS_FINAL, ChannelListener
 from app.clock import utcnow
 from app.domain.claims import ClaimState
 from app.services.claim_recovery import fail_claims
@@ -29,7 +29,7 @@ class Notifications:
         self.connection: Any = engine.dialect.connect(*args, **kwargs)  # outside the engine's pool
         self.connection.autocommit = True
         with self.connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}")
+            cursor.execute(f"LISTEN {CLAIMS_FINAL}")
 
     def ids(self, *, wait: float) -> list[str]:
         """Claim ids notified so far, waiting up to `wait` seconds for the first."""
@@ -126,7 +126,7 @@ def _backend_pids_listening(engine: Engine) -> list[int]:
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                     "AND query = :listen AND pid <> pg_backend_pid()"
                 ),
-                {"listen": f"LISTEN {CHANNEL}"},
+                {"listen": f"LISTEN {CLAIMS_FINAL}"},
             ).scalars()
         )
 
@@ -135,7 +135,7 @@ def test_the_listener_hears_final_claims_and_comes_back_after_losing_its_connect
     pg_engine: Engine,
 ) -> None:
     recorder = Recorder()
-    listener = ClaimFinalListener(pg_engine, on_final=recorder.on_final, on_gap=recorder.on_gap)
+    listener = ChannelListener(pg_engine, on_final=recorder.on_final, on_gap=recorder.on_gap)
     listener.ensure_started()
     try:
         recorder.wait_for("the first connection", lambda: recorder.gaps == 1)

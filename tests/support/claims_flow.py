@@ -106,9 +106,10 @@ class InProcessClaims:
         self.doorbell.ring_all(targets)
 
     def drain(self) -> None:
-        """Run every dispatched step until nothing is left, then relay the outbox."""
+        """Run every dispatched step until nothing is left, relaying the outbox whenever nothing else
+        is (as the relay process does, woken by the statuses queued)."""
         d = self.dispatcher
-        while d.validations or d.activations or d.status_rounds:
+        while True:
             if self.reconcile:
                 reconcile_claims(
                     self.uow,
@@ -122,15 +123,10 @@ class InProcessClaims:
                 self.activate(d.activations.popleft())
             else:
                 d.status_rounds = 0
-                while (
-                    relay_once(
-                        self.uow,
-                        self.flow.client,
-                        RelayConfig(batch_size=10_000),
-                    )
-                    is not None
-                ):
+                while relay_once(self.uow, self.flow.client, RelayConfig(batch_size=10_000)) is not None:
                     pass
+                if not (d.validations or d.activations or d.status_rounds):
+                    return
 
     def validate(self, target: tuple[int, str | None]) -> ValidationStep:
         """What the validate task does for a (campaign, promo code)."""
@@ -140,14 +136,7 @@ class InProcessClaims:
 
     def activate(self, claim_ids: list[str]) -> ActivationResult:
         """What the activate task does: one round, and its retries queued again (countdown skipped)."""
-        result = activate_validated(
-            self.uow,
-            self.activator,
-            self.rewards,
-            self.dispatcher,
-            claim_ids,
-            self.activation,
-        )
+        result = activate_validated(self.uow, self.activator, self.rewards, claim_ids, self.activation)
         self.activation_results.append(result)
         if result.retry:
             self.dispatcher.activations.append(list(result.retry))

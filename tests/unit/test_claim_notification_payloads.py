@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from app.adapters.db.claim_notifications import MAX_PAYLOAD_BYTES, payload_chunks
+from app.adapters.db.notifications import MAX_PAYLOAD_BYTES, payload_chunks
 
 
 def test_many_claim_ids_are_split_into_payloads_under_the_limit_without_losing_one() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Numeric, String, bindparam, cast, func, or_, select, update
 from sqlalchemy.types import TypeEngine
 
-from app.adapters.db.claim_notifications import notify_claims_final
 from app.adapters.db.dialect import insert_ignoring_any_conflict, locked_batch_ids, minute_of, row_sources
+from app.adapters.db.notifications import notify_claims_final
 from app.adapters.db.tables import claims
 from app.clock import as_utc
 from app.domain.claims import (

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from app.adapters.db.dialect import insert_ignoring_conflicts, locked_batch_ids
+from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
 from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch, OutboxStats
@@ -91,7 +92,10 @@ class SqlOutbox:
             for customer_id in customer_ids
         ]
         statement = insert_ignoring_conflicts(self._conn, outbox, _UNIQUE)
-        return int(self._conn.execute(statement, rows).rowcount)
+        queued = int(self._conn.execute(statement, rows).rowcount)
+        if queued:
+            notify_outbox(self._conn)
+        return queued
 
     def enqueue_page_approvals(
         self, campaign_id: int, page_no: int, *, deadline: datetime | None, now: datetime
@@ -113,7 +117,10 @@ class SqlOutbox:
             campaign_audience.c.eligible.is_(True),
         )
         statement = insert_ignoring_conflicts(self._conn, outbox, _UNIQUE)
-        return int(self._conn.execute(statement.from_select(_ROW_COLUMNS, source)).rowcount)
+        queued = int(self._conn.execute(statement.from_select(_ROW_COLUMNS, source)).rowcount)
+        if queued:
+            notify_outbox(self._conn)
+        return queued
 
     def claim_batch(
         self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)

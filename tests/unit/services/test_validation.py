@@ -270,7 +270,7 @@ def test_with_nothing_pending_the_turn_neither_waits_for_the_budget_nor_calls(
     assert not validator.calls and not validator.budget_waits
 
 
-def test_a_validator_that_finds_the_lock_taken_answers_the_door_and_leaves(
+def test_a_validator_that_finds_the_lock_taken_leaves_the_door_to_the_holder(
     uow: FakeUnitOfWorkFactory,
     doorbell: ValidationDoorbell,
     coordination: MemoryCoordination,
@@ -283,9 +283,29 @@ def test_a_validator_that_finds_the_lock_taken_answers_the_door_and_leaves(
 
     assert validate(uow, validator, doorbell) == ValidationStep("busy")
     assert not validator.calls and claim_states(uow, [alice]) == [ClaimState.PENDING]
-    assert doorbell.ring(CAMPAIGN, PROMO), "answered: the next claim rings again"
-    assert coordination.held[KEY] == token
-    assert len(dispatcher.validations) == 2
+    assert not doorbell.ring(CAMPAIGN, PROMO), "still rung: the holder answers when its turn ends"
+    assert coordination.held[KEY] == token and len(dispatcher.validations) == 1
+
+
+def test_claims_arriving_during_a_turn_cost_no_message_and_the_holder_answers_when_it_ends(
+    uow: FakeUnitOfWorkFactory, doorbell: ValidationDoorbell, dispatcher: RecordingDispatcher
+) -> None:
+    pending_claims(uow, "alice")
+    assert doorbell.ring(CAMPAIGN, PROMO)  # alice's ring woke this validator
+    dispatcher.validations.clear()
+    arrivals = iter([["bob", "carol"]])  # while the holder waits for the budget
+
+    def meanwhile() -> None:
+        for customer in next(arrivals, []):
+            pending_claims(uow, customer)
+            doorbell.ring(CAMPAIGN, PROMO)
+
+    validator = FakePromotionValidator(while_waiting=meanwhile)
+    step = validate(uow, validator, doorbell)
+
+    assert (step.calls, step.validated) == (1, 3)
+    assert not dispatcher.validations, "every ring during the turn found the door still rung"
+    assert doorbell.ring(CAMPAIGN, PROMO), "answered at the end: the next claim's ring publishes"
 
 
 def test_claims_another_validator_leased_meanwhile_end_the_turn_without_a_call(

@@ -1,11 +1,15 @@
-"""Wake-ups for claims that became final: NOTIFY in the transaction that moves them, LISTEN in the web.
+"""Wake-ups through PostgreSQL: NOTIFY in the transaction that does the work, LISTEN where someone waits.
 
-The claim adapter calls ``notify_claims_final`` in the same transaction as the update, so
-PostgreSQL delivers the notification at commit, never before and never for a rolled-back change.
-Each web process runs one ``ClaimFinalListener``: a thread holding its own connection that LISTENs
-and passes the claim ids to a callback. Notifications are only hints (the database stays the
-truth): when the connection drops, some may be lost, so the listener says so (``on_gap``) every
-time it (re)connects, and waiters re-read. SQLite has no NOTIFY: nothing is sent there.
+- Claims that became final (`CLAIMS_FINAL`, payload: their ids): the web's long polls wake.
+- Status updates queued in the outbox (`OUTBOX`): the relay wakes instead of waiting out its idle
+  sleep, so a reward's status reaches Optimove within moments of the grant.
+
+The adapters notify in the same transaction as the change, so PostgreSQL delivers it at commit,
+never before and never for a rolled-back change. A ``ChannelListener`` is a thread holding its own
+connection that LISTENs on one channel and passes the payloads to a callback. Notifications are
+only hints (the database stays the truth): when the connection drops, some may be lost, so the
+listener says so (``on_gap``) every time it (re)connects, and waiters re-read. SQLite has no
+NOTIFY: nothing is sent there, and waiters poll.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from app.adapters.db.dialect import is_postgres
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "promobridge_claims_final"
+CLAIMS_FINAL = "promobridge_claims_final"
+OUTBOX = "promobridge_outbox"
 # PostgreSQL refuses payloads of 8000 bytes or more.
 MAX_PAYLOAD_BYTES = 7900
 IDLE_CHECK_SECONDS = 5.0  # the longest select(); stop() and notifications end it sooner
@@ -57,18 +62,30 @@ def notify_claims_final(conn: Connection, claim_ids: Sequence[str]) -> None:
     if not claim_ids or not is_postgres(conn):
         return
     for payload in payload_chunks(claim_ids):
-        conn.execute(sql_select(func.pg_notify(CHANNEL, payload)))
+        conn.execute(sql_select(func.pg_notify(CLAIMS_FINAL, payload)))
 
 
-class ClaimFinalListener:
-    """A daemon thread LISTENing on its own PostgreSQL connection; started on first use, per process."""
+def notify_outbox(conn: Connection) -> None:
+    """Tell the relay, at commit, that status updates were queued (PostgreSQL only)."""
+    if is_postgres(conn):
+        conn.execute(sql_select(func.pg_notify(OUTBOX, "")))
+
+
+class ChannelListener:
+    """A daemon thread LISTENing on one channel on its own PostgreSQL connection; started on first use."""
 
     def __init__(
-        self, engine: Engine, *, on_final: Callable[[list[str]], None], on_gap: Callable[[], None]
+        self,
+        engine: Engine,
+        *,
+        on_final: Callable[[list[str]], None],
+        on_gap: Callable[[], None],
+        channel: str = CLAIMS_FINAL,
     ) -> None:
         self.engine = engine
-        self.on_final = on_final
+        self.on_final = on_final  # the payloads' comma-separated parts (claim ids on CLAIMS_FINAL)
         self.on_gap = on_gap
+        self.channel = channel
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()  # ends a select() at once on stop
@@ -82,7 +99,9 @@ class ClaimFinalListener:
                 self._stopping.clear()
                 while select.select([self._wake_reader], [], [], 0)[0]:
                     self._wake_reader.recv(64)
-                self._thread = threading.Thread(target=self._run, name="claim-final-listener", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name=f"listener-{self.channel}", daemon=True
+                )
                 self._thread.start()
 
     def stop(self, timeout: float = IDLE_CHECK_SECONDS + 1) -> None:
@@ -100,7 +119,7 @@ class ClaimFinalListener:
             try:
                 connection = self._connect()
             except Exception as exc:
-                log.warning("claim listener cannot connect", extra={"error": repr(exc), "retry_in_s": delay})
+                log.warning("listener cannot connect", extra={"error": repr(exc), "retry_in_s": delay})
                 self._stopping.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
@@ -111,7 +130,7 @@ class ClaimFinalListener:
                 self._listen(connection)
             except Exception as exc:
                 if not self._stopping.is_set():
-                    log.warning("claim listener lost its connection", extra={"error": repr(exc)})
+                    log.warning("listener lost its connection", extra={"error": repr(exc)})
             finally:
                 self.connected.clear()
                 _close_quietly(connection)
@@ -127,7 +146,7 @@ class ClaimFinalListener:
         connection: Any = dialect.connect(*args, **kwargs)
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}")
+            cursor.execute(f"LISTEN {self.channel}")
         return connection
 
     def _listen(self, connection: Any) -> None:
@@ -137,9 +156,10 @@ class ClaimFinalListener:
                 continue
             connection.poll()
             ids: list[str] = []
+            heard = bool(connection.notifies)
             while connection.notifies:
                 ids.extend(part for part in connection.notifies.pop(0).payload.split(",") if part)
-            if ids:
+            if heard:
                 self.on_final(ids)
 
 
@@ -147,4 +167,4 @@ def _close_quietly(connection: Any) -> None:
     try:
         connection.close()
     except Exception:  # already broken: nothing to release
-        log.debug("closing the claim listener connection failed", exc_info=True)
+        log.debug("closing a listener connection failed", exc_info=True)
