@@ -18,7 +18,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
 
-from app.domain.audience import AudienceMember, Decision, OperatorFlags, PageCounts
+from app.domain.audience import AudienceMember, DecidedPage, Decision, OperatorFlags, PageCounts
 from app.domain.campaigns import Campaign, CampaignSettings, CampaignState, NewCampaign
 from app.domain.claims import ActivatedClaim, Claim, ClaimLease, ClaimState, NewClaim, ValidatedClaim
 from app.domain.clients import ApiClient, NewClient
@@ -247,7 +247,9 @@ class PageRepository(Protocol):
 class AudienceRepository(Protocol):
     """Who each campaign targets, and the policies' verdict on each of them."""
 
-    def write_page(self, campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> PageCounts:
+    def write_page(
+        self, campaign_id: int, page_no: int, decisions: Sequence[Decision] | DecidedPage
+    ) -> PageCounts:
         """Write a page of decided rows (a row already there is kept) and count the rows the page owns."""
         ...
 

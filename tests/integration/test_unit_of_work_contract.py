@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.adapters.db.tables import inbox_events
-from app.domain.audience import AudienceMember, Candidate, Decision, OperatorFlags, PageCounts
+from app.domain.audience import AudienceMember, Candidate, DecidedPage, Decision, OperatorFlags, PageCounts
 from app.domain.campaigns import (
     KIND_TRIGGERED,
     PAGE_DONE,
@@ -696,6 +696,24 @@ def test_a_page_write_keeps_rows_already_there_and_counts_the_rows_the_page_owns
         assert uow.audience.member(1, "b") == AudienceMember(False, "no_consent", "PROMO", None)
         assert uow.audience.member(1, "c") == AudienceMember(True, None, "PROMO", None)
         assert uow.audience.member(2, "a") is None
+
+
+def test_a_page_written_column_by_column_counts_and_keeps_rows_as_a_list_of_decisions_would(
+    backend: Backend,
+) -> None:
+    with writing(backend) as uow:
+        fresh = uow.audience.write_page(
+            1, 0, DecidedPage.of([decision("a", segment="gold"), decision("b", eligible=False)])
+        )
+        # "b" is on page 0 already: the page keeps its other rows and counts only what it owns.
+        overlapping = uow.audience.write_page(1, 1, DecidedPage.of([decision("b"), decision("c")]))
+        rewritten = uow.audience.write_page(1, 1, DecidedPage.of([decision("c"), decision("d")]))
+    assert (fresh, overlapping, rewritten) == (PageCounts(2, 1, 1), PageCounts(1, 1, 0), PageCounts(2, 2, 0))
+    with reading(backend) as uow:
+        assert uow.audience.member(1, "a") == AudienceMember(True, None, "PROMO", "gold")
+        assert uow.audience.member(1, "b") == AudienceMember(False, "no_consent", "PROMO", None)
+        assert uow.audience.scrub_breakdown(1) == {"no_consent": 1}
+        assert uow.audience.segment_breakdown(1) == {"gold": 1, "None": 2}
 
 
 def test_the_audience_only_narrows_and_breaks_down_by_reason_and_segment(backend: Backend) -> None:
