@@ -161,7 +161,11 @@ def ingest_page(
         approvals = 0
         if campaign.mode == CampaignMode.AUTO:
             approvals = uow.outbox.enqueue_page_approvals(
-                campaign_id, page_no, deadline=campaign.clearance_required_by, now=now
+                campaign_id,
+                page_no,
+                deadline=campaign.clearance_required_by,
+                now=now,
+                eligible=counts.eligible,
             )
         next_pages = (
             []

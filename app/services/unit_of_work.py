@@ -299,9 +299,21 @@ class OutboxRepository(Protocol):
         ...
 
     def enqueue_page_approvals(
-        self, campaign_id: int, page_no: int, *, deadline: datetime | None, now: datetime
+        self,
+        campaign_id: int,
+        page_no: int,
+        *,
+        deadline: datetime | None,
+        now: datetime,
+        eligible: int | None = None,
     ) -> int:
-        """Queue an approval for every eligible customer of an ingested page (auto mode)."""
+        """Queue approvals for every eligible customer of an ingested page (auto mode), once.
+
+        The page's approvals are one unit (not a row per customer) that the relay sends in customer
+        id order, several pages or part of one per call; `eligible` is the page's count when the
+        caller knows it. Every read of the outbox (stats, backlog, pending count, reconciliation)
+        counts its customers. Returns how many approvals were new.
+        """
         ...
 
     def claim_batch(

@@ -100,7 +100,12 @@ class FakeUnitOfWork:
         self.inbox = FakeInbox(tx.view(db.inbox_events))
         self.activations = FakeActivations(tx.view(db.activations), tx.view(db.wallet_ledger), claims)
         self.reconciliation = FakeReconciliation(
-            tx.view(db.outbox), tx.view(db.activations), tx.view(db.wallet_ledger), claims, campaigns
+            tx.view(db.outbox),
+            tx.view(db.activations),
+            tx.view(db.wallet_ledger),
+            claims,
+            campaigns,
+            tx.view(db.campaign_audience),
         )
         self.clients = FakeClients(tx.view(db.api_clients))
         self.operator_data = FakeOperatorData(tx.view(db.customer_flags))
