@@ -8,13 +8,13 @@ budget twice and hide ambiguous sends. Every attempt takes a rate-limiter slot f
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -311,7 +311,8 @@ class OptimoveClient:
                     method,
                     self._base_url + endpoint,
                     params=params,
-                    data=None if body is None else json.dumps(body, separators=(",", ":")),
+                    # orjson: a status update carries 10,000 customers, json.dumps took most of its CPU.
+                    data=None if body is None else orjson.dumps(body),
                     headers=self._headers,
                     timeout=self._timeout,
                     # A redirect would carry X-API-KEY to wherever it points.
