@@ -165,7 +165,10 @@ class FakeOutbox:
             rows = [row for row in due if row.campaign_id == campaign.id]
             if linger <= timedelta(0) or not rows:
                 return bool(rows)
-            return any(row.created_at <= now - linger for row in rows) or len(rows) >= limit
+            return (
+                any(row.created_at <= now - linger for row in rows)
+                or sum(r.stands_for for r in rows) >= limit
+            )
 
         candidates = [campaign for campaign in self._campaigns.rows() if ready(campaign)]
         if not candidates:

@@ -195,13 +195,15 @@ class SqlOutbox:
                 .offset(limit - 1)
                 .limit(1)
             )
-            full_page = select(outbox.c.id).where(
-                _claimable(now),
-                outbox.c.campaign_id == campaigns.c.id,
-                outbox.c.kind == PAGE_APPROVALS,
-                outbox.c.customers >= limit,
+            # Pages' customers due add up to a full batch (a range of the unique key: pages' rows only).
+            full_pages = (
+                select(func.coalesce(func.sum(outbox.c.customers), 0))
+                .where(
+                    outbox.c.kind == PAGE_APPROVALS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
+                )
+                .scalar_subquery()
             )
-            ready = or_(ripe.exists(), full.exists(), full_page.exists())
+            ready = or_(ripe.exists(), full.exists(), full_pages >= limit)
         head = self._conn.execute(
             select(campaigns.c.id, due.scalar_subquery())
             .where(ready)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -280,3 +281,18 @@ def test_a_pages_call_that_may_have_landed_is_sent_again_and_counted_for_its_cus
     assert len(times) == 12 and set(times.values()) == {1}  # the failed call is not in `accepted`
     assert stats(uow).resent == 10 and db.campaigns.rows[CAMPAIGN].resent_count == 10
     assert db.campaigns.rows[CAMPAIGN].approved_count == 12
+
+
+def test_while_the_budget_is_scarce_and_an_auto_campaign_still_ingests_approvals_wait_to_fill_a_call(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, clock: FixedClock
+) -> None:
+    approving_pages(uow, [f"a{i}" for i in range(7)])
+    with uow() as u:
+        u.campaigns.add(NewCampaign(CAMPAIGN + 1, CampaignMode.AUTO, None, None, 100), now=T0)
+        u.commit()
+    sink = FakeStatusSink(used=0.8)
+    lingering = replace(CONFIG, linger=timedelta(seconds=10))
+
+    assert relay(uow, sink, clock, config=lingering) is None  # 7 of 10, and more pages are coming
+    sink.used = 0.2
+    assert relay(uow, sink, clock, config=lingering) == RelayResult("sent", CAMPAIGN, 7)  # budget to spare
