@@ -75,6 +75,7 @@ class CampaignRun:
     rate_limited: int = 0
     customers_approved: int = 0  # customers whose status Optimove (the simulator) saw set
     approved_more_than_once: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # core-seconds by process group
 
     @property
     def ingest_rate(self) -> float:
@@ -100,6 +101,73 @@ class BenchResult:
         """The large audience's run with this many worker processes."""
         runs = [r for r in self.unlimited if r.workers == workers]
         return max(runs, key=lambda r: r.customers) if runs else None
+
+
+class CpuMeter:
+    """Core-seconds each process group used between `start` and `stop`, and the whole machine's.
+
+    Groups are process trees by pid; `postgres` is the backends serving this benchmark's database
+    (read from pg_stat_activity at both ends). What the machine used beyond these groups is the
+    other processes on it (the bench's own, other work on a shared machine).
+    """
+
+    def __init__(self, engine: Engine, groups: dict[str, list[int]]) -> None:
+        self.engine = engine
+        self.groups = groups
+        self.used: dict[str, float] = {}
+        self._start: dict[int, float] = {}
+        self._machine = 0.0
+        self._wall = 0.0
+
+    @staticmethod
+    def _tree(pids: list[int]) -> list[psutil.Process]:
+        found = []
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                found += [process, *process.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return found
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
+    def _backends(self) -> list[int]:
+        with self.engine.connect() as conn:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            return [int(pid) for pid in conn.execute(text(query)).scalars()]
+
+    def _members(self) -> dict[str, list[psutil.Process]]:
+        members = {name: self._tree(pids) for name, pids in self.groups.items()}
+        members["postgres"] = self._tree(self._backends())
+        return members
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self._start = {p.pid: self._cpu(p) for ps in self._members().values() for p in ps}
+        times = psutil.cpu_times()
+        self._machine = float(times.user + times.system + getattr(times, "nice", 0.0))
+        self._wall = time.monotonic()
+
+    def stop(self) -> None:
+        """Take the second reading: core-seconds per group, the machine's, and the others'."""
+        for name, processes in self._members().items():
+            self.used[name] = sum(self._cpu(p) - self._start.get(p.pid, 0.0) for p in processes)
+        times = psutil.cpu_times()
+        machine = float(times.user + times.system + getattr(times, "nice", 0.0)) - self._machine
+        self.used["other processes on the machine"] = max(machine - sum(self.used.values()), 0.0)
+        available = (time.monotonic() - self._wall) * (psutil.cpu_count() or 1)
+        self.used[f"machine (of {available:.0f} available)"] = machine
+
+    def render(self) -> str:
+        """One line: core-seconds per group."""
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.used.items())
 
 
 class PeakMemory:
@@ -182,7 +250,9 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
                     else (config.customers,)
                 )
                 for size in sizes:
-                    result.unlimited.append(_run_campaign(engine, sim, pids, size, workers, say))
+                    result.unlimited.append(
+                        _run_campaign(engine, sim, pids, size, workers, say, others(group))
+                    )
                 _stop_pipeline(group, workers, config)
             result.copy_rows_per_second = _bare_copy_rate(
                 engine, campaign_id=_last_campaign_id(engine), say=say
@@ -198,7 +268,7 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
             )
             pids = _start_pipeline(group, config, limiter=True, workers=best)
             limited = _run_campaign(
-                engine, sim, pids, config.limited_customers or config.customers, best, say
+                engine, sim, pids, config.limited_customers or config.customers, best, say, others(group)
             )
             result.limited = limited
             result.limited_calls_needed = _calls_needed(limited.customers, limited.eligible, config.page_size)
@@ -211,6 +281,18 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
             group.stop_all()
             engine.dispose()
     return result
+
+
+def others(group: ProcessGroup) -> dict[str, list[int]]:
+    """The benchmark's processes other than the workers, by group, for the CPU figures."""
+    named: dict[str, list[int]] = {"relays": [], "simulator": [], "web": []}
+    for name, process in group.processes.items():
+        if process.poll() is not None:
+            continue
+        key = "relays" if name.startswith("relay") else name
+        if key in named:
+            named[key].append(process.pid)
+    return named
 
 
 def _workers_text(workers: int, config: IngestBenchConfig) -> str:
@@ -227,9 +309,26 @@ def _start_pipeline(
         name = f"worker-{index + 1}"
         args = ["worker", "-c", str(config.worker_threads), "-P", config.worker_pool, "-n", f"{name}@%h"]
         pids.append(group.start(name, args).pid)
-    for index in range(config.relays):
-        group.start(f"relay-{index + 1}", ["relay"])
+    relays = [group.start(f"relay-{index + 1}", ["relay"]).pid for index in range(config.relays)]
+    _settle([*pids, *relays])
     return pids
+
+
+SETTLE_TIMEOUT_SECONDS = 60.0
+SETTLE_IDLE_CORE_SECONDS = 0.05  # per half second, all of them together
+
+
+def _settle(pids: list[int]) -> None:
+    """Wait until freshly started processes are idle (imports done, pools up), so that their start
+    is neither timed as ingest nor counted in its CPU."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    before = sum(CpuMeter._cpu(p) for p in CpuMeter._tree(pids))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sum(CpuMeter._cpu(p) for p in CpuMeter._tree(pids))
+        if now - before < SETTLE_IDLE_CORE_SECONDS:
+            return
+        before = now
 
 
 def _stop_pipeline(group: ProcessGroup, workers: int, config: IngestBenchConfig) -> None:
@@ -240,12 +339,20 @@ def _stop_pipeline(group: ProcessGroup, workers: int, config: IngestBenchConfig)
 
 
 def _run_campaign(
-    engine: Engine, sim: SimControl, worker_pids: list[int], size: int, workers: int, say: Say
+    engine: Engine,
+    sim: SimControl,
+    worker_pids: list[int],
+    size: int,
+    workers: int,
+    say: Say,
+    groups: dict[str, list[int]] | None = None,
 ) -> CampaignRun:
     before = sim.state()
     campaign_id = int(sim.create_campaign(size, clearance_in_seconds=3600)["campaign_id"])
     run = CampaignRun(customers=size, workers=workers)
     say(f"  campaign {campaign_id}: {size:,} customers, webhook fired")
+    cpu = CpuMeter(engine, {"workers": worker_pids, **(groups or {})})
+    cpu.start()
     with PeakMemory(worker_pids[0]) as memory:
         fired_at = datetime.now(UTC)
         deliveries = sim.fire(campaign_id)
@@ -253,6 +360,8 @@ def _run_campaign(
             raise RuntimeError(f"the webhook was not accepted: {deliveries}")
         campaign = _wait_for_approvals(engine, campaign_id, size, say)
     after = sim.state()
+    cpu.stop()
+    run.cpu = cpu.used
     assert campaign.ingest_finished_at is not None and campaign.approvals_finished_at is not None
     run.eligible = campaign.eligible_count
     run.ingest_seconds = (campaign.ingest_finished_at - fired_at).total_seconds()
@@ -272,6 +381,7 @@ def _run_campaign(
         f"approved {run.customers_approved:,} of {run.eligible:,} eligible "
         f"({run.approved_more_than_once} more than once), worker peak RSS {run.worker_peak_rss_mb:.0f} MB"
     )
+    say(f"  campaign {campaign_id}: core-seconds used: {cpu.render()}")
     return run
 
 
@@ -404,4 +514,11 @@ def render(result: BenchResult, config: IngestBenchConfig) -> str:
             f"{f'{pages} / {statuses} / 0':>14}  (needed)",
             f"{'  customers approved (once) / eligible / approved twice':<60}{once:>28}",
         ]
+    for run in (large, result.large_run(max(config.worker_processes)), result.limited):
+        if run is not None and run.cpu:
+            label = "limited" if run is result.limited else f"{run.workers} worker"
+            lines.append(
+                f"  core-seconds, {run.customers:,} ({label}): "
+                + ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+            )
     return "\n".join(lines)
