@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from app.procfile import DEFAULT_WORKER_CONCURRENCY
+
 CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f")  # benchmarks.claims.SECTIONS, without importing it
 
 
@@ -82,7 +84,12 @@ def ingest(
     help="Which sections to run, comma-separated (a: ingress, b: end to end, c: latency, d: rate "
     "limit, e: one vs two workers, f: HTTP activator).",
 )
-@click.option("--worker-concurrency", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--worker-concurrency",
+    default=DEFAULT_WORKER_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(min=1),
+)
 @click.option(
     "--ingress-seconds",
     default=10.0,
