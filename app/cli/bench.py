@@ -14,6 +14,9 @@ CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f")  # benchmarks.claims.SECTIONS, 
 @click.group("bench")
 def bench_group() -> None:
     """Benchmarks (need PostgreSQL and Redis on this machine; they start every other process)."""
+    from app.processes import stop_like_ctrl_c_on_sigterm
+
+    stop_like_ctrl_c_on_sigterm()  # a killed run stops the processes it started
 
 
 @bench_group.command("ingest")
