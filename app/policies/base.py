@@ -31,6 +31,13 @@ class Policy:
         """Judge one candidate; return KEEP, a scrub reason, and/or a segment."""
         return KEEP
 
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The data this policy decided on, for the customer's trail: flag values, never personal data.
+
+        Asked only of the policy that scrubbed a customer; the default says nothing.
+        """
+        return {}
+
 
 class PolicyPipeline:
     """Runs the policies in order; the first scrub wins, the last segment assigned wins."""
@@ -48,6 +55,21 @@ class PolicyPipeline:
             if verdict.scrubs:
                 return Decision(candidate, eligible=False, scrub_reason=verdict.scrub_reason, segment=segment)
         return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
+
+    def explain_scrub(
+        self, decision: Decision, flags: OperatorFlags = NO_FLAGS
+    ) -> tuple[str, dict[str, object]]:
+        """Which policy scrubbed a decided candidate, and the data it decided on (for the trail).
+
+        Re-runs the policies up to the first scrub: called for scrubbed customers only.
+        """
+        for policy in self.policies:
+            verdict = policy.evaluate(decision.candidate, flags)
+            if verdict.scrubs:
+                evidence = getattr(policy, "evidence", None)
+                data = evidence(decision.candidate, flags) if callable(evidence) else {}
+                return str(getattr(policy, "name", type(policy).__name__)), dict(data)
+        return "unknown", {}
 
     def decide_all(
         self, candidates: Iterable[Candidate], flags: Mapping[str, OperatorFlags]

@@ -32,6 +32,7 @@ from app.domain.claims import (
 )
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
 from app.policies.rewards import RewardPipeline
+from app.services import trail_steps
 from app.services.ports import RewardActivator
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -89,8 +90,11 @@ def activate_validated(
         attempt_of = uow.claims.reserve_activation_attempts(
             [c.id for c in ready], max_attempts=config.max_attempts, now=clock()
         )
-        given_up = uow.claims.mark_failed(
-            _exhausted([c for c in ready if c.id not in attempt_of]), now=clock()
+        exhausted = _exhausted([c for c in ready if c.id not in attempt_of])
+        given_up = uow.claims.mark_failed(exhausted, now=clock())
+        uow.trail.append(
+            trail_steps.grants_attempted(ready, attempt_of, activator=activator.name, now=clock())
+            + trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock())
         )
         uow.commit()
     grants = [grant_for(c, rewards) for c in ready if c.id in attempt_of]
@@ -109,6 +113,28 @@ def activate_validated(
         unconfirmed = uow.claims.mark_failed(settlement.unconfirmed, now=now) + given_up
         uow.claims.schedule_activation_retry(
             settlement.retry, due_at=now + timedelta(seconds=retry_in), now=now
+        )
+        by_id = {c.id: c for c in ready}
+        uow.trail.append(
+            trail_steps.grants_settled(
+                by_id,
+                kept,
+                {g.claim_id: outcomes[g.claim_id].external_ref for g in kept},
+                activator=activator.name,
+                now=now,
+            )
+            + trail_steps.grants_unsettled(
+                by_id,
+                {i: settlement.refused[i] for i in refused},
+                {
+                    i: reason
+                    for i, reason in (settlement.misconfigured | settlement.unconfirmed).items()
+                    if i in {*misconfigured, *unconfirmed}
+                },
+                settlement.retry,
+                retry_in_seconds=retry_in,
+                now=now,
+            )
         )
         uow.commit()
     # The statuses queued above wake the relay at commit (PostgreSQL NOTIFY): no broker message.

@@ -20,6 +20,7 @@ from app.domain.campaigns import CampaignMode
 from app.domain.optimove import PromoStatus
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
 from app.domain.outbox import ClaimedBatch
+from app.services import trail_steps
 from app.services.ports import StatusSink
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -82,6 +83,7 @@ def relay_once(
     now = clock()
     with uow_factory() as uow:
         marked = uow.outbox.mark_sent(batch, now=now)
+        uow.trail.append(trail_steps.statuses_sent(batch, now=now))
         campaign = uow.campaigns.get(batch.campaign_id)
         if campaign is not None and campaign.mode == CampaignMode.CLAIM:
             uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
@@ -118,6 +120,11 @@ def _handle_failure(
                 error=error,
                 maybe_applied=exc.ambiguous,
             )
+            uow.trail.append(
+                trail_steps.status_call_failed(
+                    batch, error, ambiguous=exc.ambiguous, dead=False, retry_in_seconds=delay, now=now
+                )
+            )
             uow.commit()
             log.warning(
                 "status update failed, will retry",
@@ -130,6 +137,11 @@ def _handle_failure(
             )
             return RelayResult("retry", batch.campaign_id, len(batch.customers), error)
         uow.outbox.mark_dead(batch, now=now, error=error)
+        uow.trail.append(
+            trail_steps.status_call_failed(
+                batch, error, ambiguous=exc.ambiguous, dead=True, retry_in_seconds=None, now=now
+            )
+        )
         uow.campaigns.record_error(batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
         uow.commit()
     log.error(

@@ -28,6 +28,7 @@ from app.domain.inbox import EventConflict, InboxEvent, NewInboxEvent, StoreResu
 from app.domain.outbox import ClaimedBatch, OutboxStats
 from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 from app.domain.rewards import RewardGrant
+from app.domain.trail import TrailEvent
 
 
 class ClaimRepository(Protocol):
@@ -531,6 +532,24 @@ class ConsoleAuditRepository(Protocol):
         ...
 
 
+class TrailRepository(Protocol):
+    """Every step of every (campaign, customer), append-only: written with the work, read per customer."""
+
+    def append(self, events: Sequence[TrailEvent]) -> None:
+        """Append the events in one statement (a COPY for a big batch); nothing for none."""
+        ...
+
+    def for_customer(
+        self, customer_id: str, campaign_id: int | None = None, *, limit: int
+    ) -> list[TrailEvent]:
+        """The customer's first `limit` events (of one campaign, when given), in the order written."""
+        ...
+
+    def first_recorded_at(self) -> datetime | None:
+        """When the first event of all was recorded: the trail knows nothing from before."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolled back unless committed."""
 
@@ -597,6 +616,11 @@ class UnitOfWork(Protocol):
     @property
     def console_audit(self) -> ConsoleAuditRepository:
         """The console's audit log in this unit of work."""
+        ...
+
+    @property
+    def trail(self) -> TrailRepository:
+        """The customers' trail, written in this unit of work."""
         ...
 
     def __enter__(self) -> Self:

@@ -148,6 +148,8 @@ class FakeOutbox:
             deadline=leased[0].deadline,
             customers=[(row.customer_id, row.status) for row in leased],
             previously_sent=sum(1 for row in leased if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in leased if row.send_count > 0),
+            attempt=max(row.attempts for row in leased),
         )
 
     def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:

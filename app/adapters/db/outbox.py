@@ -177,7 +177,12 @@ class SqlOutbox:
                     send_count=outbox.c.send_count + case((outbox.c.lease_id.is_not(None), 1), else_=0),
                 )
                 .returning(
-                    outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline
+                    outbox.c.id,
+                    outbox.c.customer_id,
+                    outbox.c.status,
+                    outbox.c.send_count,
+                    outbox.c.deadline,
+                    outbox.c.attempts,
                 )
             ).all()
         )
@@ -191,6 +196,8 @@ class SqlOutbox:
             deadline=as_utc(rows[0].deadline),
             customers=[(row.customer_id, row.status) for row in rows],
             previously_sent=sum(1 for row in rows if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in rows if row.send_count > 0),
+            attempt=max(int(row.attempts) for row in rows),
         )
 
     def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:

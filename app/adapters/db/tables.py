@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY, so big ids become plain integers there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -326,3 +327,20 @@ console_audit = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_console_audit_at", console_audit.c.at)
+
+# The customers' trail -----------------------------------------------------------------------------
+
+# Every step of every (campaign, customer), append-only, written in the transaction of the work
+# itself (see app.domain.trail). One index: a customer's story is read by customer, then campaign,
+# in the order written; every other index would be paid for on the hot paths.
+trail_events = Table(
+    "trail_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    _utc_timestamp("at", nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("details", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+)
+Index("ix_trail_events_customer", trail_events.c.customer_id, trail_events.c.campaign_id, trail_events.c.id)

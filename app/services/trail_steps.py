@@ -1,0 +1,284 @@
+"""The trail events each piece of work writes, built from what that work already holds in hand.
+
+The services call these and append the result with one ``uow.trail.append(...)`` per batch, in the
+unit of work that does the work: no extra read, no extra round trip per customer. What goes in is
+listed in ``app.domain.trail``: ids, codes, flag values, amounts; never session properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from app.domain.audience import Decision, OperatorFlags
+from app.domain.claims import Claim
+from app.domain.optimove import ValidationResult
+from app.domain.outbox import ClaimedBatch
+from app.domain.rewards import RewardGrant
+from app.domain.trail import (
+    AUDIENCE_APPROVED,
+    AUDIENCE_SCRUBBED,
+    CLAIM_FAILED,
+    CLAIM_RECEIVED,
+    CLAIM_REJECTED,
+    CLAIM_REPLAYED,
+    GRANT_ATTEMPTED,
+    GRANT_REFUSED,
+    GRANT_RETRY,
+    GRANT_SETTLED,
+    STATUS_AMBIGUOUS,
+    STATUS_DEAD,
+    STATUS_QUEUED,
+    STATUS_RETRY,
+    STATUS_SENT,
+    VALIDATION_ANSWERED,
+    VALIDATION_ERROR,
+    TrailEvent,
+    amount_text,
+    cut,
+)
+from app.policies.base import NO_FLAGS, PolicyPipeline
+
+
+def page_ingested(
+    campaign_id: int,
+    page_no: int,
+    decisions: Sequence[Decision],
+    flags: Mapping[str, OperatorFlags],
+    pipeline: PolicyPipeline,
+    *,
+    approved: bool,
+    now: datetime,
+) -> list[TrailEvent]:
+    """A page's scrubbed customers (which policy, on which data) and, in auto mode, its approvals.
+
+    Eligible customers of a claim-mode campaign need no event: their audience row tells it.
+    """
+    events = []
+    for d in decisions:
+        c = d.candidate
+        if not d.eligible:
+            policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
+            details = {
+                "page": page_no,
+                "promo_code": c.promo_code,
+                "policy": policy,
+                "reason": d.scrub_reason,
+            }
+            events.append(
+                TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, {**details, "data": data})
+            )
+        elif approved:
+            details = {"page": page_no, "promo_code": c.promo_code, "segment": d.segment}
+            events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_APPROVED, details))
+    return events
+
+
+def claim_received(
+    claim: Claim,
+    *,
+    client_name: str | None,
+    key_id: str | None,
+    now: datetime,
+) -> list[TrailEvent]:
+    """A new claim: who sent it, with which key; and its rejection when it was rejected at once."""
+    received = {
+        "claim_id": claim.id,
+        "source": claim.source,
+        "client_id": claim.client_id,
+        "client": client_name,
+        "key_id": key_id,
+        "idempotency_key": claim.idempotency_key is not None,
+        "request_id": claim.correlation_id,
+        "promo_code": claim.promo_code,
+        "segment": claim.segment,
+    }
+    events = [TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_RECEIVED, received)]
+    if claim.reason is not None:
+        rejected = {"claim_id": claim.id, "reason": claim.reason, "at_once": True}
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_REJECTED, rejected))
+    return events
+
+
+def validation_answered(
+    claims: Sequence[Claim],
+    answers: Mapping[str, ValidationResult],
+    moved: Collection[str],
+    *,
+    promo_code: str | None,
+    now: datetime,
+) -> list[TrailEvent]:
+    """What OptiPromo answered for each claim of one validateCustomers call that took the answer."""
+    events = []
+    for claim in claims:
+        if claim.id not in moved:
+            continue
+        answer = answers[claim.customer_id]
+        details: dict[str, object] = {
+            "claim_id": claim.id,
+            "promo_code": promo_code,
+            "call_size": len(claims),
+            "eligible": answer.eligible,
+        }
+        if answer.eligible:
+            details |= {
+                "tier": answer.tier,
+                "reward_type": answer.reward_type,
+                "reward_amount": amount_text(answer.reward_amount),
+            }
+        else:
+            details["reason"] = answer.reason or "optipromo:not_eligible"
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, VALIDATION_ANSWERED, details))
+    return events
+
+
+def validation_failed(
+    claims: Sequence[Claim], error: str, failed: Collection[str], *, now: datetime
+) -> list[TrailEvent]:
+    """A validateCustomers call that failed: each claim retries, or fails when `failed` names it."""
+    events = []
+    for claim in claims:
+        gave_up = claim.id in failed
+        details = {"claim_id": claim.id, "error": cut(error), "will_retry": not gave_up}
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, VALIDATION_ERROR, details))
+        if gave_up:
+            failure = {"claim_id": claim.id, "during": "validation", "reason": cut(error)}
+            events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_FAILED, failure))
+    return events
+
+
+def grants_attempted(
+    claims: Sequence[Claim], attempt_of: Mapping[str, int], *, activator: str, now: datetime
+) -> list[TrailEvent]:
+    """One grant attempt counted for each claim about to be granted."""
+    return [
+        TrailEvent(
+            c.campaign_id,
+            c.customer_id,
+            now,
+            GRANT_ATTEMPTED,
+            {"claim_id": c.id, "activator": activator, "attempt": attempt_of[c.id]},
+        )
+        for c in claims
+        if c.id in attempt_of
+    ]
+
+
+def claims_failed(claims: Iterable[Claim], reasons: Mapping[str, str], *, now: datetime) -> list[TrailEvent]:
+    """Claims given up, each with its reason (only those named in `reasons`)."""
+    return [
+        TrailEvent(
+            c.campaign_id, c.customer_id, now, CLAIM_FAILED, {"claim_id": c.id, "reason": cut(reasons[c.id])}
+        )
+        for c in claims
+        if c.id in reasons
+    ]
+
+
+def grants_settled(
+    claims: Mapping[str, Claim],
+    kept: Sequence[RewardGrant],
+    external_refs: Mapping[str, str | None],
+    *,
+    activator: str,
+    now: datetime,
+) -> list[TrailEvent]:
+    """Each reward granted (amount offered and granted after scaling, the platform's reference), and
+    its status queued for Optimove in the same transaction."""
+    events = []
+    for grant in kept:
+        claim = claims[grant.claim_id]
+        settled = {
+            "claim_id": grant.claim_id,
+            "activator": activator,
+            "reward_type": grant.reward_type,
+            "amount_offered": amount_text(claim.reward_amount),
+            "amount_granted": amount_text(grant.amount),
+            "external_ref": external_refs.get(grant.claim_id),
+        }
+        events.append(TrailEvent(grant.campaign_id, grant.customer_id, now, GRANT_SETTLED, settled))
+        events.append(
+            TrailEvent(grant.campaign_id, grant.customer_id, now, STATUS_QUEUED, {"claim_id": grant.claim_id})
+        )
+    return events
+
+
+def grants_unsettled(
+    claims: Mapping[str, Claim],
+    refused: Mapping[str, str],
+    failed: Mapping[str, str],
+    retry: Mapping[str, str],
+    *,
+    retry_in_seconds: float,
+    now: datetime,
+) -> list[TrailEvent]:
+    """Grants refused by the platform, given up, or left for another round."""
+    events = []
+    for claim_id, reason in refused.items():
+        c = claims[claim_id]
+        events.append(
+            TrailEvent(
+                c.campaign_id, c.customer_id, now, GRANT_REFUSED, {"claim_id": c.id, "reason": cut(reason)}
+            )
+        )
+    events += claims_failed((claims[i] for i in failed), failed, now=now)
+    for claim_id, reason in retry.items():
+        c = claims[claim_id]
+        details = {"claim_id": c.id, "reason": cut(reason), "retry_in_s": round(retry_in_seconds, 2)}
+        events.append(TrailEvent(c.campaign_id, c.customer_id, now, GRANT_RETRY, details))
+    return events
+
+
+def statuses_sent(batch: ClaimedBatch, *, now: datetime) -> list[TrailEvent]:
+    """Each status of one accepted status call: which call, how big, whether it was a re-send."""
+    size = len(batch.customers)
+    return [
+        TrailEvent(
+            batch.campaign_id,
+            customer_id,
+            now,
+            STATUS_SENT,
+            {
+                "call_id": batch.lease_id,
+                "status": status,
+                "batch_size": size,
+                "attempt": batch.attempt,
+                "resent": customer_id in batch.resent_customers,
+            },
+        )
+        for customer_id, status in batch.customers
+    ]
+
+
+def status_call_failed(
+    batch: ClaimedBatch,
+    error: str,
+    *,
+    ambiguous: bool,
+    dead: bool,
+    retry_in_seconds: float | None,
+    now: datetime,
+) -> list[TrailEvent]:
+    """Each status of a call that failed: given up, ambiguous (Optimove may have applied it), or to retry."""
+    step = STATUS_DEAD if dead else STATUS_AMBIGUOUS if ambiguous else STATUS_RETRY
+    size = len(batch.customers)
+    details = {
+        "call_id": batch.lease_id,
+        "batch_size": size,
+        "attempt": batch.attempt,
+        "error": cut(error),
+        "may_have_applied": ambiguous,
+    }
+    if retry_in_seconds is not None:
+        details["retry_in_s"] = round(retry_in_seconds, 2)
+    return [
+        TrailEvent(batch.campaign_id, customer_id, now, step, details) for customer_id, _ in batch.customers
+    ]
+
+
+def claims_replayed(claims: Iterable[Claim], *, by: str, now: datetime) -> list[TrailEvent]:
+    """Failed claims put back to pending by an operator (`claims retry`, the console, `reconcile --fix`)."""
+    return [
+        TrailEvent(c.campaign_id, c.customer_id, now, CLAIM_REPLAYED, {"claim_id": c.id, "by": by})
+        for c in claims
+    ]
