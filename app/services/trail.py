@@ -137,7 +137,7 @@ def step_text(event: TrailEvent) -> str:
             reward = _reward(d.get("reward_type"), d.get("reward_amount"))
             return (
                 f"OptiPromo validated the claim: tier {d.get('tier')}, reward {reward} "
-                f"(one of {d.get('call_size')} customers in that call)"
+                f"(in a call for {d.get('call_size')} customer{'s' if d.get('call_size') != 1 else ''})"
             )
         case steps.VALIDATION_ANSWERED:
             reason = d.get("reason")
@@ -220,7 +220,9 @@ def _evidence(data: object) -> str:
 def _audience_line(audience: AudienceEntry | None) -> str:
     if audience is None:
         return "not in the campaign's audience"
-    where = f"promo code {audience.promo_code}, segment {audience.segment}"
+    where = f"promo code {audience.promo_code}" + (
+        f", segment {audience.segment}" if audience.segment else ""
+    )
     if audience.eligible:
         return f"in the audience, eligible ({where})"
     return f"in the audience, scrubbed: {reason_in_words(audience.scrub_reason)} ({where})"

@@ -69,6 +69,9 @@ class SqlTrail:
             return
         if is_postgres(self._conn):
             if len(events) >= COPY_FROM_EVENTS:
+                if not self._conn.in_transaction():
+                    # COPY goes through the driver's cursor: make sure the unit of work's commit covers it.
+                    self._conn.begin()
                 cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
                     cursor.copy_expert(
