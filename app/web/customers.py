@@ -22,7 +22,7 @@ def _services() -> Any:
     return current_app.config["PROMOBRIDGE_SERVICES"]
 
 
-@customers_api.get("/v1/customers/<path:customer_id>/trail")
+@customers_api.get("/v1/customers/<customer_id>/trail")
 @documented(
     path=CustomerPath,
     query=CustomerTrailQuery,

@@ -165,9 +165,7 @@ class CustomerTrailQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int | SkipJsonSchema[None] = Field(
+    campaign_id: Annotated[int, Field(ge=1, le=MAX_OPTIMOVE_ID)] | SkipJsonSchema[None] = Field(
         default=None,
-        ge=1,
-        le=MAX_OPTIMOVE_ID,
         description="Optimove's CampaignID: only this campaign's story. Without it, every campaign's.",
     )
