@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 # The steps, in the order a customer usually meets them. Past tense: each one happened.
-AUDIENCE_INGESTED = "audience.ingested"  # never stored: read from the audience row itself
+# An eligible customer, and an auto campaign's approval, cost no event: the audience row and the
+# outbox row tell them (see StatusRecord).
 AUDIENCE_SCRUBBED = "audience.scrubbed"
-AUDIENCE_APPROVED = "audience.approved"
 CLAIM_RECEIVED = "claim.received"
 CLAIM_REJECTED = "claim.rejected"
 VALIDATION_ANSWERED = "validation.answered"
@@ -36,11 +36,12 @@ STATUS_RETRY = "status.retry"
 STATUS_DEAD = "status.dead"
 
 STEPS = (
-    AUDIENCE_INGESTED, AUDIENCE_SCRUBBED, AUDIENCE_APPROVED, CLAIM_RECEIVED, CLAIM_REJECTED,
-    VALIDATION_ANSWERED, VALIDATION_ERROR, GRANT_ATTEMPTED, GRANT_SETTLED, GRANT_REFUSED, GRANT_RETRY,
-    CLAIM_FAILED, CLAIM_REPLAYED, STATUS_QUEUED, STATUS_SENT, STATUS_AMBIGUOUS, STATUS_RETRY, STATUS_DEAD,
+    AUDIENCE_SCRUBBED, CLAIM_RECEIVED, CLAIM_REJECTED, VALIDATION_ANSWERED, VALIDATION_ERROR,
+    GRANT_ATTEMPTED, GRANT_SETTLED, GRANT_REFUSED, GRANT_RETRY, CLAIM_FAILED, CLAIM_REPLAYED,
+    STATUS_QUEUED, STATUS_AMBIGUOUS, STATUS_RETRY, STATUS_SENT, STATUS_DEAD,
 )  # fmt: skip
 
+_STEP_RANK = {step: rank for rank, step in enumerate(STEPS)}
 MAX_STEP_CHARS = 32
 MAX_DETAIL_TEXT_CHARS = 200  # an error message kept in a detail is cut to this
 
@@ -100,6 +101,41 @@ class TrailEvent:
     details: Details = field(default_factory=dict)
 
 
+# What became of one status call (a row of status_calls).
+CALL_SENT = "sent"
+CALL_AMBIGUOUS = "ambiguous"  # failed, but Optimove may have applied it: the rows will be sent again
+CALL_RETRY = "retry"  # failed before Optimove could apply it
+CALL_DEAD = "dead"  # given up: the rows are dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCall:
+    """One UpdateCustomerPromotionStatus call: when, how many statuses, which attempt, and its outcome."""
+
+    id: int
+    at: datetime
+    size: int
+    attempt: int
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """The customer's status for Optimove as the outbox holds it, with the last call that carried it.
+
+    Written once per call for a whole batch (the outbox row points at its call): the trail keeps no
+    row per customer for a status sent, so a call of 10,000 statuses costs one row, not 10,000.
+    """
+
+    queued_at: datetime
+    sent_at: datetime | None
+    dead_at: datetime | None
+    sends: int  # calls that carried it and may have been applied: > 1 means Optimove saw a re-send
+    attempts: int
+    last_error: str | None
+    last_call: StatusCall | None
+
+
 @dataclass(frozen=True, slots=True)
 class AudienceEntry:
     """What the audience row says of the customer now (written at ingest, before any trail existed)."""
@@ -140,16 +176,52 @@ class CampaignTrail:
     claim: ClaimSummary | None
     events: Sequence[TrailEvent]
     ingested_at: datetime | None = None  # when the campaign's ingest finished
+    status: StatusRecord | None = None
+    customer_id: str = ""
+    started_at: datetime | None = None  # when the campaign was announced (created)
+
+    def before_the_trail(self, recorded_since: datetime | None) -> bool:
+        """Whether this story happened before the trail recorded anything (told from the rows then)."""
+        if self.events:
+            return False
+        return recorded_since is None or self.started_at is None or self.started_at < recorded_since
 
     @property
     def ordered(self) -> list[TrailEvent]:
-        """The events in the order they happened (time, then the order of writing)."""
-        return sorted(self.events, key=lambda e: e.at)
+        """Every step in the order it happened: the recorded events and, told by the outbox row, the
+        status queued and the call that delivered it. Steps of the same instant (one transaction)
+        follow the life of a claim (STEPS)."""
+        return sorted([*self.events, *self._status_steps()], key=lambda e: (e.at, _STEP_RANK.get(e.step, 0)))
+
+    def _status_steps(self) -> list[TrailEvent]:
+        status = self.status
+        if status is None or not self.customer_id:
+            return []
+        cid, customer = self.campaign_id, self.customer_id
+        steps = [
+            TrailEvent(cid, customer, status.queued_at, STATUS_QUEUED, {"auto_mode": self.mode == "auto"})
+        ]
+        if status.sent_at is not None:
+            call = status.last_call
+            details: dict[str, Any] = {
+                "call_id": None if call is None else call.id,
+                "batch_size": None if call is None else call.size,
+                "attempt": status.attempts if call is None else call.attempt,
+                "resent": status.sends > 1,
+                "sends": status.sends,
+            }
+            steps.append(TrailEvent(cid, customer, status.sent_at, STATUS_SENT, details))
+        if status.dead_at is not None and not any(e.step == STATUS_DEAD for e in self.events):
+            details = {"call_id": None, "error": cut(status.last_error or "no error recorded")}
+            steps.append(TrailEvent(cid, customer, status.dead_at, STATUS_DEAD, details))
+        return steps
 
     @property
     def last_seen(self) -> datetime | None:
         """The latest time anything is known of (to list the most recent campaign first)."""
         times = [e.at for e in self.events]
+        if self.status is not None:
+            times.append(self.status.queued_at)
         if self.claim is not None:
             times.append(self.claim.created_at)
         return max(times, default=None)

@@ -160,17 +160,7 @@ def ingest_page(
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
         counts = uow.audience.write_page(campaign_id, page_no, decisions)
-        uow.trail.append(
-            trail_steps.page_ingested(
-                campaign_id,
-                page_no,
-                decisions,
-                flags,
-                pipeline,
-                approved=campaign.mode == CampaignMode.AUTO,
-                now=now,
-            )
-        )
+        uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, decisions, flags, pipeline, now=now))
         approvals = 0
         if campaign.mode == CampaignMode.AUTO:
             approvals = uow.outbox.enqueue_page_approvals(

@@ -75,7 +75,7 @@ def _campaign_trail(
     member = uow.audience.member(campaign_id, customer_id)
     claim = uow.claims.find_by_customer(campaign_id, customer_id)
     if member is None and claim is None and not events:
-        return None
+        return None  # (an outbox row always has an audience row: no status without a member)
     campaign = uow.campaigns.get(campaign_id)
     audience = (
         None
@@ -90,6 +90,9 @@ def _campaign_trail(
         None if claim is None else _summary(claim),
         events,
         None if campaign is None else campaign.ingest_finished_at,
+        uow.trail.status_of(campaign_id, customer_id),
+        customer_id,
+        None if campaign is None else campaign.created_at,
     )
 
 
@@ -123,8 +126,6 @@ def step_text(event: TrailEvent) -> str:
                 f"scrubbed from the audience by the {d.get('policy')} policy: "
                 f"{reason_in_words(d.get('reason'))}{_evidence(d.get('data'))}"
             )
-        case steps.AUDIENCE_APPROVED:
-            return f"approved in bulk for Optimove (auto mode), segment {d.get('segment')}"
         case steps.CLAIM_RECEIVED:
             via = f'client "{d["client"]}" (id {d.get("client_id")})' if d.get("client") else _source(d)
             key = f", key {d['key_id']}" if d.get("key_id") else ""
@@ -168,11 +169,16 @@ def step_text(event: TrailEvent) -> str:
             return f"claim failed: {why} (it can be replayed: promobridge claims retry)"
         case steps.CLAIM_REPLAYED:
             return f"failed claim replayed (by {d.get('by')}): back to pending"
+        case steps.STATUS_QUEUED if d.get("auto_mode"):
+            return "approved in bulk at ingest (auto mode): status queued for Optimove"
         case steps.STATUS_QUEUED:
             return "status (reward delivered) queued for Optimove"
+        case steps.STATUS_SENT if d.get("call_id") is None:
+            return "status reached Optimove (before the trail: the call is not known)"
         case steps.STATUS_SENT:
             resent = (
-                ", a RE-SEND: an earlier call may already have applied it (harmless)"
+                f", a RE-SEND (carried by {d.get('sends')} calls: an earlier one may already have applied "
+                "it; harmless, the call sets a state)"
                 if d.get("resent")
                 else ""
             )
@@ -257,13 +263,12 @@ def _rows_story(trail: CampaignTrail) -> list[tuple[datetime, str]]:
         if claim.activated_at is not None:
             granted = _reward(claim.reward_type, amount_text(claim.granted_amount))
             story.append((claim.activated_at, f"granted {granted}"))
-        if claim.completed_at is not None:
-            story.append((claim.completed_at, "status reached Optimove"))
+    story += [(e.at, step_text(e)) for e in trail.ordered]  # the status, told by its outbox row
     return sorted(story, key=lambda s: s[0])
 
 
 def _note(trail: CampaignTrail, recorded_since: datetime | None) -> str | None:
-    if trail.events:
+    if not trail.before_the_trail(recorded_since):
         return None
     since = f"before {_time(recorded_since)}" if recorded_since is not None else "for this customer yet"
     return f"no trail recorded {since}: this story is told from the current audience and claim rows"

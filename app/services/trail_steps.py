@@ -16,8 +16,9 @@ from app.domain.optimove import ValidationResult
 from app.domain.outbox import ClaimedBatch
 from app.domain.rewards import RewardGrant
 from app.domain.trail import (
-    AUDIENCE_APPROVED,
     AUDIENCE_SCRUBBED,
+    CALL_AMBIGUOUS,
+    CALL_DEAD,
     CLAIM_FAILED,
     CLAIM_RECEIVED,
     CLAIM_REJECTED,
@@ -28,9 +29,7 @@ from app.domain.trail import (
     GRANT_SETTLED,
     STATUS_AMBIGUOUS,
     STATUS_DEAD,
-    STATUS_QUEUED,
     STATUS_RETRY,
-    STATUS_SENT,
     VALIDATION_ANSWERED,
     VALIDATION_ERROR,
     TrailEvent,
@@ -47,30 +46,23 @@ def page_ingested(
     flags: Mapping[str, OperatorFlags],
     pipeline: PolicyPipeline,
     *,
-    approved: bool,
     now: datetime,
 ) -> list[TrailEvent]:
-    """A page's scrubbed customers (which policy, on which data) and, in auto mode, its approvals.
+    """A page's scrubbed customers: which policy, on which data.
 
-    Eligible customers of a claim-mode campaign need no event: their audience row tells it.
+    Eligible customers need no event (their audience row tells it, and in auto mode their outbox
+    row tells the approval): a page costs as many rows as it scrubs, not as many as it holds.
     """
     events = []
     for d in decisions:
+        if d.eligible:
+            continue
         c = d.candidate
-        if not d.eligible:
-            policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
-            details = {
-                "page": page_no,
-                "promo_code": c.promo_code,
-                "policy": policy,
-                "reason": d.scrub_reason,
-            }
-            events.append(
-                TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, {**details, "data": data})
-            )
-        elif approved:
-            details = {"page": page_no, "promo_code": c.promo_code, "segment": d.segment}
-            events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_APPROVED, details))
+        policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
+        details = {"page": page_no, "promo_code": c.promo_code, "policy": policy, "reason": d.scrub_reason}
+        events.append(
+            TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, {**details, "data": data})
+        )
     return events
 
 
@@ -183,8 +175,8 @@ def grants_settled(
     activator: str,
     now: datetime,
 ) -> list[TrailEvent]:
-    """Each reward granted (amount offered and granted after scaling, the platform's reference), and
-    its status queued for Optimove in the same transaction."""
+    """Each reward granted: the amount offered and granted after scaling, the platform's reference.
+    (Its status, queued in the same transaction, is told by its outbox row.)"""
     events = []
     for grant in kept:
         claim = claims[grant.claim_id]
@@ -197,9 +189,6 @@ def grants_settled(
             "external_ref": external_refs.get(grant.claim_id),
         }
         events.append(TrailEvent(grant.campaign_id, grant.customer_id, now, GRANT_SETTLED, settled))
-        events.append(
-            TrailEvent(grant.campaign_id, grant.customer_id, now, STATUS_QUEUED, {"claim_id": grant.claim_id})
-        )
     return events
 
 
@@ -229,45 +218,24 @@ def grants_unsettled(
     return events
 
 
-def statuses_sent(batch: ClaimedBatch, *, now: datetime) -> list[TrailEvent]:
-    """Each status of one accepted status call: which call, how big, whether it was a re-send."""
-    size = len(batch.customers)
-    return [
-        TrailEvent(
-            batch.campaign_id,
-            customer_id,
-            now,
-            STATUS_SENT,
-            {
-                "call_id": batch.lease_id,
-                "status": status,
-                "batch_size": size,
-                "attempt": batch.attempt,
-                "resent": customer_id in batch.resent_customers,
-            },
-        )
-        for customer_id, status in batch.customers
-    ]
-
-
 def status_call_failed(
     batch: ClaimedBatch,
+    call_id: int | None,
     error: str,
-    *,
-    ambiguous: bool,
-    dead: bool,
+    outcome: str,
     retry_in_seconds: float | None,
+    *,
     now: datetime,
 ) -> list[TrailEvent]:
-    """Each status of a call that failed: given up, ambiguous (Optimove may have applied it), or to retry."""
-    step = STATUS_DEAD if dead else STATUS_AMBIGUOUS if ambiguous else STATUS_RETRY
-    size = len(batch.customers)
-    details = {
-        "call_id": batch.lease_id,
-        "batch_size": size,
+    """Each status of a call that failed: ambiguous (Optimove may have applied it), to retry, or
+    given up. The rare path: a call that succeeds costs no row per customer (see StatusRecord)."""
+    step = {CALL_AMBIGUOUS: STATUS_AMBIGUOUS, CALL_DEAD: STATUS_DEAD}.get(outcome, STATUS_RETRY)
+    details: dict[str, object] = {
+        "call_id": call_id,
+        "batch_size": len(batch.customers),
         "attempt": batch.attempt,
         "error": cut(error),
-        "may_have_applied": ambiguous,
+        "may_have_applied": outcome == CALL_AMBIGUOUS,
     }
     if retry_in_seconds is not None:
         details["retry_in_s"] = round(retry_in_seconds, 2)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.trail import TrailEvent
+from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch
+from app.domain.trail import MAX_DETAIL_TEXT_CHARS, StatusCall, StatusRecord, TrailEvent
+from tests.fakes.outbox import OutboxKey, OutboxRow
 from tests.fakes.tables import Table, TableView, json_value
 
 
@@ -24,16 +26,42 @@ class TrailRow:
     details: str
 
 
+@dataclass(frozen=True, slots=True)
+class StatusCallRow:
+    """One row of the status_calls table."""
+
+    id: int
+    campaign_id: int
+    at: datetime
+    kind: str
+    size: int
+    attempt: int
+    outcome: str
+    error: str | None
+
+
 def trail_table() -> Table[int, TrailRow]:
     """An empty trail_events table."""
     return Table("trail_events")
 
 
+def status_calls_table() -> Table[int, StatusCallRow]:
+    """An empty status_calls table."""
+    return Table("status_calls")
+
+
 class FakeTrail:
     """The trail in memory (see ``app.services.unit_of_work.TrailRepository``)."""
 
-    def __init__(self, rows: TableView[int, TrailRow]) -> None:
+    def __init__(
+        self,
+        rows: TableView[int, TrailRow],
+        calls: TableView[int, StatusCallRow],
+        outbox: TableView[OutboxKey, OutboxRow],
+    ) -> None:
         self._rows = rows
+        self._calls = calls
+        self._outbox = outbox
         self.appends = 0  # statements a SQL trail would have run (a test may count them)
 
     def append(self, events: Sequence[TrailEvent]) -> None:
@@ -62,6 +90,32 @@ class FakeTrail:
         """When the first event of all was recorded."""
         rows = self._rows.rows()
         return min(rows, key=lambda r: r.id).at if rows else None
+
+    def record_status_call(
+        self, batch: ClaimedBatch, *, outcome: str, error: str | None, now: datetime
+    ) -> int | None:
+        """Record one status call for the batch; its id."""
+        row = StatusCallRow(
+            self._calls.table.next_id(), batch.campaign_id, now, batch.kind, len(batch.customers),
+            batch.attempt, outcome, None if error is None else error[:MAX_DETAIL_TEXT_CHARS],
+        )  # fmt: skip
+        self._calls.insert(row.id, row)
+        return row.id
+
+    def status_of(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        """The customer's outbox row and the call it points at."""
+        row = self._outbox.get((PROMOTION_STATUS, campaign_id, customer_id))
+        if row is None:
+            return None
+        call_row = None if row.last_call_id is None else self._calls.get(row.last_call_id)
+        call = (
+            None
+            if call_row is None
+            else StatusCall(call_row.id, call_row.at, call_row.size, call_row.attempt, call_row.outcome)
+        )
+        return StatusRecord(
+            row.created_at, row.sent_at, row.dead_at, row.send_count, row.attempts, row.last_error, call
+        )
 
 
 def _stored(details: Mapping[str, Any]) -> str:

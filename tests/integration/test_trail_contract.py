@@ -11,7 +11,16 @@ from datetime import timedelta
 import pytest
 
 from app.domain.outbox import ClaimedBatch
-from app.domain.trail import CLAIM_RECEIVED, STATUS_SENT, VALIDATION_ANSWERED, TrailEvent
+from app.domain.trail import (
+    CALL_AMBIGUOUS,
+    CALL_SENT,
+    CLAIM_RECEIVED,
+    STATUS_SENT,
+    VALIDATION_ANSWERED,
+    StatusCall,
+    StatusRecord,
+    TrailEvent,
+)
 from app.services.unit_of_work import UnitOfWork
 from tests.integration.test_unit_of_work_contract import (
     LEASE,
@@ -119,3 +128,38 @@ def test_a_batch_names_the_customers_an_earlier_ambiguous_call_may_have_reached_
     assert first.attempt == 1 and first.resent_customers == frozenset()
     assert second.attempt == 2 and second.resent_customers == {"c1", "c2"}
     assert second.previously_sent == 2
+
+
+def test_a_status_call_is_recorded_once_per_call_and_the_sent_rows_point_at_it(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1))
+    with writing(backend) as uow:
+        uow.outbox.enqueue_statuses(1, ["c1", "c2"], deadline=None, now=T0)
+    with writing(backend) as uow:
+        first = _lease(uow, 1)
+        lost = uow.trail.record_status_call(first, outcome=CALL_AMBIGUOUS, error="reset " * 100, now=T0)
+        uow.outbox.release_for_retry(first, available_at=T0, error="reset", maybe_applied=True)
+    with writing(backend) as uow:
+        second = _lease(uow, 2)
+        call = uow.trail.record_status_call(
+            second, outcome=CALL_SENT, error=None, now=T0 + timedelta(seconds=2)
+        )
+        assert uow.outbox.mark_sent(second, now=T0 + timedelta(seconds=2), call_id=call) == 2
+    with reading(backend) as uow:
+        status = uow.trail.status_of(1, "c1")
+        nobody = uow.trail.status_of(1, "c3")
+        elsewhere = uow.trail.status_of(2, "c1")
+    assert lost is not None and call is not None and call != lost
+    assert nobody is None and elsewhere is None
+    assert status == StatusRecord(
+        queued_at=T0, sent_at=T0 + timedelta(seconds=2), dead_at=None, sends=2, attempts=2, last_error=None,
+        last_call=StatusCall(call, T0 + timedelta(seconds=2), size=2, attempt=2, outcome=CALL_SENT),
+    )  # fmt: skip
+
+
+def test_a_queued_status_has_no_call_yet(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1))
+    with writing(backend) as uow:
+        uow.outbox.enqueue_statuses(1, ["c1"], deadline=None, now=T0)
+    with reading(backend) as uow:
+        status = uow.trail.status_of(1, "c1")
+    assert status is not None and status.last_call is None and status.sent_at is None and status.sends == 0

@@ -200,8 +200,8 @@ class SqlOutbox:
             attempt=max(int(row.attempts) for row in rows),
         )
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; returns how many still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); returns how many still held the lease."""
         result = self._conn.execute(
             update(outbox)
             .where(_leased(batch))
@@ -211,6 +211,7 @@ class SqlOutbox:
                 lease_until=None,
                 send_count=outbox.c.send_count + 1,
                 last_error=None,
+                last_call_id=call_id,
             )
         )
         return int(result.rowcount)

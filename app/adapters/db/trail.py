@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, insert, select
 
 from app.adapters.db.dialect import is_postgres
-from app.adapters.db.tables import trail_events
+from app.adapters.db.tables import outbox, status_calls, trail_events
 from app.clock import as_utc
-from app.domain.trail import TrailEvent
+from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch
+from app.domain.trail import MAX_DETAIL_TEXT_CHARS, StatusCall, StatusRecord, TrailEvent
 
 # Below this many events a multi-row INSERT is as cheap as a COPY and simpler to run.
 COPY_FROM_EVENTS = 50
@@ -112,6 +113,49 @@ class SqlTrail:
         at = self._conn.execute(select(trail_events.c.at).order_by(trail_events.c.id).limit(1)).scalar()
         return None if at is None else _utc(at)
 
+    def record_status_call(
+        self, batch: ClaimedBatch, *, outcome: str, error: str | None, now: datetime
+    ) -> int | None:
+        """Record one status call for the batch; its id."""
+        return int(
+            self._conn.execute(
+                insert(status_calls)
+                .values(
+                    campaign_id=batch.campaign_id,
+                    at=now,
+                    kind=batch.kind,
+                    size=len(batch.customers),
+                    attempt=batch.attempt,
+                    outcome=outcome,
+                    error=None if error is None else error[:MAX_DETAIL_TEXT_CHARS],
+                )
+                .returning(status_calls.c.id)
+            ).scalar_one()
+        )
+
+    def status_of(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        """The customer's outbox row (found by its unique key) and the call it points at."""
+        o, c = outbox.c, status_calls.c
+        row = self._conn.execute(
+            select(
+                o.created_at, o.sent_at, o.dead_at, o.send_count, o.attempts, o.last_error,
+                c.id, c.at, c.size, c.attempt, c.outcome,
+            )
+            .select_from(outbox.outerjoin(status_calls, and_(c.id == o.last_call_id)))
+            .where(o.kind == PROMOTION_STATUS, o.campaign_id == campaign_id, o.customer_id == customer_id)
+        ).first()  # fmt: skip
+        if row is None:
+            return None
+        call = (
+            None
+            if row.id is None
+            else StatusCall(int(row.id), _utc(row.at), row.size, row.attempt, row.outcome)
+        )
+        return StatusRecord(
+            _utc(row.created_at), as_utc(row.sent_at), as_utc(row.dead_at), int(row.send_count),
+            int(row.attempts), row.last_error, call,
+        )  # fmt: skip
+
 
 class NoTrail:
     """A trail that records nothing (TRAIL_ENABLED=false): reads find no event."""
@@ -127,4 +171,14 @@ class NoTrail:
 
     def first_recorded_at(self) -> datetime | None:
         """Nothing was recorded."""
+        return None
+
+    def record_status_call(
+        self, batch: ClaimedBatch, *, outcome: str, error: str | None, now: datetime
+    ) -> int | None:
+        """Record nothing."""
+        return None
+
+    def status_of(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        """Nothing is known (the outbox is not the trail's to read when the trail is off)."""
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 from app.domain.backoff import Backoff
@@ -13,7 +14,6 @@ from app.domain.claims import ClaimRequest
 from app.domain.optimove_errors import OptimoveServerError
 from app.domain.rewards import GrantKind
 from app.domain.trail import (
-    AUDIENCE_APPROVED,
     AUDIENCE_SCRUBBED,
     CLAIM_RECEIVED,
     CLAIM_REJECTED,
@@ -43,6 +43,11 @@ from tests.unit.services.arrange import CAMPAIGN, PROMO, claim_campaign, pending
 from tests.unit.services.test_ingest import AUTO_MODE, CLAIM_MODE, Flow, customers, scheduled
 
 SECRET = "jane.doe@example.com"  # a session property that must never reach the trail
+
+
+def story(text: str) -> list[str]:
+    """The step lines of a story, without their times."""
+    return [line.split(" UTC  ", 1)[1] for line in text.splitlines() if " UTC  " in line]
 
 
 def steps(uow: FakeUnitOfWorkFactory, customer: str, campaign_id: int | None = None) -> list[TrailEvent]:
@@ -92,15 +97,23 @@ def test_an_ingested_page_records_each_scrubbed_customer_with_the_policy_and_the
     assert steps(uow, "c0") == []
 
 
-def test_an_auto_campaign_records_each_customer_approved_in_bulk(uow: FakeUnitOfWorkFactory) -> None:
+def test_an_auto_campaigns_approvals_cost_no_event_per_customer_and_are_told_by_the_outbox_and_its_call(
+    uow: FakeUnitOfWorkFactory,
+) -> None:
     source = FakeCampaignSource({CAMPAIGN: customers(3, no_consent=(2,))})
     flow = Flow(uow, source, AUTO_MODE)
     flow.start(scheduled())
     flow.drain()
+    relay_once(uow, FakeStatusSink(), RelayConfig(), clock=FixedClock())
 
-    assert step_names(uow, "c0") == [AUDIENCE_APPROVED]
-    assert steps(uow, "c0")[0].details == {"page": 0, "promo_code": "SPRING", "segment": "gold"}
-    assert step_names(uow, "c2") == [AUDIENCE_SCRUBBED]
+    assert steps(uow, "c0") == [] and step_names(uow, "c2") == [AUDIENCE_SCRUBBED]
+    assert len(uow.db.status_calls.rows) == 1  # one row for the call, whatever its size
+    trail = customer_trail(uow, "c0")
+    assert trail is not None
+    assert story(render_trail(trail)) == [
+        "approved in bulk at ingest (auto mode): status queued for Optimove",
+        "status reached Optimove in call 1 (batch of 2, attempt 1)",
+    ]
 
 
 def test_a_claim_records_who_sent_it_with_which_key_and_never_its_session_properties(
@@ -181,8 +194,8 @@ def test_a_grant_round_records_the_attempt_the_amount_before_and_after_scaling_a
         clock=FixedClock(),
     )
 
-    assert step_names(uow, "alice") == [GRANT_ATTEMPTED, GRANT_SETTLED, STATUS_QUEUED]
-    attempted, settled, _ = steps(uow, "alice")
+    assert step_names(uow, "alice") == [GRANT_ATTEMPTED, GRANT_SETTLED]
+    attempted, settled = steps(uow, "alice")
     assert attempted.details == {"claim_id": alice, "activator": "scripted", "attempt": 1}
     assert settled.details == {
         "claim_id": alice, "activator": "scripted", "reward_type": "bonus", "amount_offered": "10",
@@ -208,13 +221,16 @@ def test_a_status_call_records_its_call_size_and_attempt_and_a_resend_after_an_a
     clock.advance(seconds=5)
     relay_once(uow, sink, config, clock=clock, rng=random.Random(1))
 
-    ambiguous, sent = steps(uow, "alice")[-2:]
-    assert ambiguous.step == STATUS_AMBIGUOUS and ambiguous.details["may_have_applied"] is True
-    assert ambiguous.details["attempt"] == 1 and ambiguous.details["batch_size"] == 1
-    assert sent.step == STATUS_SENT and sent.details["call_id"] != ambiguous.details["call_id"]
-    assert sent.details | {"call_id": "x"} == {
-        "call_id": "x", "status": True, "batch_size": 1, "attempt": 2, "resent": True,
+    ambiguous = steps(uow, "alice")[-1]  # a call that succeeds adds no event: its outbox row tells it
+    assert ambiguous.step == STATUS_AMBIGUOUS and ambiguous.details == {
+        "call_id": 1, "batch_size": 1, "attempt": 1, "error": "OptimoveServerError: HTTP 502",
+        "may_have_applied": True, "retry_in_s": ambiguous.details["retry_in_s"],
     }  # fmt: skip
+    trail = customer_trail(uow, "alice")
+    assert trail is not None
+    queued, told_ambiguous, sent = trail.campaigns[0].ordered[-3:]
+    assert (queued.step, told_ambiguous, sent.step) == (STATUS_QUEUED, ambiguous, STATUS_SENT)
+    assert sent.details == {"call_id": 2, "batch_size": 1, "attempt": 2, "resent": True, "sends": 2}
 
 
 def test_a_failed_claim_replayed_records_who_replayed_it(
@@ -260,16 +276,16 @@ def test_explain_tells_a_rewarded_customers_story_in_order_with_amounts_referenc
         f"now: in the audience, eligible (promo code {PROMO}, segment gold); claim {alice} is completed"
         in text
     )
-    story = [line.split("UTC  ", 1)[1] for line in lines if "UTC  " in line]
-    assert story[0].startswith(
+    told = story(text)
+    assert told[0].startswith(
         f'claimed the reward (claim {alice}) through client "shop-backend" (id 7), key AbC123'
     )
-    assert story[1].startswith("OptiPromo validated the claim: tier gold, reward 10 bonus")
-    assert story[2] == "grant attempt 1 through the scripted activator"
-    assert story[3].startswith("granted 15 bonus through the scripted activator (OptiPromo offered 10;")
-    assert story[3].endswith(f"reference ref-{alice[:8]}")
-    assert story[4] == "status (reward delivered) queued for Optimove"
-    assert story[5].startswith("status reached Optimove in call ") and "(batch of 1, attempt 1)" in story[5]
+    assert told[1].startswith("OptiPromo validated the claim: tier gold, reward 10 bonus")
+    assert told[2] == "grant attempt 1 through the scripted activator"
+    assert told[3].startswith("granted 15 bonus through the scripted activator (OptiPromo offered 10;")
+    assert told[3].endswith(f"reference ref-{alice[:8]}")
+    assert told[4] == "status (reward delivered) queued for Optimove"
+    assert told[5] == "status reached Optimove in call 1 (batch of 1, attempt 1)"
     assert SECRET not in text and SECRET not in json.dumps(trail_json(trail))
 
 
@@ -313,7 +329,8 @@ def test_a_customer_from_before_the_trail_gets_a_story_from_the_rows_and_is_told
     rewarded_and_reported(uow, doorbell)  # the trail began with alice
     with uow() as u:
         u.campaigns.add(
-            NewCampaign(2, CampaignMode.CLAIM, None, None, 100, state=CampaignState.READY), now=T0
+            NewCampaign(2, CampaignMode.CLAIM, None, None, 100, state=CampaignState.READY),
+            now=T0 - timedelta(days=1),
         )
         u.audience.add_member_if_absent(
             2, "old-timer", page_no=0, promo_code="P2", segment="silver", eligible=True, scrub_reason=None
