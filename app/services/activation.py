@@ -92,10 +92,7 @@ def activate_validated(
         )
         exhausted = _exhausted([c for c in ready if c.id not in attempt_of])
         given_up = uow.claims.mark_failed(exhausted, now=clock())
-        uow.trail.append(
-            trail_steps.grants_attempted(ready, attempt_of, activator=activator.name, now=clock())
-            + trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock())
-        )
+        uow.trail.append(trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock()))
         uow.commit()
     grants = [grant_for(c, rewards) for c in ready if c.id in attempt_of]
     outcomes = {o.claim_id: o for o in activator.grant(grants)} if grants else {}
@@ -111,27 +108,22 @@ def activate_validated(
         refused = uow.claims.mark_rejected(settlement.refused, source=ClaimState.VALIDATED, now=now)
         misconfigured = uow.claims.mark_failed(settlement.misconfigured, now=now)
         unconfirmed = uow.claims.mark_failed(settlement.unconfirmed, now=now) + given_up
+        moved = {*misconfigured, *unconfirmed}
         uow.claims.schedule_activation_retry(
             settlement.retry, due_at=now + timedelta(seconds=retry_in), now=now
         )
-        by_id = {c.id: c for c in ready}
         uow.trail.append(
-            trail_steps.grants_settled(
-                by_id,
+            trail_steps.activation_round(
+                {c.id: c for c in ready},
                 kept,
-                {g.claim_id: outcomes[g.claim_id].external_ref for g in kept},
-                activator=activator.name,
-                now=now,
-            )
-            + trail_steps.grants_unsettled(
-                by_id,
-                {i: settlement.refused[i] for i in refused},
-                {
-                    i: reason
-                    for i, reason in (settlement.misconfigured | settlement.unconfirmed).items()
-                    if i in {*misconfigured, *unconfirmed}
+                outcomes,
+                attempt_of,
+                refused={i: settlement.refused[i] for i in refused},
+                failed={
+                    i: r for i, r in (settlement.misconfigured | settlement.unconfirmed).items() if i in moved
                 },
-                settlement.retry,
+                retry=settlement.retry,
+                activator=activator.name,
                 retry_in_seconds=retry_in,
                 now=now,
             )

@@ -146,8 +146,6 @@ def step_text(event: TrailEvent) -> str:
         case steps.VALIDATION_ERROR:
             then = "will retry" if d.get("will_retry") else "gave up"
             return f"the call to OptiPromo failed ({d.get('error')}); {then}"
-        case steps.GRANT_ATTEMPTED:
-            return f"grant attempt {d.get('attempt')} through the {d.get('activator')} activator"
         case steps.GRANT_SETTLED:
             granted = _reward(d.get("reward_type"), d.get("amount_granted"))
             offered = d.get("amount_offered")
@@ -157,13 +155,17 @@ def step_text(event: TrailEvent) -> str:
                 else f"as OptiPromo offered ({offered})"
             )
             ref = d.get("external_ref")
-            return f"granted {granted} through the {d.get('activator')} activator ({scaled})" + (
+            return f"granted {granted} through the {d.get('activator')} activator{_attempt(d)} ({scaled})" + (
                 f", reference {ref}" if ref else ""
             )
         case steps.GRANT_REFUSED:
-            return f"the operator's platform refused the grant: {reason_in_words(d.get('reason'))}"
+            why = reason_in_words(d.get("reason"))
+            return f"the operator's platform refused the grant{_attempt(d)}: {why}"
         case steps.GRANT_RETRY:
-            return f"the grant was not settled ({d.get('reason')}); next attempt in {d.get('retry_in_s')} s"
+            return (
+                f"the grant was not settled{_attempt(d)} ({d.get('reason')}); "
+                f"next attempt in {d.get('retry_in_s')} s"
+            )
         case steps.CLAIM_FAILED:
             why = reason_in_words(d.get("reason"))
             return f"claim failed: {why} (it can be replayed: promobridge claims retry)"
@@ -198,6 +200,11 @@ def step_text(event: TrailEvent) -> str:
         case steps.STATUS_DEAD:
             return f"status call {d.get('call_id')} failed for good ({d.get('error')}): dead-lettered"
     return f"{event.step} {dict(d)}"
+
+
+def _attempt(d: Mapping[str, Any]) -> str:
+    attempt = d.get("attempt")
+    return f" on attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
 
 
 def _source(d: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from app.domain.audience import Decision, OperatorFlags
 from app.domain.claims import Claim
 from app.domain.optimove import ValidationResult
 from app.domain.outbox import ClaimedBatch
-from app.domain.rewards import RewardGrant
+from app.domain.rewards import GrantOutcome, RewardGrant
 from app.domain.trail import (
     AUDIENCE_SCRUBBED,
     CALL_AMBIGUOUS,
@@ -23,7 +23,6 @@ from app.domain.trail import (
     CLAIM_RECEIVED,
     CLAIM_REJECTED,
     CLAIM_REPLAYED,
-    GRANT_ATTEMPTED,
     GRANT_REFUSED,
     GRANT_RETRY,
     GRANT_SETTLED,
@@ -139,23 +138,6 @@ def validation_failed(
     return events
 
 
-def grants_attempted(
-    claims: Sequence[Claim], attempt_of: Mapping[str, int], *, activator: str, now: datetime
-) -> list[TrailEvent]:
-    """One grant attempt counted for each claim about to be granted."""
-    return [
-        TrailEvent(
-            c.campaign_id,
-            c.customer_id,
-            now,
-            GRANT_ATTEMPTED,
-            {"claim_id": c.id, "activator": activator, "attempt": attempt_of[c.id]},
-        )
-        for c in claims
-        if c.id in attempt_of
-    ]
-
-
 def claims_failed(claims: Iterable[Claim], reasons: Mapping[str, str], *, now: datetime) -> list[TrailEvent]:
     """Claims given up, each with its reason (only those named in `reasons`)."""
     return [
@@ -167,54 +149,48 @@ def claims_failed(claims: Iterable[Claim], reasons: Mapping[str, str], *, now: d
     ]
 
 
-def grants_settled(
+def activation_round(
     claims: Mapping[str, Claim],
-    kept: Sequence[RewardGrant],
-    external_refs: Mapping[str, str | None],
+    granted: Sequence[RewardGrant],
+    outcomes: Mapping[str, GrantOutcome],
+    attempt_of: Mapping[str, int],
     *,
+    refused: Mapping[str, str],
+    failed: Mapping[str, str],
+    retry: Mapping[str, str],
     activator: str,
+    retry_in_seconds: float,
     now: datetime,
 ) -> list[TrailEvent]:
-    """Each reward granted: the amount offered and granted after scaling, the platform's reference.
-    (Its status, queued in the same transaction, is told by its outbox row.)"""
+    """What one activation round settled, each with its attempt: rewards granted (the amount offered
+    and the amount granted after scaling, the platform's reference), refused, given up, or left for
+    another round. (A granted claim's status, queued in the same transaction, is told by its outbox row.)"""
     events = []
-    for grant in kept:
+    for grant in granted:
         claim = claims[grant.claim_id]
         settled = {
             "claim_id": grant.claim_id,
             "activator": activator,
+            "attempt": attempt_of.get(grant.claim_id),
             "reward_type": grant.reward_type,
             "amount_offered": amount_text(claim.reward_amount),
             "amount_granted": amount_text(grant.amount),
-            "external_ref": external_refs.get(grant.claim_id),
+            "external_ref": outcomes[grant.claim_id].external_ref,
         }
         events.append(TrailEvent(grant.campaign_id, grant.customer_id, now, GRANT_SETTLED, settled))
-    return events
-
-
-def grants_unsettled(
-    claims: Mapping[str, Claim],
-    refused: Mapping[str, str],
-    failed: Mapping[str, str],
-    retry: Mapping[str, str],
-    *,
-    retry_in_seconds: float,
-    now: datetime,
-) -> list[TrailEvent]:
-    """Grants refused by the platform, given up, or left for another round."""
-    events = []
-    for claim_id, reason in refused.items():
-        c = claims[claim_id]
-        events.append(
-            TrailEvent(
-                c.campaign_id, c.customer_id, now, GRANT_REFUSED, {"claim_id": c.id, "reason": cut(reason)}
-            )
-        )
-    events += claims_failed((claims[i] for i in failed), failed, now=now)
-    for claim_id, reason in retry.items():
-        c = claims[claim_id]
-        details = {"claim_id": c.id, "reason": cut(reason), "retry_in_s": round(retry_in_seconds, 2)}
-        events.append(TrailEvent(c.campaign_id, c.customer_id, now, GRANT_RETRY, details))
+    unsettled = ((GRANT_REFUSED, refused), (CLAIM_FAILED, failed), (GRANT_RETRY, retry))
+    for step, reasons in unsettled:
+        for claim_id, reason in reasons.items():
+            c = claims[claim_id]
+            details: dict[str, object] = {
+                "claim_id": c.id,
+                "activator": activator,
+                "attempt": attempt_of.get(c.id),
+                "reason": cut(reason),
+            }
+            if step == GRANT_RETRY:
+                details["retry_in_s"] = round(retry_in_seconds, 2)
+            events.append(TrailEvent(c.campaign_id, c.customer_id, now, step, details))
     return events
 
 

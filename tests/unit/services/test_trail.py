@@ -18,7 +18,6 @@ from app.domain.trail import (
     CLAIM_RECEIVED,
     CLAIM_REJECTED,
     CLAIM_REPLAYED,
-    GRANT_ATTEMPTED,
     GRANT_REFUSED,
     GRANT_SETTLED,
     STATUS_AMBIGUOUS,
@@ -194,15 +193,14 @@ def test_a_grant_round_records_the_attempt_the_amount_before_and_after_scaling_a
         clock=FixedClock(),
     )
 
-    assert step_names(uow, "alice") == [GRANT_ATTEMPTED, GRANT_SETTLED]
-    attempted, settled = steps(uow, "alice")
-    assert attempted.details == {"claim_id": alice, "activator": "scripted", "attempt": 1}
+    assert step_names(uow, "alice") == [GRANT_SETTLED]
+    [settled] = steps(uow, "alice")
     assert settled.details == {
-        "claim_id": alice, "activator": "scripted", "reward_type": "bonus", "amount_offered": "10",
-        "amount_granted": "15", "external_ref": f"ref-{alice[:8]}",
+        "claim_id": alice, "activator": "scripted", "attempt": 1, "reward_type": "bonus",
+        "amount_offered": "10", "amount_granted": "15", "external_ref": f"ref-{alice[:8]}",
     }  # fmt: skip
-    assert step_names(uow, "bob") == [GRANT_ATTEMPTED, GRANT_REFUSED]
-    assert steps(uow, "bob")[1].details["reason"] == "activation_refused: limit_reached"
+    assert step_names(uow, "bob") == [GRANT_REFUSED]
+    assert steps(uow, "bob")[0].details["reason"] == "activation_refused: limit_reached"
 
 
 def test_a_status_call_records_its_call_size_and_attempt_and_a_resend_after_an_ambiguous_failure(
@@ -281,11 +279,11 @@ def test_explain_tells_a_rewarded_customers_story_in_order_with_amounts_referenc
         f'claimed the reward (claim {alice}) through client "shop-backend" (id 7), key AbC123'
     )
     assert told[1].startswith("OptiPromo validated the claim: tier gold, reward 10 bonus")
-    assert told[2] == "grant attempt 1 through the scripted activator"
-    assert told[3].startswith("granted 15 bonus through the scripted activator (OptiPromo offered 10;")
-    assert told[3].endswith(f"reference ref-{alice[:8]}")
-    assert told[4] == "status (reward delivered) queued for Optimove"
-    assert told[5] == "status reached Optimove in call 1 (batch of 1, attempt 1)"
+    assert told[2].startswith("granted 15 bonus through the scripted activator (OptiPromo offered 10;")
+    assert told[2].endswith(f"reference ref-{alice[:8]}")
+    assert told[3] == "status (reward delivered) queued for Optimove"
+    assert told[4] == "status reached Optimove in call 1 (batch of 1, attempt 1)"
+    assert len(told) == 5
     assert SECRET not in text and SECRET not in json.dumps(trail_json(trail))
 
 
