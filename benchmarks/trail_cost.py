@@ -20,14 +20,16 @@ load. `python -m benchmarks.trail_cost [--pages 20 --claims 4000]`.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Engine, text, update
 
 from app.adapters.activators.wallet import WalletLedgerActivator
 from app.adapters.db.dialect import build_engine
@@ -156,26 +158,78 @@ def _abba(n: int) -> bool:
     return n % 4 in (1, 2)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Backends:
+    """CPU seconds spent by the PostgreSQL backends serving this benchmark's database (read from
+    /proc: the server runs on this machine). CPU time, unlike wall time, barely moves when other
+    work shares the machine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pids: list[int] = []
+        self._reads = 0
+
+    def cpu_seconds(self) -> float:
+        if self._reads % 50 == 0:
+            self._refresh()
+        self._reads += 1
+        total = 0
+        for pid in self._pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / CLOCK_TICKS
+
+    def _refresh(self) -> None:
+        with self._engine.connect() as conn:
+            self._pids = list(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
+
+
 @dataclass
 class Split:
-    """Seconds and units of work spent with the trail off and on."""
+    """The seconds each unit of work took, with the trail off and on: wall time, and the CPU time of
+    this process and of the database's backends."""
 
-    seconds: dict[bool, float] = field(default_factory=lambda: {False: 0.0, True: 0.0})
-    units: dict[bool, int] = field(default_factory=lambda: {False: 0, True: 0})
+    backends: Backends
+    seconds: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
+    cpu: dict[bool, float] = field(default_factory=lambda: {False: 0.0, True: 0.0})
 
     def timed(self, on: bool, work: Callable[..., object], *args: Any) -> None:
+        server = self.backends.cpu_seconds()
+        client = time.process_time()
         started = time.perf_counter()
         work(*args)
-        self.seconds[on] += time.perf_counter() - started
-        self.units[on] += 1
+        self.seconds[on].append(time.perf_counter() - started)
+        self.cpu[on] += time.process_time() - client + self.backends.cpu_seconds() - server
+
+    def cpu_per_unit(self, on: bool) -> float:
+        """Mean CPU seconds (client and server) per unit of work."""
+        return self.cpu[on] / len(self.seconds[on])
+
+    def median(self, on: bool) -> float:
+        """The median unit of work (a shared machine's spikes fall outside it)."""
+        return statistics.median(self.seconds[on])
 
     def ratio(self) -> float:
-        """The trail's cost: seconds per unit of work with it, over seconds per unit without it."""
-        return (self.seconds[True] / self.units[True]) / (self.seconds[False] / self.units[False])
+        """The trail's cost: the median unit of work with it, over the median without it."""
+        return self.median(True) / self.median(False)
 
 
 def ingest_split(
     factories: Mapping[bool, SqlAlchemyUnitOfWorkFactory],
+    backends: Backends,
     campaign_id: int,
     mode: CampaignMode,
     pages: int,
@@ -184,7 +238,7 @@ def ingest_split(
     """Ingest one campaign's pages, each page's unit of work with or without the trail (ABBA)."""
     _campaign(factories[False], campaign_id, mode, pages + 1, size)
     config = IngestConfig(size, 0, ATTRIBUTES, mode, {})
-    stubs, source, split = Stubs(), Audience(size), Split()
+    stubs, source, split = Stubs(), Audience(size), Split(backends)
     for page_no in range(pages):
         on = _abba(page_no)
         split.timed(on, ingest_page, factories[on], source, POLICIES, stubs, config, campaign_id, page_no)
@@ -192,15 +246,18 @@ def ingest_split(
 
 
 def claims_split(
-    factories: Mapping[bool, SqlAlchemyUnitOfWorkFactory], campaign_id: int, claims: int, relay_batch: int
+    factories: Mapping[bool, SqlAlchemyUnitOfWorkFactory],
+    backends: Backends,
+    campaign_id: int,
+    claims: int,
+    relay_batch: int,
 ) -> dict[str, Split]:
     """Claims of a ready claim-mode campaign through each step, each unit of work with or without the
     trail (ABBA): one per claim submitted, per validation call, per activation round, per status call."""
     size = 10_000
     pages = -(-claims * 10 // 8 // size)  # enough eligible customers
-    ingest_split(
-        {False: factories[False], True: factories[False]}, campaign_id, CampaignMode.CLAIM, pages, size
-    )
+    setup = {False: factories[False], True: factories[False]}
+    ingest_split(setup, backends, campaign_id, CampaignMode.CLAIM, pages, size)
     with factories[False]() as u:  # ingested: the campaign now takes claims
         u.connection.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(state="ready"))
         u.commit()
@@ -211,7 +268,7 @@ def claims_split(
     ][:claims]
     stubs = Stubs()
     doorbell = ValidationDoorbell(stubs, stubs)
-    splits = {phase: Split() for phase in ("submit", "validate", "activate", "relay")}
+    splits = {phase: Split(backends) for phase in ("submit", "validate", "activate", "relay")}
     for n, customer in enumerate(eligible):
         submission = Submission(
             1, f"key-{campaign_id}-{n}", "http", None, client_name="bench", key_id="Bench123"
@@ -240,45 +297,60 @@ def claims_split(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--pages", type=int, default=20, help="Pages per ingest run (half of them with the trail)."
+        "--pages", type=int, default=16, help="Pages per ingest run (half of them with the trail)."
     )
     parser.add_argument("--page-size", type=int, default=10_000)
     parser.add_argument(
-        "--claims", type=int, default=4_000, help="Claims (half of their units of work with the trail)."
+        "--claims", type=int, default=2_000, help="Claims (half of their units of work with the trail)."
     )
-    parser.add_argument("--relay-batch", type=int, default=500, help="Statuses per status call.")
+    parser.add_argument("--relay-batch", type=int, default=100, help="Statuses per status call.")
     args = parser.parse_args(argv)
     say = print
     with throwaway_postgres_database("promobridge_trail_bench") as url:
         engine = build_engine(url)
         upgrade_database(engine)
         factories = {on: SqlAlchemyUnitOfWorkFactory(engine, trail_enabled=on) for on in (False, True)}
+        backends = Backends(engine)
         rows: list[tuple[str, Split, str, int]] = []
         for mode in (CampaignMode.CLAIM, CampaignMode.AUTO):
-            split = ingest_split(factories, 1000 + len(rows), mode, args.pages, args.page_size)
+            split = ingest_split(factories, backends, 1000 + len(rows), mode, args.pages, args.page_size)
             rows.append((f"ingest, {mode.value}-mode page", split, "customers", args.page_size))
-        for phase, split in claims_split(factories, 2000, args.claims, args.relay_batch).items():
+        for phase, split in claims_split(factories, backends, 2000, args.claims, args.relay_batch).items():
             per = {"submit": 1, "validate": 100, "activate": ACTIVATION_ROUND, "relay": args.relay_batch}[
                 phase
             ]
             rows.append((f"claims, {phase}", split, "claims", per))
+        with engine.connect() as conn:
+            written = ", ".join(
+                f"{step} {count:,}"
+                for step, count in conn.execute(
+                    text("SELECT step, count(*) FROM trail_events GROUP BY step ORDER BY step")
+                )
+            )
+            calls = conn.execute(text("SELECT count(*) FROM status_calls")).scalar_one()
+            written += f"; status_calls {calls:,}"
         engine.dispose()
-    say("Trail cost: PostgreSQL, in-process, network stubbed; units of work alternate off/on/on/off")
-    say(f"{'unit of work':<28}{'n':>6}{'off ms':>10}{'on ms':>10}{'on/off':>8}   throughput off → on")
-    for name, split, unit, per in rows:
-        off = split.seconds[False] / split.units[False]
-        on = split.seconds[True] / split.units[True]
+    say("Trail cost: PostgreSQL, in-process, network stubbed; units of work alternate off/on/on/off.")
+    say("Wall: the median unit of work. CPU: the mean per unit, this process and the database's backends.")
+    say(
+        f"{'unit of work':<26}{'n':>6}{'wall off':>10}{'on ms':>8}{'on/off':>8}"
+        f"{'CPU off':>10}{'on ms':>8}{'on/off':>8}"
+    )
+    for name, split, _, _ in rows:
+        n = len(split.seconds[False]) + len(split.seconds[True])
+        cpu_off, cpu_on = split.cpu_per_unit(False), split.cpu_per_unit(True)
         say(
-            f"{name:<28}{split.units[True] * 2:>6}{off * 1000:>10.2f}{on * 1000:>10.2f}{split.ratio():>8.3f}"
-            f"   {per / off:,.0f} → {per / on:,.0f} {unit}/s"
+            f"{name:<26}{n:>6}{split.median(False) * 1000:>10.2f}{split.median(True) * 1000:>8.2f}"
+            f"{split.ratio():>8.3f}{cpu_off * 1000:>10.2f}{cpu_on * 1000:>8.2f}{cpu_on / cpu_off:>8.3f}"
         )
-    submit_to_relay = [s for name, s, _, _ in rows if name.startswith("claims")]
-    per_claim = {
-        on: sum(s.seconds[on] / s.units[on] / per for (_, s, _, per) in rows if s in submit_to_relay)
-        for on in (False, True)
-    }
-    off, on = per_claim[False] * 1000, per_claim[True] * 1000
-    say(f"{'claims, end to end per claim':<28}{'':>6}{off:>10.2f}{on:>10.2f}{on / off:>8.3f}")
+    claims_rows = [(split, per) for name, split, _, per in rows if name.startswith("claims")]
+    wall = {on: sum(split.median(on) / per for split, per in claims_rows) * 1000 for on in (False, True)}
+    cpu = {on: sum(split.cpu_per_unit(on) / per for split, per in claims_rows) * 1000 for on in (False, True)}
+    say(
+        f"{'claims, per claim, all':<26}{'':>6}{wall[False]:>10.2f}{wall[True]:>8.2f}{wall[True] / wall[False]:>8.3f}"
+        f"{cpu[False]:>10.2f}{cpu[True]:>8.2f}{cpu[True] / cpu[False]:>8.3f}"
+    )
+    say(f"trail rows written: {written}")
 
 
 if __name__ == "__main__":
