@@ -58,10 +58,9 @@ def page_ingested(
             continue
         c = d.candidate
         policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
-        details = {"page": page_no, "promo_code": c.promo_code, "policy": policy, "reason": d.scrub_reason}
-        events.append(
-            TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, {**details, "data": data})
-        )
+        # The page and promo code are on the audience row: the event keeps what only it knows.
+        details = {"policy": policy, "reason": d.scrub_reason, "data": data}
+        events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, details))
     return events
 
 

@@ -86,7 +86,7 @@ def test_an_ingested_page_records_each_scrubbed_customer_with_the_policy_and_the
     [fraud] = steps(uow, "c3")
     assert consent.step == AUDIENCE_SCRUBBED and consent.at == T0
     assert consent.details == {
-        "page": 0, "promo_code": "SPRING", "policy": "consent", "reason": "no_consent",
+        "policy": "consent", "reason": "no_consent",
         "data": {"attribute": "Consent", "value": "0", "operator_consent": None, "require_explicit": False},
     }  # fmt: skip
     assert fraud.details["policy"] == "fraud" and fraud.details["data"] == {
