@@ -48,12 +48,12 @@ class PolicyPipeline:
     def decide(self, candidate: Candidate, flags: OperatorFlags = NO_FLAGS) -> Decision:
         """Apply every policy to one candidate."""
         segment: str | None = None
-        for policy in self.policies:
+        for index, policy in enumerate(self.policies):
             verdict = policy.evaluate(candidate, flags)
             if verdict.segment is not None:
                 segment = verdict.segment
             if verdict.scrubs:
-                return Decision(candidate, eligible=False, scrub_reason=verdict.scrub_reason, segment=segment)
+                return Decision(candidate, False, verdict.scrub_reason, segment, scrubbed_by=index)
         return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
 
     def explain_scrub(
@@ -61,15 +61,20 @@ class PolicyPipeline:
     ) -> tuple[str, dict[str, object]]:
         """Which policy scrubbed a decided candidate, and the data it decided on (for the trail).
 
-        Re-runs the policies up to the first scrub: called for scrubbed customers only.
+        Asks the policy the decision names (or re-runs the policies up to the first scrub, for a
+        decision made elsewhere): called for scrubbed customers only.
         """
-        for policy in self.policies:
-            verdict = policy.evaluate(decision.candidate, flags)
-            if verdict.scrubs:
-                evidence = getattr(policy, "evidence", None)
-                data = evidence(decision.candidate, flags) if callable(evidence) else {}
-                return str(getattr(policy, "name", type(policy).__name__)), dict(data)
-        return "unknown", {}
+        index = decision.scrubbed_by
+        if index is None or not 0 <= index < len(self.policies):
+            index = next(
+                (i for i, p in enumerate(self.policies) if p.evaluate(decision.candidate, flags).scrubs), None
+            )
+            if index is None:
+                return "unknown", {}
+        policy = self.policies[index]
+        evidence = getattr(policy, "evidence", None)
+        data = evidence(decision.candidate, flags) if callable(evidence) else {}
+        return str(getattr(policy, "name", type(policy).__name__)), dict(data)
 
     def decide_all(
         self, candidates: Iterable[Candidate], flags: Mapping[str, OperatorFlags]

@@ -53,13 +53,19 @@ def page_ingested(
     row tells the approval): a page costs as many rows as it scrubs, not as many as it holds.
     """
     events = []
+    # Customers scrubbed for the same reason on the same data share one details object (a page
+    # has a handful of distinct verdicts), which the adapter then encodes once.
+    shared: dict[tuple[str, str | None, str], dict[str, object]] = {}
     for d in decisions:
         if d.eligible:
             continue
         c = d.candidate
         policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
-        # The page and promo code are on the audience row: the event keeps what only it knows.
-        details = {"policy": policy, "reason": d.scrub_reason, "data": data}
+        key = (policy, d.scrub_reason, repr(data))  # a policy's evidence keeps its keys in one order
+        details = shared.get(key)
+        if details is None:
+            # The page and promo code are on the audience row: the event keeps what only it knows.
+            details = shared[key] = {"policy": policy, "reason": d.scrub_reason, "data": data}
         events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, details))
     return events
 

@@ -30,15 +30,26 @@ _COLUMNS = "campaign_id, customer_id, at, step, details"
 
 
 def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 def _copy_lines(events: Sequence[TrailEvent]) -> str:
-    return "".join(
-        f"{e.campaign_id}\t{_copy_text(e.customer_id)}\t{e.at.isoformat()}\t{_copy_text(e.step)}\t"
-        f"{_copy_text(_encode(dict(e.details)))}\n"
-        for e in events
-    )
+    # A batch shares a few timestamps (one per unit of work), and a page's scrub events share a few
+    # details objects (one per policy verdict): each is formatted once.
+    stamps: dict[datetime, str] = {}
+    encoded: dict[int, str] = {}
+    lines = []
+    for e in events:
+        at = stamps.get(e.at)
+        if at is None:
+            at = stamps[e.at] = e.at.isoformat()
+        details = encoded.get(id(e.details))
+        if details is None:
+            details = encoded[id(e.details)] = _copy_text(_encode(dict(e.details)))
+        lines.append(f"{e.campaign_id}\t{_copy_text(e.customer_id)}\t{at}\t{e.step}\t{details}\n")
+    return "".join(lines)
 
 
 def _row(event: TrailEvent) -> dict[str, Any]:
