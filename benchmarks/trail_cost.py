@@ -346,9 +346,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     claims_rows = [(split, per) for name, split, _, per in rows if name.startswith("claims")]
     wall = {on: sum(split.median(on) / per for split, per in claims_rows) * 1000 for on in (False, True)}
     cpu = {on: sum(split.cpu_per_unit(on) / per for split, per in claims_rows) * 1000 for on in (False, True)}
+    wall_ratio, cpu_ratio = wall[True] / wall[False], cpu[True] / cpu[False]
     say(
-        f"{'claims, per claim, all':<26}{'':>6}{wall[False]:>10.2f}{wall[True]:>8.2f}{wall[True] / wall[False]:>8.3f}"
-        f"{cpu[False]:>10.2f}{cpu[True]:>8.2f}{cpu[True] / cpu[False]:>8.3f}"
+        f"{'claims, per claim, all':<26}{'':>6}{wall[False]:>10.2f}{wall[True]:>8.2f}{wall_ratio:>8.3f}"
+        f"{cpu[False]:>10.2f}{cpu[True]:>8.2f}{cpu_ratio:>8.3f}"
     )
     say(f"trail rows written: {written}")
 
