@@ -41,11 +41,9 @@ STEPS = (
 )  # fmt: skip
 
 _STEP_RANK = {step: rank for rank, step in enumerate(STEPS)}
-MAX_STEP_CHARS = 32
 MAX_DETAIL_TEXT_CHARS = 200  # an error message kept in a detail is cut to this
 
-JsonScalar = str | int | float | bool | None
-Details = Mapping[str, Any]
+Details = Mapping[str, Any]  # JSON-able: ids, codes, flag values, amounts as text
 
 # Reasons in the words a support agent reads. The codes are promobridge's own (the vendor's
 # spellings are mapped to them in app.adapters.optimove.optipromo_contract).
@@ -76,6 +74,8 @@ def reason_in_words(reason: str | None) -> str:
         return f"{REASON_WORDS[head]} ({rest})"
     if code.startswith("optipromo:other:"):
         return f"OptiPromo refused, saying {code.removeprefix('optipromo:other:')!r}"
+    if code.startswith("safeguard:"):
+        return f"stopped by a safeguard of the campaign ({code.removeprefix('safeguard:')})"
     return code
 
 

@@ -26,6 +26,7 @@ from app.domain.trail import (
     VALIDATION_ANSWERED,
     VALIDATION_ERROR,
     TrailEvent,
+    reason_in_words,
 )
 from app.policies.rewards import RewardPipeline, VipMultiplier
 from app.services.activation import ActivationConfig, activate_validated
@@ -357,3 +358,15 @@ def test_an_unknown_customer_or_campaign_has_no_trail(
     assert customer_trail(uow, "") is None and customer_trail(uow, "x" * 129) is None
     only = customer_trail(uow, "alice", CAMPAIGN)
     assert only is not None and [c.campaign_id for c in only.campaigns] == [CAMPAIGN]
+
+
+def test_reasons_read_in_words_and_unknown_ones_as_they_are() -> None:
+    assert reason_in_words("scrubbed:fraud_flagged") == "flagged for fraud"
+    assert reason_in_words("activation_refused: limit_reached") == (
+        "the operator's platform refused the reward (limit_reached)"
+    )
+    assert reason_in_words("optipromo:other:VIP only") == "OptiPromo refused, saying 'VIP only'"
+    assert reason_in_words("safeguard:max_rewards") == "stopped by a safeguard of the campaign (max_rewards)"
+    assert (
+        reason_in_words("something_new") == "something_new" and reason_in_words(None) == "no reason recorded"
+    )
