@@ -9,7 +9,6 @@ import click
 from app.cli._shared import container
 
 UNKNOWN_CUSTOMER_EXIT_CODE = 2
-MAX_CUSTOMER_ID_CHARS = 128
 
 
 class UnknownCustomer(click.ClickException):
@@ -19,7 +18,9 @@ class UnknownCustomer(click.ClickException):
 
 
 def _customer_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not value or len(value) > MAX_CUSTOMER_ID_CHARS or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    from app.domain.trail import is_valid_customer_id
+
+    if not is_valid_customer_id(value):
         raise click.BadParameter("a customer id is 1-128 characters, no control characters")
     return value
 

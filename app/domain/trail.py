@@ -18,6 +18,14 @@ from typing import Any
 # The steps, in the order a customer usually meets them. Past tense: each one happened.
 # An eligible customer, and an auto campaign's approval, cost no event: the audience row and the
 # outbox row tell them (see StatusRecord).
+MAX_CUSTOMER_ID_CHARS = 128  # Optimove's CustomerID as the API, the CLI and the console accept it
+
+
+def is_valid_customer_id(value: str) -> bool:
+    """Whether `value` can name a customer: 1-128 characters, no control characters."""
+    return 0 < len(value) <= MAX_CUSTOMER_ID_CHARS and not any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
 AUDIENCE_SCRUBBED = "audience.scrubbed"
 CLAIM_RECEIVED = "claim.received"
 CLAIM_REJECTED = "claim.rejected"

@@ -22,6 +22,7 @@ from app.domain.trail import (
     CustomerTrail,
     TrailEvent,
     amount_text,
+    is_valid_customer_id,
     reason_in_words,
 )
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -30,7 +31,6 @@ DEFAULT_EVENT_LIMIT = 500
 # Without --campaign, the customer's campaigns are those of their trail and, for what came before
 # it, the most recent campaigns probed by their (campaign, customer) unique keys.
 RECENT_CAMPAIGNS_PROBED = 100
-MAX_CUSTOMER_ID_CHARS = 128
 
 
 def customer_trail(
@@ -42,7 +42,7 @@ def customer_trail(
 ) -> CustomerTrail | None:
     """The customer's story in every campaign they appear in (or in one); None when promobridge knows
     nothing of them there."""
-    if not customer_id or len(customer_id) > MAX_CUSTOMER_ID_CHARS:
+    if not is_valid_customer_id(customer_id):
         return None
     with uow_factory() as uow:
         events = uow.trail.for_customer(customer_id, campaign_id, limit=limit + 1)
