@@ -49,6 +49,7 @@ class Decision:
     eligible: bool
     scrub_reason: str | None
     segment: str | None
+    scrubbed_by: int | None = None  # the index of the policy that scrubbed, in its pipeline
 
 
 TRUTHY = frozenset({"1", "true", "yes", "y", "t"})
@@ -135,6 +136,7 @@ class DecidedPage:
     eligible: Sequence[bool]
     scrub_reasons: Sequence[str | None]
     segments: Sequence[str | None]
+    scrubbed_by: Sequence[int | None] | None = None  # the index of the policy that scrubbed each
 
     def __len__(self) -> int:
         return len(self.eligible)
@@ -147,12 +149,34 @@ class DecidedPage:
             [d.eligible for d in decisions],
             [d.scrub_reason for d in decisions],
             [d.segment for d in decisions],
+            [d.scrubbed_by for d in decisions],
         )
 
     def decisions(self) -> Iterator[Decision]:
         """Every customer's Decision, in page order."""
+        by = self.scrubbed_by
         for i, candidate in enumerate(self.customers.candidates()):
-            yield Decision(candidate, self.eligible[i], self.scrub_reasons[i], self.segments[i])
+            yield Decision(
+                candidate,
+                self.eligible[i],
+                self.scrub_reasons[i],
+                self.segments[i],
+                scrubbed_by=None if by is None else by[i],
+            )
+
+    def scrubbed(self) -> Iterator[Decision]:
+        """The Decision of every scrubbed customer (no object for the eligible ones)."""
+        by = self.scrubbed_by
+        customers = self.customers
+        for i, eligible in enumerate(self.eligible):
+            if not eligible:
+                yield Decision(
+                    customers.candidate(i),
+                    False,
+                    self.scrub_reasons[i],
+                    self.segments[i],
+                    scrubbed_by=None if by is None else by[i],
+                )
 
     def counts(self) -> PageCounts:
         """Rows, eligible and scrubbed, as if every row of the page were written."""

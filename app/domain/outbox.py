@@ -35,6 +35,9 @@ class ClaimedBatch:
     previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
     # Set when the batch is made of page approvals: which rows, and how many customers of each.
     pages: tuple[PageRange, ...] = ()
+    # Which customers those are, and the highest attempt among the rows (for the customers' trail).
+    resent_customers: frozenset[str] = frozenset()
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

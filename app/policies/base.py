@@ -42,6 +42,13 @@ class Policy:
         ids = page.customer_ids
         return [self.evaluate(page.candidate(i), flags.get(ids[i], NO_FLAGS)) for i in rows]
 
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The data this policy decided on, for the customer's trail: flag values, never personal data.
+
+        Asked only of the policy that scrubbed a customer; the default says nothing.
+        """
+        return {}
+
 
 class PolicyPipeline:
     """Runs the policies in order; the first scrub wins, the last segment assigned wins."""
@@ -52,13 +59,33 @@ class PolicyPipeline:
     def decide(self, candidate: Candidate, flags: OperatorFlags = NO_FLAGS) -> Decision:
         """Apply every policy to one candidate."""
         segment: str | None = None
-        for policy in self.policies:
+        for index, policy in enumerate(self.policies):
             verdict = policy.evaluate(candidate, flags)
             if verdict.segment is not None:
                 segment = verdict.segment
             if verdict.scrubs:
-                return Decision(candidate, eligible=False, scrub_reason=verdict.scrub_reason, segment=segment)
+                return Decision(candidate, False, verdict.scrub_reason, segment, scrubbed_by=index)
         return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
+
+    def explain_scrub(
+        self, decision: Decision, flags: OperatorFlags = NO_FLAGS
+    ) -> tuple[str, dict[str, object]]:
+        """Which policy scrubbed a decided candidate, and the data it decided on (for the trail).
+
+        Asks the policy the decision names (or re-runs the policies up to the first scrub, for a
+        decision made elsewhere): called for scrubbed customers only.
+        """
+        index = decision.scrubbed_by
+        if index is None or not 0 <= index < len(self.policies):
+            index = next(
+                (i for i, p in enumerate(self.policies) if p.evaluate(decision.candidate, flags).scrubs), None
+            )
+            if index is None:
+                return "unknown", {}
+        policy = self.policies[index]
+        evidence = getattr(policy, "evidence", None)
+        data = evidence(decision.candidate, flags) if callable(evidence) else {}
+        return str(getattr(policy, "name", type(policy).__name__)), dict(data)
 
     def decide_all(
         self, candidates: Iterable[Candidate], flags: Mapping[str, OperatorFlags]
@@ -74,8 +101,9 @@ class PolicyPipeline:
         size = len(page)
         reasons: list[str | None] = [None] * size
         segments: list[str | None] = [None] * size
+        scrubbed_by: list[int | None] = [None] * size
         alive: Sequence[int] = range(size)
-        for policy in self.policies:
+        for index, policy in enumerate(self.policies):
             if not alive:
                 break
             verdicts = policy.evaluate_page(page, flags, alive)
@@ -85,11 +113,12 @@ class PolicyPipeline:
                     segments[i] = verdict.segment
                 if verdict.scrub_reason is not None:
                     reasons[i] = verdict.scrub_reason
+                    scrubbed_by[i] = index
                 else:
                     kept.append(i)
             if len(kept) < len(alive):
                 alive = kept
-        return DecidedPage(page, [reason is None for reason in reasons], reasons, segments)
+        return DecidedPage(page, [reason is None for reason in reasons], reasons, segments, scrubbed_by)
 
 
 def load_object(path: str, options: Mapping[str, Any] | None = None) -> Any:

@@ -43,3 +43,11 @@ class FraudCheck(Policy):
 
     def _judge(self, value: str | None, flags: OperatorFlags) -> Verdict:
         return _FLAGGED if flags.fraud or attribute_flag(value) else KEEP
+
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The fraud attribute as Optimove sent it, and the operator's fraud flag."""
+        return {
+            "attribute": self.attribute,
+            "value": candidate.attributes.get(self.attribute),
+            "operator_fraud": flags.fraud,
+        }

@@ -55,6 +55,8 @@ class OutboxRow:
         """How many customers the row stands for: a page's row its customers left, any other one."""
         return (self.customers or 0) if self.kind == PAGE_APPROVALS else 1
 
+    last_call_id: int | None = None
+
     @property
     def pending(self) -> bool:
         """Neither sent nor dead."""
@@ -226,10 +228,12 @@ class FakeOutbox:
             deadline=leased[0].deadline,
             customers=[(row.customer_id, row.status) for row in leased],
             previously_sent=sum(1 for row in leased if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in leased if row.send_count > 0),
+            attempt=max(row.attempts for row in leased),
         )
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; how many customers' rows still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); how many customers still held the lease."""
         if batch.pages:
             held = self._leased(batch)
             for row in held:
@@ -247,6 +251,7 @@ class FakeOutbox:
                         lease_through=None,
                         lease_customers=None,
                         last_error=None,
+                        last_call_id=call_id,
                     ),
                 )
             ids = {row.id for row in held}
@@ -260,6 +265,7 @@ class FakeOutbox:
                 lease_until=None,
                 send_count=row.send_count + 1,
                 last_error=None,
+                last_call_id=call_id,
             ),
         )
 
@@ -389,6 +395,7 @@ class FakeOutbox:
         customers: list[tuple[str, bool]] = []
         pages: list[PageRange] = []
         deadline = None
+        attempt = 1
         for row in rows:
             if room <= 0:
                 break
@@ -412,6 +419,7 @@ class FakeOutbox:
             pages.append(PageRange(row.id, len(ids)))
             customers.extend((customer_id, True) for customer_id in ids)
             deadline = deadline or row.deadline
+            attempt = max(attempt, row.attempts + 1)
             room -= len(ids)
         if not pages:
             return None
@@ -423,6 +431,7 @@ class FakeOutbox:
             customers=customers,
             previously_sent=0,
             pages=tuple(pages),
+            attempt=attempt,
         )
 
     def _split_off(

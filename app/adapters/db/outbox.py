@@ -244,7 +244,12 @@ class SqlOutbox:
                     send_count=outbox.c.send_count + case((outbox.c.lease_id.is_not(None), 1), else_=0),
                 )
                 .returning(
-                    outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline
+                    outbox.c.id,
+                    outbox.c.customer_id,
+                    outbox.c.status,
+                    outbox.c.send_count,
+                    outbox.c.deadline,
+                    outbox.c.attempts,
                 )
             ).all()
         )
@@ -258,10 +263,12 @@ class SqlOutbox:
             deadline=as_utc(rows[0].deadline),
             customers=[(row.customer_id, row.status) for row in rows],
             previously_sent=sum(1 for row in rows if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in rows if row.send_count > 0),
+            attempt=max(int(row.attempts) for row in rows),
         )
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; returns how many customers' rows still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); how many customers still held the lease."""
         if batch.pages:
             left = outbox.c.customers - outbox.c.lease_customers
             held = set(
@@ -278,6 +285,7 @@ class SqlOutbox:
                         lease_through=None,
                         lease_customers=None,
                         last_error=None,
+                        last_call_id=call_id,
                     )
                     .returning(outbox.c.id)
                 ).scalars()
@@ -292,6 +300,7 @@ class SqlOutbox:
                 lease_until=None,
                 send_count=outbox.c.send_count + 1,
                 last_error=None,
+                last_call_id=call_id,
             )
         )
         return int(result.rowcount)
@@ -454,6 +463,7 @@ class SqlOutbox:
         customers: list[tuple[str, bool]] = []
         pages: list[PageRange] = []
         deadline = None
+        attempt = 1
         singles = self._has_single_rows(campaign_id)
         for candidate in candidates.all():
             if room <= 0:
@@ -468,6 +478,7 @@ class SqlOutbox:
                         outbox.c.customers,
                         outbox.c.sent_through,
                         outbox.c.deadline,
+                        outbox.c.attempts,
                     ).where(due, outbox.c.id == candidate),
                 )
             ).first()
@@ -506,6 +517,7 @@ class SqlOutbox:
             pages.append(PageRange(int(row.id), len(ids)))
             customers.extend((customer_id, True) for customer_id in ids)
             deadline = deadline or row.deadline
+            attempt = max(attempt, int(row.attempts) + 1)
             room -= len(ids)
         if not pages:
             return None
@@ -517,6 +529,7 @@ class SqlOutbox:
             customers=customers,
             previously_sent=0,
             pages=tuple(pages),
+            attempt=attempt,
         )
 
     def _split_off_expired_ranges(self, campaign_id: int, now: datetime) -> int:

@@ -1,7 +1,7 @@
 """page approvals: an auto campaign's approvals queued as one outbox row per page
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007_customer_trail
 Create Date: 2026-11-27 12:00:00.000000
 
 An auto campaign used to queue one outbox row per eligible customer (a million inserts, and as
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007_customer_trail"
 branch_labels = None
 depends_on = None
 
