@@ -7,6 +7,7 @@ Nothing here runs at import time; every process builds its own runtime after it 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
@@ -195,6 +196,9 @@ class Container:
         self.relay = relay_config(settings, self.backoff)
         self.deadlines = deadline_watch(settings)
         self.events = OptimoveEventContract(settings.tenant_timezone)
+        self._lock = threading.Lock()
+        self._threads = threading.local()
+        self._thread_clients: list[OptimoveClient] = []
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -216,10 +220,17 @@ class Container:
         """Optimove's request budget, shared by every process through Redis."""
         return build_rate_limiter(self.settings)
 
-    @cached_property
+    @property
     def optimove(self) -> OptimoveClient:
-        """The Optimove client."""
-        return build_optimove_client(self.settings, self.limiter)
+        """The Optimove client of the calling thread (a client holds one requests.Session, which is
+        not thread-safe): a worker pool of threads fetches pages in one thread while another writes."""
+        client: OptimoveClient | None = getattr(self._threads, "optimove", None)
+        if client is None:
+            client = build_optimove_client(self.settings, self.limiter)
+            self._threads.optimove = client
+            with self._lock:
+                self._thread_clients.append(client)
+        return client
 
     @cached_property
     def optipromo(self) -> OptiPromoClient:
@@ -248,10 +259,14 @@ class Container:
 
     def close(self) -> None:
         """Release what was built and dispose the engine."""
-        for name in ("optimove", "optipromo", "activator"):
+        for name in ("optipromo", "activator"):
             built = self.__dict__.get(name)
             if built is not None:
                 built.close()
+        with self._lock:
+            clients, self._thread_clients = self._thread_clients, []
+        for client in clients:
+            client.close()
         self.engine.dispose()
 
 
@@ -264,6 +279,7 @@ def build_container(
 
 _process_container: Container | None = None
 _process_pid: int | None = None
+_process_lock = threading.Lock()
 
 
 def process_container(dispatcher_factory: Callable[[], Dispatcher] | None = None) -> Container:
@@ -271,11 +287,12 @@ def process_container(dispatcher_factory: Callable[[], Dispatcher] | None = None
     not cross a fork); `dispatcher_factory` gives the dispatcher the first time (default: a publisher).
     """
     global _process_container, _process_pid
-    if _process_container is None or _process_pid != os.getpid():
-        dispatcher = dispatcher_factory() if dispatcher_factory is not None else None
-        _process_container = build_container(process_settings(), dispatcher=dispatcher)
-        _process_pid = os.getpid()
-    return _process_container
+    with _process_lock:  # a worker pool of threads asks from several threads at once
+        if _process_container is None or _process_pid != os.getpid():
+            dispatcher = dispatcher_factory() if dispatcher_factory is not None else None
+            _process_container = build_container(process_settings(), dispatcher=dispatcher)
+            _process_pid = os.getpid()
+        return _process_container
 
 
 def close_process_container() -> None:

@@ -45,8 +45,13 @@ class IngestBenchConfig:
     small_customers: int = 100_000
     admin_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/12"
-    worker_concurrency: int = 2
-    # Relays claim disjoint outbox batches (SKIP LOCKED); one relay caps approvals at ~12k/s here.
+    # Ingest is measured with each of these numbers of worker processes; the rate-limited run uses the
+    # largest. Each is `promobridge worker -P <pool> -c <threads>`: a pool of threads lets one process
+    # fetch a page while it writes another.
+    worker_processes: tuple[int, ...] = (1, 2)
+    worker_pool: str = "threads"
+    worker_threads: int = 2
+    # Relays claim disjoint outbox batches (SKIP LOCKED).
     relays: int = 2
     page_size: int = 10_000
     rate_limit: int = 50
@@ -59,6 +64,7 @@ class CampaignRun:
     """What one campaign cost."""
 
     customers: int
+    workers: int = 1
     eligible: int = 0
     ingest_seconds: float = 0.0
     webhook_to_last_approval_seconds: float = 0.0
@@ -67,10 +73,18 @@ class CampaignRun:
     page_calls: int = 0
     status_calls: int = 0
     rate_limited: int = 0
+    customers_approved: int = 0  # customers whose status Optimove (the simulator) saw set
+    approved_more_than_once: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # core-seconds by process group
 
     @property
     def ingest_rate(self) -> float:
         return self.customers / self.ingest_seconds if self.ingest_seconds else 0.0
+
+    @property
+    def approved_exactly_once(self) -> bool:
+        """Every eligible customer approved, none twice."""
+        return self.customers_approved == self.eligible and self.approved_more_than_once == 0
 
 
 @dataclass
@@ -81,6 +95,79 @@ class BenchResult:
     copy_rows_per_second: float = 0.0
     limited: CampaignRun | None = None
     limited_floor_seconds: float = 0.0
+    limited_calls_needed: tuple[int, int] = (0, 0)  # pages, status updates
+
+    def large_run(self, workers: int) -> CampaignRun | None:
+        """The large audience's run with this many worker processes."""
+        runs = [r for r in self.unlimited if r.workers == workers]
+        return max(runs, key=lambda r: r.customers) if runs else None
+
+
+class CpuMeter:
+    """Core-seconds each process group used between `start` and `stop`, and the whole machine's.
+
+    Groups are process trees by pid; `postgres` is the backends serving this benchmark's database
+    (read from pg_stat_activity at both ends). What the machine used beyond these groups is the
+    other processes on it (the bench's own, other work on a shared machine).
+    """
+
+    def __init__(self, engine: Engine, groups: dict[str, list[int]]) -> None:
+        self.engine = engine
+        self.groups = groups
+        self.used: dict[str, float] = {}
+        self._start: dict[int, float] = {}
+        self._machine = 0.0
+        self._wall = 0.0
+
+    @staticmethod
+    def _tree(pids: list[int]) -> list[psutil.Process]:
+        found = []
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                found += [process, *process.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return found
+
+    @staticmethod
+    def _cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
+    def _backends(self) -> list[int]:
+        with self.engine.connect() as conn:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            return [int(pid) for pid in conn.execute(text(query)).scalars()]
+
+    def _members(self) -> dict[str, list[psutil.Process]]:
+        members = {name: self._tree(pids) for name, pids in self.groups.items()}
+        members["postgres"] = self._tree(self._backends())
+        return members
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self._start = {p.pid: self._cpu(p) for ps in self._members().values() for p in ps}
+        times = psutil.cpu_times()
+        self._machine = float(times.user + times.system + getattr(times, "nice", 0.0))
+        self._wall = time.monotonic()
+
+    def stop(self) -> None:
+        """Take the second reading: core-seconds per group, the machine's, and the others'."""
+        for name, processes in self._members().items():
+            self.used[name] = sum(self._cpu(p) - self._start.get(p.pid, 0.0) for p in processes)
+        times = psutil.cpu_times()
+        machine = float(times.user + times.system + getattr(times, "nice", 0.0)) - self._machine
+        self.used["other processes on the machine"] = max(machine - sum(self.used.values()), 0.0)
+        available = (time.monotonic() - self._wall) * (psutil.cpu_count() or 1)
+        self.used[f"machine (of {available:.0f} available)"] = machine
+
+    def render(self) -> str:
+        """One line: core-seconds per group."""
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.used.items())
 
 
 class PeakMemory:
@@ -152,27 +239,40 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
             sim = SimControl(f"http://127.0.0.1:{sim_port}")
             group.run("register")
 
-            say("phase 1: rate limit off (simulator and promobridge)")
-            worker = _start_pipeline(group, config, limiter=False)
-            for size in (config.small_customers, config.customers):
-                result.unlimited.append(_run_campaign(engine, sim, worker.pid, size, say))
+            counts = sorted(set(config.worker_processes))
+            for workers in counts:
+                say(f"phase 1: rate limit off, {_workers_text(workers, config)}")
+                pids = _start_pipeline(group, config, limiter=False, workers=workers)
+                # The memory figures come from the first setting (its audiences, small and large).
+                sizes = (
+                    (config.small_customers, config.customers)
+                    if workers == counts[0]
+                    else (config.customers,)
+                )
+                for size in sizes:
+                    result.unlimited.append(
+                        _run_campaign(engine, sim, pids, size, workers, say, others(group))
+                    )
+                _stop_pipeline(group, workers, config)
             result.copy_rows_per_second = _bare_copy_rate(
                 engine, campaign_id=_last_campaign_id(engine), say=say
             )
 
-            say(f"phase 2: rate limit on ({config.rate_limit} per {config.rate_window_seconds:g} s)")
-            group.kill("worker", signal.SIGTERM)
-            for index in range(config.relays):
-                group.kill(f"relay-{index + 1}", signal.SIGTERM)
+            best = counts[-1]
+            say(
+                f"phase 2: rate limit on ({config.rate_limit} per {config.rate_window_seconds:g} s), "
+                f"{_workers_text(best, config)}"
+            )
             sim.set_rate_limit(
                 enabled=True, limit=config.rate_limit, window_seconds=config.rate_window_seconds
             )
-            worker = _start_pipeline(group, config, limiter=True)
+            pids = _start_pipeline(group, config, limiter=True, workers=best)
             limited = _run_campaign(
-                engine, sim, worker.pid, config.limited_customers or config.customers, say
+                engine, sim, pids, config.limited_customers or config.customers, best, say, others(group)
             )
             result.limited = limited
-            calls = _calls_needed(limited.customers, limited.eligible, config.page_size)
+            result.limited_calls_needed = _calls_needed(limited.customers, limited.eligible, config.page_size)
+            calls = sum(result.limited_calls_needed)
             result.limited_floor_seconds = calls / (config.rate_limit / config.rate_window_seconds)
         except BaseException:
             say(group.logs())
@@ -183,25 +283,85 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
     return result
 
 
-def _start_pipeline(group: ProcessGroup, config: IngestBenchConfig, *, limiter: bool) -> psutil.Process:
+def others(group: ProcessGroup) -> dict[str, list[int]]:
+    """The benchmark's processes other than the workers, by group, for the CPU figures."""
+    named: dict[str, list[int]] = {"relays": [], "simulator": [], "web": []}
+    for name, process in group.processes.items():
+        if process.poll() is not None:
+            continue
+        key = "relays" if name.startswith("relay") else name
+        if key in named:
+            named[key].append(process.pid)
+    return named
+
+
+def _workers_text(workers: int, config: IngestBenchConfig) -> str:
+    plural = "es" if workers > 1 else ""
+    return f"{workers} worker process{plural} (-P {config.worker_pool} -c {config.worker_threads})"
+
+
+def _start_pipeline(
+    group: ProcessGroup, config: IngestBenchConfig, *, limiter: bool, workers: int
+) -> list[int]:
     group.env["OPTIMOVE_RATE_LIMIT_ENABLED"] = "true" if limiter else "false"
-    worker = group.start("worker", ["worker", "-c", str(config.worker_concurrency)])
+    pids = []
+    for index in range(workers):
+        name = f"worker-{index + 1}"
+        args = ["worker", "-c", str(config.worker_threads), "-P", config.worker_pool, "-n", f"{name}@%h"]
+        pids.append(group.start(name, args).pid)
+    relays = [group.start(f"relay-{index + 1}", ["relay"]).pid for index in range(config.relays)]
+    _settle([*pids, *relays])
+    return pids
+
+
+SETTLE_TIMEOUT_SECONDS = 60.0
+SETTLE_IDLE_CORE_SECONDS = 0.05  # per half second, all of them together
+
+
+def _settle(pids: list[int]) -> None:
+    """Wait until freshly started processes are idle (imports done, pools up), so that their start
+    is neither timed as ingest nor counted in its CPU."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    before = sum(CpuMeter._cpu(p) for p in CpuMeter._tree(pids))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sum(CpuMeter._cpu(p) for p in CpuMeter._tree(pids))
+        if now - before < SETTLE_IDLE_CORE_SECONDS:
+            return
+        before = now
+
+
+def _stop_pipeline(group: ProcessGroup, workers: int, config: IngestBenchConfig) -> None:
+    for index in range(workers):
+        group.kill(f"worker-{index + 1}", signal.SIGTERM)
     for index in range(config.relays):
-        group.start(f"relay-{index + 1}", ["relay"])
-    return psutil.Process(worker.pid)
+        group.kill(f"relay-{index + 1}", signal.SIGTERM)
 
 
-def _run_campaign(engine: Engine, sim: SimControl, worker_pid: int, size: int, say: Say) -> CampaignRun:
+def _run_campaign(
+    engine: Engine,
+    sim: SimControl,
+    worker_pids: list[int],
+    size: int,
+    workers: int,
+    say: Say,
+    groups: dict[str, list[int]] | None = None,
+) -> CampaignRun:
     before = sim.state()
     campaign_id = int(sim.create_campaign(size, clearance_in_seconds=3600)["campaign_id"])
-    run = CampaignRun(customers=size)
-    with PeakMemory(worker_pid) as memory:
+    run = CampaignRun(customers=size, workers=workers)
+    say(f"  campaign {campaign_id}: {size:,} customers, webhook fired")
+    cpu = CpuMeter(engine, {"workers": worker_pids, **(groups or {})})
+    cpu.start()
+    with PeakMemory(worker_pids[0]) as memory:
         fired_at = datetime.now(UTC)
         deliveries = sim.fire(campaign_id)
         if deliveries[0].get("status") != 200:
             raise RuntimeError(f"the webhook was not accepted: {deliveries}")
         campaign = _wait_for_approvals(engine, campaign_id, size, say)
     after = sim.state()
+    cpu.stop()
+    run.cpu = cpu.used
     assert campaign.ingest_finished_at is not None and campaign.approvals_finished_at is not None
     run.eligible = campaign.eligible_count
     run.ingest_seconds = (campaign.ingest_finished_at - fired_at).total_seconds()
@@ -211,10 +371,17 @@ def _run_campaign(engine: Engine, sim: SimControl, worker_pid: int, size: int, s
     run.page_calls = _delta(before, after, "GetProcessedCampaignCustomers")
     run.status_calls = _delta(before, after, "UpdateCustomerPromotionStatus")
     run.rate_limited = int(after["rate_limited"]) - int(before["rate_limited"])
+    seen = sim.campaign(campaign_id)
+    run.customers_approved = int(seen["customers_set"])
+    run.approved_more_than_once = int(seen["customers_set_more_than_once"])
     say(
         f"  campaign {campaign_id}: {size:,} customers ingested in {run.ingest_seconds:.1f} s "
-        f"({run.ingest_rate:,.0f}/s), last approval after {run.webhook_to_last_approval_seconds:.1f} s"
+        f"({run.ingest_rate:,.0f}/s), last approval after {run.webhook_to_last_approval_seconds:.1f} s, "
+        f"{run.page_calls} page calls, {run.status_calls} status calls, {run.rate_limited} 429s, "
+        f"approved {run.customers_approved:,} of {run.eligible:,} eligible "
+        f"({run.approved_more_than_once} more than once), worker peak RSS {run.worker_peak_rss_mb:.0f} MB"
     )
+    say(f"  campaign {campaign_id}: core-seconds used: {cpu.render()}")
     return run
 
 
@@ -271,9 +438,9 @@ def _bare_copy_rate(engine: Engine, *, campaign_id: int, say: Say) -> float:
     return rows / seconds
 
 
-def _calls_needed(customers: int, eligible: int, page_size: int) -> int:
+def _calls_needed(customers: int, eligible: int, page_size: int) -> tuple[int, int]:
     pages = customers // page_size + 1  # the last page is short (or empty) and ends the paging
-    return pages + math.ceil(eligible / page_size)
+    return pages, math.ceil(eligible / page_size)
 
 
 def _delta(before: dict[str, object], after: dict[str, object], endpoint: str) -> int:
@@ -282,33 +449,76 @@ def _delta(before: dict[str, object], after: dict[str, object], endpoint: str) -
     return int(new) - int(old)
 
 
+TARGET_ONE_WORKER = 0.5  # of the bare COPY, with one worker process
+TARGET_BEST = 0.8  # of the bare COPY, with the best worker count
+TARGET_MEMORY = 1.10  # peak at the large audience over the small one
+TARGET_LIMITED = 1.1  # webhook → last approval over the floor
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def render(result: BenchResult, config: IngestBenchConfig) -> str:
-    """The side-by-side table."""
-    small, large = result.unlimited[0], result.unlimited[-1]
+    """The side-by-side table: promobridge, the baseline of the same run, their ratio, the target."""
+    copy = result.copy_rows_per_second
+    small, large = result.unlimited[0], result.large_run(result.unlimited[0].workers) or result.unlimited[-1]
     lines = [
         "",
-        f"flow A ingest benchmark ({config.worker_concurrency} worker processes, {config.relays} relays, "
-        "PostgreSQL + Redis on this machine)",
-        f"{'measure':<52}{'promobridge':>16}{'baseline':>16}{'ratio':>8}",
-        f"{'customers/s ingested (webhook → last page), ' + f'{large.customers:,}':<52}"
-        f"{large.ingest_rate:>16,.0f}{result.copy_rows_per_second:>16,.0f}"
-        f"{large.ingest_rate / result.copy_rows_per_second:>8.2f}",
-        f"{'  (baseline: bare COPY of the same rows, same index)':<52}",
-        f"{'worker peak RSS, MB (all processes), ' + f'{large.customers:,} vs {small.customers:,}':<52}"
-        f"{large.worker_peak_rss_mb:>16.0f}{small.worker_peak_rss_mb:>16.0f}"
-        f"{large.worker_peak_rss_mb / small.worker_peak_rss_mb:>8.2f}",
-        f"{'worker peak RSS, MB (largest pool child)':<52}"
-        f"{large.worker_peak_child_rss_mb:>16.0f}{small.worker_peak_child_rss_mb:>16.0f}"
-        f"{large.worker_peak_child_rss_mb / max(small.worker_peak_child_rss_mb, 1):>8.2f}",
+        f"flow A ingest benchmark (a worker process: promobridge worker -P {config.worker_pool} "
+        f"-c {config.worker_threads}; {config.relays} relays; PostgreSQL + Redis on this machine)",
+        f"{'measure':<60}{'promobridge':>14}{'baseline':>14}{'ratio':>8}  target",
+    ]
+    ratios = []
+    for workers in sorted(set(config.worker_processes)):
+        run = result.large_run(workers)
+        if run is None:
+            continue
+        ratio = run.ingest_rate / copy if copy else 0.0
+        ratios.append(ratio)
+        target = f">= {TARGET_ONE_WORKER}" if workers == 1 else f">= {TARGET_BEST} (best count)"
+        label = (
+            f"customers/s ingested, {workers} worker process{'es' if workers > 1 else ''}, {run.customers:,}"
+        )
+        lines.append(
+            f"{label:<60}{run.ingest_rate:>14,.0f}{copy:>14,.0f}{ratio:>8.2f}  {target}"
+            + (f"  {_verdict(ratio >= TARGET_ONE_WORKER)}" if workers == 1 else "")
+        )
+    if ratios:
+        lines.append(
+            f"{'  best worker count vs bare COPY':<60}{'':>14}{'':>14}{max(ratios):>8.2f}  >= {TARGET_BEST}  "
+            f"{_verdict(max(ratios) >= TARGET_BEST)}"
+        )
+    lines.append(f"{'  (baseline: bare COPY of the same rows into an identically indexed table)':<60}")
+    memory_ratio = large.worker_peak_rss_mb / small.worker_peak_rss_mb if small.worker_peak_rss_mb else 0.0
+    lines += [
+        f"{f'worker peak RSS MB, {large.customers:,} vs {small.customers:,} ({small.workers} worker)':<60}"
+        f"{large.worker_peak_rss_mb:>14.0f}{small.worker_peak_rss_mb:>14.0f}{memory_ratio:>8.2f}"
+        f"  <= {TARGET_MEMORY}  {_verdict(memory_ratio <= TARGET_MEMORY)}",
     ]
     if result.limited is not None:
         limited = result.limited
+        floor = result.limited_floor_seconds
+        ratio = limited.webhook_to_last_approval_seconds / floor if floor else 0.0
+        pages, statuses = result.limited_calls_needed
+        ok = ratio <= TARGET_LIMITED and limited.rate_limited == 0 and limited.approved_exactly_once
+        limit = f"{config.rate_limit}/{config.rate_window_seconds:g}s"
+        label = f"webhook → last approval s, {limited.customers:,}, limit {limit}"
+        once = f"{limited.customers_approved:,} / {limited.eligible:,} / {limited.approved_more_than_once}"
         lines += [
-            f"{f'webhook → last approval s, limit {config.rate_limit}/{config.rate_window_seconds:g}s':<52}"
-            f"{limited.webhook_to_last_approval_seconds:>16.1f}{result.limited_floor_seconds:>16.1f}"
-            f"{limited.webhook_to_last_approval_seconds / result.limited_floor_seconds:>8.2f}",
-            f"{'  (baseline: calls needed ÷ limit per second)':<52}",
-            f"{'  calls made: pages / status updates / 429s':<52}"
-            f"{f'{limited.page_calls} / {limited.status_calls} / {limited.rate_limited}':>16}",
+            f"{label:<60}{limited.webhook_to_last_approval_seconds:>14.1f}{floor:>14.1f}{ratio:>8.2f}"
+            f"  <= {TARGET_LIMITED}, no 429, each once  {_verdict(ok)}",
+            f"{'  (baseline: calls needed ÷ limit per second)':<60}",
+            f"{'  calls made: pages / status updates / 429s':<60}"
+            f"{f'{limited.page_calls} / {limited.status_calls} / {limited.rate_limited}':>14}"
+            f"{f'{pages} / {statuses} / 0':>14}  (needed)",
+            f"{'  customers approved (once) / eligible / approved twice':<60}{once:>28}",
         ]
+    for run in (large, result.large_run(max(config.worker_processes)), result.limited):
+        if run is not None and run.cpu:
+            label = "limited" if run is result.limited else f"{run.workers} worker"
+            lines.append(
+                f"  core-seconds, {run.customers:,} ({label}): "
+                + ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+            )
     return "\n".join(lines)

@@ -39,6 +39,10 @@ class SimControl:
     def customers(self, campaign_id: int) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/campaigns/{campaign_id}/customers")["customers"])
 
+    def campaign(self, campaign_id: int) -> dict[str, Any]:
+        """One campaign's counters (customers set, set more than once, …) without its customers."""
+        return dict(self._call("GET", f"/campaigns/{campaign_id}"))
+
     def statuses(self, campaign_id: int) -> dict[str, dict[str, Any]]:
         return dict(self._call("GET", f"/campaigns/{campaign_id}/statuses")["statuses"])
 

@@ -32,6 +32,18 @@ def bench_group() -> None:
 @click.option("--page-size", default=10_000, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--rate-limit", default="50/10", show_default=True, help="LIMIT/WINDOW_SECONDS for phase 2.")
 @click.option(
+    "--workers",
+    default="1,2",
+    show_default=True,
+    help="Worker process counts to ingest with, comma-separated (the rate-limited run uses the largest).",
+)
+@click.option(
+    "--worker-pool", default="threads", show_default=True, type=click.Choice(["threads", "prefork", "solo"])
+)
+@click.option(
+    "--worker-threads", default=2, show_default=True, type=click.IntRange(1, 16), help="-c of each worker."
+)
+@click.option(
     "--admin-url",
     default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
     show_default=True,
@@ -49,6 +61,9 @@ def ingest(
     limited_customers: int | None,
     page_size: int,
     rate_limit: str,
+    workers: str,
+    worker_pool: str,
+    worker_threads: int,
     admin_url: str,
     redis_url: str,
 ) -> None:
@@ -58,6 +73,11 @@ def ingest(
     limit, _, window = rate_limit.partition("/")
     if not limit.isdigit() or not window.replace(".", "", 1).isdigit():
         raise click.BadParameter("expected LIMIT/WINDOW_SECONDS, e.g. 50/10", param_hint="--rate-limit")
+    counts = [part.strip() for part in workers.split(",") if part.strip()]
+    if not counts or not all(part.isdigit() and 1 <= int(part) <= 8 for part in counts):
+        raise click.BadParameter(
+            "expected worker process counts from 1 to 8, e.g. 1,2", param_hint="--workers"
+        )
     config = IngestBenchConfig(
         customers=customers,
         small_customers=small_customers,
@@ -67,6 +87,9 @@ def ingest(
         rate_limit=int(limit),
         rate_window_seconds=float(window),
         limited_customers=limited_customers,
+        worker_processes=tuple(int(part) for part in counts),
+        worker_pool=worker_pool,
+        worker_threads=worker_threads,
     )
     result = run_benchmark(config, say=lambda line: click.echo(line, err=True))
     click.echo(render(result, config))

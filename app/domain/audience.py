@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -85,3 +85,100 @@ class AudienceMember:
     scrub_reason: str | None
     promo_code: str | None
     segment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPage:
+    """One page of targeted customers, column by column: 10,000 rows cost no object per customer.
+
+    `attributes[i]` maps the attribute names asked for to customer i's values, as Optimove sent them.
+    """
+
+    customer_ids: Sequence[str]
+    action_ids: Sequence[int | None]
+    promo_codes: Sequence[str | None]
+    attributes: Sequence[Mapping[str, str | None]]
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    @classmethod
+    def of(cls, candidates: Iterable[Candidate]) -> CustomerPage:
+        """A page holding these candidates, in order."""
+        rows = list(candidates)
+        return cls(
+            [c.customer_id for c in rows],
+            [c.action_id for c in rows],
+            [c.promo_code for c in rows],
+            [c.attributes for c in rows],
+        )
+
+    def column(self, name: str) -> list[str | None]:
+        """Every customer's value of one attribute (None where it is missing)."""
+        return [values.get(name) for values in self.attributes]
+
+    def candidate(self, index: int) -> Candidate:
+        """Customer `index` as a Candidate (for policies written per customer)."""
+        return Candidate(
+            self.customer_ids[index], self.promo_codes[index], self.action_ids[index], self.attributes[index]
+        )
+
+    def candidates(self) -> Iterator[Candidate]:
+        """Every customer as a Candidate, in page order."""
+        return (self.candidate(i) for i in range(len(self.customer_ids)))
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedPage:
+    """A page with the pipeline's verdict on each customer, column by column (index i is customer i)."""
+
+    customers: CustomerPage
+    eligible: Sequence[bool]
+    scrub_reasons: Sequence[str | None]
+    segments: Sequence[str | None]
+    scrubbed_by: Sequence[int | None] | None = None  # the index of the policy that scrubbed each
+
+    def __len__(self) -> int:
+        return len(self.eligible)
+
+    @classmethod
+    def of(cls, decisions: Sequence[Decision]) -> DecidedPage:
+        """The columnar form of a list of decisions."""
+        return cls(
+            CustomerPage.of(d.candidate for d in decisions),
+            [d.eligible for d in decisions],
+            [d.scrub_reason for d in decisions],
+            [d.segment for d in decisions],
+            [d.scrubbed_by for d in decisions],
+        )
+
+    def decisions(self) -> Iterator[Decision]:
+        """Every customer's Decision, in page order."""
+        by = self.scrubbed_by
+        for i, candidate in enumerate(self.customers.candidates()):
+            yield Decision(
+                candidate,
+                self.eligible[i],
+                self.scrub_reasons[i],
+                self.segments[i],
+                scrubbed_by=None if by is None else by[i],
+            )
+
+    def scrubbed(self) -> Iterator[Decision]:
+        """The Decision of every scrubbed customer (no object for the eligible ones)."""
+        by = self.scrubbed_by
+        customers = self.customers
+        for i, eligible in enumerate(self.eligible):
+            if not eligible:
+                yield Decision(
+                    customers.candidate(i),
+                    False,
+                    self.scrub_reasons[i],
+                    self.segments[i],
+                    scrubbed_by=None if by is None else by[i],
+                )
+
+    def counts(self) -> PageCounts:
+        """Rows, eligible and scrubbed, as if every row of the page were written."""
+        eligible = sum(self.eligible)
+        return PageCounts(rows=len(self.eligible), eligible=eligible, scrubbed=len(self.eligible) - eligible)

@@ -5,7 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-PROMOTION_STATUS = "promotion_status"
+PROMOTION_STATUS = "promotion_status"  # one row per customer
+# One row per ingested page of an auto campaign: its eligible customers, sent in customer id order.
+PAGE_APPROVALS = "page_approvals"
+
+
+def page_approvals_key(page_no: int) -> str:
+    """The customer_id column of a page's approvals row (the outbox's unique key takes it once)."""
+    return f"page:{page_no}"
+
+
+@dataclass(frozen=True, slots=True)
+class PageRange:
+    """The next customers of one page's approvals row that a leased batch carries."""
+
+    row_id: int
+    customers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +33,8 @@ class ClaimedBatch:
     deadline: datetime | None
     customers: list[tuple[str, bool]]
     previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
+    # Set when the batch is made of page approvals: which rows, and how many customers of each.
+    pages: tuple[PageRange, ...] = ()
     # Which customers those are, and the highest attempt among the rows (for the customers' trail).
     resent_customers: frozenset[str] = frozenset()
     attempt: int = 1

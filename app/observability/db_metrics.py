@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, case, func, select
 
 from app.adapters.db.claims import SqlClaims
 from app.adapters.db.dialect import limit_statement_time
@@ -26,6 +26,7 @@ from app.adapters.db.tables import campaigns, outbox
 from app.clock import as_utc
 from app.domain.campaigns import ACTIVE_STATES, CampaignState
 from app.domain.claims import ClaimState
+from app.domain.outbox import PAGE_APPROVALS
 from app.observability.deadline import call_with_deadline
 
 __all__ = ["DEFAULT_SCRAPE_TIMEOUT_SECONDS", "DatabaseCollector", "DatabaseSnapshot", "read_snapshot"]
@@ -64,8 +65,10 @@ def read_snapshot(conn: Connection) -> DatabaseSnapshot:
         at_risk += int(risky)
     # Pending rows only (the partial index's predicate): outbox.stats() also counts every sent
     # row, a full scan of a table that grows by one row per approved customer.
+    # A page approvals row stands for its customers still to send.
+    customers = case((outbox.c.kind == PAGE_APPROVALS, func.coalesce(outbox.c.customers, 0)), else_=1)
     pending, oldest = conn.execute(
-        select(func.count(), func.min(outbox.c.created_at)).where(
+        select(func.coalesce(func.sum(customers), 0), func.min(outbox.c.created_at)).where(
             outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None)
         )
     ).one()

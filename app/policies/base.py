@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from app.domain.audience import KEEP, Candidate, Decision, OperatorFlags, Verdict
+from app.domain.audience import KEEP, Candidate, CustomerPage, DecidedPage, Decision, OperatorFlags, Verdict
 
 NO_FLAGS = OperatorFlags()
 
@@ -30,6 +30,17 @@ class Policy:
     def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
         """Judge one candidate; return KEEP, a scrub reason, and/or a segment."""
         return KEEP
+
+    def evaluate_page(
+        self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
+    ) -> Sequence[Verdict]:
+        """Judge customers `rows` of a page (indexes, in that order): one verdict each.
+
+        The default asks `evaluate` customer by customer, so a policy written per customer needs
+        nothing more; the built-in ones override it to work on whole columns.
+        """
+        ids = page.customer_ids
+        return [self.evaluate(page.candidate(i), flags.get(ids[i], NO_FLAGS)) for i in rows]
 
     def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
         """The data this policy decided on, for the customer's trail: flag values, never personal data.
@@ -81,6 +92,33 @@ class PolicyPipeline:
     ) -> list[Decision]:
         """Apply the pipeline to a page of candidates, with the operator flags found for them."""
         return [self.decide(c, flags.get(c.customer_id, NO_FLAGS)) for c in candidates]
+
+    def decide_page(self, page: CustomerPage, flags: Mapping[str, OperatorFlags]) -> DecidedPage:
+        """Apply every policy to a whole page, as `decide` would to each customer.
+
+        Each policy sees only the customers no earlier policy scrubbed, all of them in one call.
+        """
+        size = len(page)
+        reasons: list[str | None] = [None] * size
+        segments: list[str | None] = [None] * size
+        scrubbed_by: list[int | None] = [None] * size
+        alive: Sequence[int] = range(size)
+        for index, policy in enumerate(self.policies):
+            if not alive:
+                break
+            verdicts = policy.evaluate_page(page, flags, alive)
+            kept: list[int] = []
+            for i, verdict in zip(alive, verdicts, strict=True):
+                if verdict.segment is not None:
+                    segments[i] = verdict.segment
+                if verdict.scrub_reason is not None:
+                    reasons[i] = verdict.scrub_reason
+                    scrubbed_by[i] = index
+                else:
+                    kept.append(i)
+            if len(kept) < len(alive):
+                alive = kept
+        return DecidedPage(page, [reason is None for reason in reasons], reasons, segments, scrubbed_by)
 
 
 def load_object(path: str, options: Mapping[str, Any] | None = None) -> Any:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from app.domain.audience import Candidate, OperatorFlags, Verdict
+from app.domain.audience import Candidate, CustomerPage, OperatorFlags, Verdict
 from app.policies.base import Policy
 
 DEFAULT_SEGMENTS: Mapping[int, str] = {0: "standard", 1: "silver", 2: "gold", 3: "platinum"}
@@ -49,6 +49,31 @@ class VipSegmentation(Policy):
             else _as_int(candidate.attributes.get(self.attribute))
         )
         return Verdict(segment=self._segment_for(level))
+
+    def evaluate_page(
+        self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
+    ) -> Sequence[Verdict]:
+        """The same verdicts for a page: one shared verdict per distinct level."""
+        values, ids = page.column(self.attribute), page.customer_ids
+        by_value: dict[str | None, Verdict] = {}
+        by_level: dict[int | None, Verdict] = {}
+        verdicts = []
+        for i in rows:
+            own = flags.get(ids[i]) if flags else None
+            if own is not None and own.vip_level is not None:
+                verdicts.append(self._verdict_for(own.vip_level, by_level))
+                continue
+            verdict = by_value.get(values[i])
+            if verdict is None:
+                verdict = by_value[values[i]] = self._verdict_for(_as_int(values[i]), by_level)
+            verdicts.append(verdict)
+        return verdicts
+
+    def _verdict_for(self, level: int | None, known: dict[int | None, Verdict]) -> Verdict:
+        verdict = known.get(level)
+        if verdict is None:
+            verdict = known[level] = Verdict(segment=self._segment_for(level))
+        return verdict
 
     def _segment_for(self, level: int | None) -> str:
         levels = self._levels

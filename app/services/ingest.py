@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.clock import utcnow
-from app.domain.audience import Candidate
 from app.domain.campaigns import (
     EVENT_CAMPAIGN_CANCELED,
     EVENT_SCHEDULED_CONDITIONAL,
@@ -24,7 +23,7 @@ from app.domain.campaigns import (
     CampaignState,
     NewCampaign,
 )
-from app.domain.optimove import CampaignCustomer, InvalidCampaignEvent
+from app.domain.optimove import InvalidCampaignEvent
 from app.policies.base import PolicyPipeline
 from app.services import trail_steps
 from app.services.ports import CampaignSource, Dispatcher, EventContract
@@ -138,15 +137,15 @@ def ingest_page(
     if campaign.last_page is not None and page_no > campaign.last_page:
         return PageResult("skipped_past_end")
 
-    customers = source.get_campaign_customers_page(
+    customers = source.get_customer_page(
         campaign_id, top=campaign.page_size, skip=page_no * campaign.page_size, attributes=config.attributes
     )
     short = len(customers) < campaign.page_size
-    first_id = customers[0].customer_id if customers else None
+    first_id = customers.customer_ids[0] if customers else None
     with uow_factory() as uow:
         has_flags = bool(customers) and uow.operator_data.has_any()
-        flags = uow.operator_data.flags_for([c.customer_id for c in customers]) if has_flags else {}
-    decisions = pipeline.decide_all((_candidate(c) for c in customers), flags)
+        flags = uow.operator_data.flags_for(customers.customer_ids) if has_flags else {}
+    decided = pipeline.decide_page(customers, flags)
     now = clock()
     with uow_factory() as uow:
         if not uow.pages.claim(
@@ -159,12 +158,18 @@ def ingest_page(
             uow.commit()
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
-        counts = uow.audience.write_page(campaign_id, page_no, decisions)
-        uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, decisions, flags, pipeline, now=now))
+        counts = uow.audience.write_page(campaign_id, page_no, decided)
+        # Only the scrubbed customers have a trail event at ingest: no object for the eligible ones.
+        scrubbed = list(decided.scrubbed())
+        uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, scrubbed, flags, pipeline, now=now))
         approvals = 0
         if campaign.mode == CampaignMode.AUTO:
             approvals = uow.outbox.enqueue_page_approvals(
-                campaign_id, page_no, deadline=campaign.clearance_required_by, now=now
+                campaign_id,
+                page_no,
+                deadline=campaign.clearance_required_by,
+                now=now,
+                eligible=counts.eligible,
             )
         next_pages = (
             []
@@ -225,7 +230,3 @@ def fail_campaign(
         uow.campaigns.fail_ingest(campaign_id, error=error, now=clock())
         uow.commit()
     log.error("campaign failed", extra={"campaign_id": campaign_id, "error": error})
-
-
-def _candidate(customer: CampaignCustomer) -> Candidate:
-    return Candidate(customer.customer_id, customer.promo_code, customer.action_id, customer.attributes)

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from app.domain.audience import CustomerPage
 from app.domain.budget import BudgetUsage
 from app.domain.optimove import (
-    CampaignCustomer,
     CampaignEvent,
     PromoStatus,
     RegisteredListener,
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 class CampaignSource(Protocol):
     """Where a campaign's targeted customers come from (Optimove GetProcessedCampaignCustomers)."""
 
-    def get_campaign_customers_page(
+    def get_customer_page(
         self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str] = ()
-    ) -> list[CampaignCustomer]:
-        """One page of the campaign's customers."""
+    ) -> CustomerPage:
+        """One page of the campaign's customers, column by column."""
         ...
 
 

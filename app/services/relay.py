@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from app.clock import utcnow
 from app.domain.backoff import Backoff
-from app.domain.campaigns import CampaignMode
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.optimove import PromoStatus
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
 from app.domain.outbox import ClaimedBatch
@@ -36,9 +36,10 @@ class RelayConfig:
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 12
     backoff: Backoff = field(default_factory=Backoff)
-    # While the budget is scarce (this share of its window spent) and claims are still on their way
-    # to a status, hold statuses until the oldest is `linger` old or a full batch waits: one call
-    # then carries many. Otherwise (budget to spare, or nothing more coming) they go at once.
+    # While the budget is scarce (this share of its window spent) and more statuses are on their
+    # way (claims, or an auto campaign still ingesting), hold statuses until the oldest is `linger`
+    # old or a full batch waits: one call then carries many. Otherwise (budget to spare, or nothing
+    # more coming) they go at once.
     linger: timedelta = timedelta(0)
     linger_when_budget_used: float = 0.5
 
@@ -69,7 +70,7 @@ def relay_once(
     sink.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
     scarce = bool(config.linger) and sink.budget_used() >= config.linger_when_budget_used
     with uow_factory() as uow:
-        linger = config.linger if scarce and uow.claims.any_on_the_way() else timedelta(0)
+        linger = config.linger if scarce and _more_on_the_way(uow) else timedelta(0)
         batch = uow.outbox.claim_batch(
             now=clock(), limit=config.batch_size, lease=config.lease, linger=linger
         )
@@ -99,6 +100,15 @@ def relay_once(
             extra={"campaign_id": batch.campaign_id, "customers": marked},
         )
     return RelayResult("sent", batch.campaign_id, marked)
+
+
+def _more_on_the_way(uow: UnitOfWork) -> bool:
+    """Whether statuses will join the outbox soon: claims on their way, or an auto campaign still
+    ingesting (each page it writes queues its approvals)."""
+    if uow.claims.any_on_the_way():
+        return True
+    ingesting = uow.campaigns.in_states(frozenset({CampaignState.INGESTING}))
+    return any(campaign.mode == CampaignMode.AUTO for campaign in ingesting)
 
 
 def _handle_failure(

@@ -18,7 +18,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
 
-from app.domain.audience import AudienceMember, Decision, OperatorFlags, PageCounts
+from app.domain.audience import AudienceMember, DecidedPage, Decision, OperatorFlags, PageCounts
 from app.domain.campaigns import Campaign, CampaignSettings, CampaignState, NewCampaign
 from app.domain.claims import ActivatedClaim, Claim, ClaimLease, ClaimState, NewClaim, ValidatedClaim
 from app.domain.clients import ApiClient, NewClient
@@ -248,7 +248,9 @@ class PageRepository(Protocol):
 class AudienceRepository(Protocol):
     """Who each campaign targets, and the policies' verdict on each of them."""
 
-    def write_page(self, campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> PageCounts:
+    def write_page(
+        self, campaign_id: int, page_no: int, decisions: Sequence[Decision] | DecidedPage
+    ) -> PageCounts:
         """Write a page of decided rows (a row already there is kept) and count the rows the page owns."""
         ...
 
@@ -298,9 +300,21 @@ class OutboxRepository(Protocol):
         ...
 
     def enqueue_page_approvals(
-        self, campaign_id: int, page_no: int, *, deadline: datetime | None, now: datetime
+        self,
+        campaign_id: int,
+        page_no: int,
+        *,
+        deadline: datetime | None,
+        now: datetime,
+        eligible: int | None = None,
     ) -> int:
-        """Queue an approval for every eligible customer of an ingested page (auto mode)."""
+        """Queue approvals for every eligible customer of an ingested page (auto mode), once.
+
+        The page's approvals are one unit (not a row per customer) that the relay sends in customer
+        id order, several pages or part of one per call; `eligible` is the page's count when the
+        caller knows it. Every read of the outbox (stats, backlog, pending count, reconciliation)
+        counts its customers. Returns how many approvals were new.
+        """
         ...
 
     def claim_batch(

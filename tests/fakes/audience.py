@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from app.domain.audience import AudienceMember, Candidate, Decision, PageCounts
+from app.domain.audience import AudienceMember, Candidate, DecidedPage, Decision, PageCounts
 from tests.fakes.tables import Table, TableView, json_column, json_value
 
 
@@ -40,9 +40,11 @@ class FakeAudience:
     def __init__(self, rows: TableView[tuple[int, str], AudienceRow]) -> None:
         self._rows = rows
 
-    def write_page(self, campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> PageCounts:
+    def write_page(
+        self, campaign_id: int, page_no: int, decisions: Sequence[Decision] | DecidedPage
+    ) -> PageCounts:
         """Write a page of decided rows (a row already there is kept) and count the rows the page owns."""
-        for decision in decisions:
+        for decision in decisions.decisions() if isinstance(decisions, DecidedPage) else decisions:
             candidate = decision.candidate
             row = AudienceRow(
                 campaign_id=campaign_id,

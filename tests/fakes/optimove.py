@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.audience import CustomerPage
 from app.domain.optimove import (
     CampaignCustomer,
     PromoStatus,
@@ -46,6 +47,18 @@ class FakeCampaignSource:
             raise self.failures.popleft()
         start = 0 if self.ignores_skip else skip
         return self.campaigns.get(campaign_id, [])[start : start + top]
+
+    def get_customer_page(
+        self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str] = ()
+    ) -> CustomerPage:
+        """One page of the campaign's customers, column by column."""
+        rows = self.get_campaign_customers_page(campaign_id, top=top, skip=skip, attributes=attributes)
+        return CustomerPage(
+            [c.customer_id for c in rows],
+            [c.action_id for c in rows],
+            [c.promo_code for c in rows],
+            [c.attributes for c in rows],
+        )
 
 
 @dataclass

@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from app.domain.claims import ClaimState
-from app.domain.outbox import PROMOTION_STATUS
+from app.domain.outbox import PAGE_APPROVALS, PROMOTION_STATUS
 from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 from tests.fakes.activations import ActivationRow, WalletCreditRow
+from tests.fakes.audience import AudienceRow
 from tests.fakes.campaigns import CampaignRow
 from tests.fakes.claims import ClaimRow
 from tests.fakes.outbox import OutboxKey, OutboxRow
@@ -27,7 +28,9 @@ class FakeReconciliation:
         wallet: TableView[str, WalletCreditRow],
         claims: TableView[str, ClaimRow],
         campaigns: TableView[int, CampaignRow],
+        audience: TableView[tuple[int, str], AudienceRow] | None = None,
     ) -> None:
+        self._audience = audience
         self._outbox = outbox
         self._activations = activations
         self._wallet = wallet
@@ -141,7 +144,31 @@ class FakeReconciliation:
         return len(dead)
 
     def _statuses(self, campaign_id: int) -> list[OutboxRow]:
-        return self._outbox.where(lambda r: r.kind == PROMOTION_STATUS and r.campaign_id == campaign_id)
+        own = self._outbox.where(lambda r: r.kind == PROMOTION_STATUS and r.campaign_id == campaign_id)
+        if self._audience is None:
+            return own
+        singles = {row.customer_id for row in own}
+        by_page = []
+        for page in self._outbox.where(lambda r: r.kind == PAGE_APPROVALS and r.campaign_id == campaign_id):
+            page_no = page.page_no
+            for member in self._audience.where(
+                lambda r, page_no=page_no: (
+                    r.campaign_id == campaign_id and r.page_no == page_no and r.eligible
+                )  # type: ignore[misc]
+            ):
+                if member.customer_id in singles:
+                    continue
+                sent = page.sent_through is not None and member.customer_id <= page.sent_through
+                by_page.append(
+                    replace(
+                        page,
+                        kind=PROMOTION_STATUS,
+                        customer_id=member.customer_id,
+                        sent_at=(page.sent_at or page.created_at) if sent else None,
+                        dead_at=None if sent else page.dead_at,
+                    )
+                )
+        return own + by_page
 
     def _granted(self, campaign_id: int) -> dict[str, list[Decimal]]:
         """Each rewarded customer's credits: activation records, and wallet credits of claims without one."""

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch
+from app.domain.outbox import PAGE_APPROVALS, PROMOTION_STATUS, ClaimedBatch, page_approvals_key
 from app.domain.trail import MAX_DETAIL_TEXT_CHARS, StatusCall, StatusRecord, TrailEvent
+from tests.fakes.audience import AudienceRow
 from tests.fakes.outbox import OutboxKey, OutboxRow
 from tests.fakes.tables import Table, TableView, json_value
 
@@ -58,10 +59,12 @@ class FakeTrail:
         rows: TableView[int, TrailRow],
         calls: TableView[int, StatusCallRow],
         outbox: TableView[OutboxKey, OutboxRow],
+        audience: TableView[tuple[int, str], AudienceRow] | None = None,
     ) -> None:
         self._rows = rows
         self._calls = calls
         self._outbox = outbox
+        self._audience = audience
         self.appends = 0  # statements a SQL trail would have run (a test may count them)
 
     def append(self, events: Sequence[TrailEvent]) -> None:
@@ -106,7 +109,7 @@ class FakeTrail:
         """The customer's outbox row and the call it points at."""
         row = self._outbox.get((PROMOTION_STATUS, campaign_id, customer_id))
         if row is None:
-            return None
+            return self._status_by_page(campaign_id, customer_id)
         call_row = None if row.last_call_id is None else self._calls.get(row.last_call_id)
         call = (
             None
@@ -116,6 +119,26 @@ class FakeTrail:
         return StatusRecord(
             row.created_at, row.sent_at, row.dead_at, row.send_count, row.attempts, row.last_error, call
         )
+
+    def _status_by_page(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        member = None if self._audience is None else self._audience.get((campaign_id, customer_id))
+        if member is None or not member.eligible:
+            return None
+        page = self._outbox.get((PAGE_APPROVALS, campaign_id, page_approvals_key(member.page_no)))
+        if page is None:
+            return None
+        sent = page.sent_through is not None and customer_id <= page.sent_through
+        call_row = None if page.last_call_id is None or not sent else self._calls.get(page.last_call_id)
+        call = (
+            None
+            if call_row is None
+            else StatusCall(call_row.id, call_row.at, call_row.size, call_row.attempt, call_row.outcome)
+        )
+        sent_at = (page.sent_at or (call.at if call else page.created_at)) if sent else None
+        return StatusRecord(
+            page.created_at, sent_at, None if sent else page.dead_at, int(sent), page.attempts,
+            page.last_error, call,
+        )  # fmt: skip
 
 
 def _stored(details: Mapping[str, Any]) -> str:

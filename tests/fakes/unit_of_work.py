@@ -104,14 +104,24 @@ class FakeUnitOfWork:
         self.inbox = FakeInbox(tx.view(db.inbox_events))
         self.activations = FakeActivations(tx.view(db.activations), tx.view(db.wallet_ledger), claims)
         self.reconciliation = FakeReconciliation(
-            tx.view(db.outbox), tx.view(db.activations), tx.view(db.wallet_ledger), claims, campaigns
+            tx.view(db.outbox),
+            tx.view(db.activations),
+            tx.view(db.wallet_ledger),
+            claims,
+            campaigns,
+            tx.view(db.campaign_audience),
         )
         self.clients = FakeClients(tx.view(db.api_clients))
         self.operator_data = FakeOperatorData(tx.view(db.customer_flags))
         self.campaign_settings = FakeCampaignSettings(tx.view(db.campaign_settings))
         self.console_users = FakeConsoleUsers(tx.view(db.console_users))
         self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
-        self.trail = FakeTrail(tx.view(db.trail_events), tx.view(db.status_calls), tx.view(db.outbox))
+        self.trail = FakeTrail(
+            tx.view(db.trail_events),
+            tx.view(db.status_calls),
+            tx.view(db.outbox),
+            tx.view(db.campaign_audience),
+        )
         return self
 
     def __exit__(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from app.adapters.db.tables import campaign_audience
+from app.adapters.optimove.contract import OptimoveContract
 from app.domain.audience import Candidate, Decision
+from app.policies.base import PolicyPipeline
 from tests.support.uow import reading, writing
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "carriage\rreturn", 'quote"d', "ünïcødé ✓", r"\N", ""]
@@ -40,3 +42,19 @@ def test_awkward_values_survive_the_copy_round_trip(any_engine: Engine) -> None:
             decision.scrub_reason,
             decision.eligible,
         )
+
+
+def test_awkward_values_read_column_by_column_survive_the_copy_round_trip(any_engine: Engine) -> None:
+    names = ("Note", "Empty", "100%")
+    rows: list[object] = [
+        {"CustomerID": f"c{i}", "ActionID": i, "PromoCode": "P", "CustomerAttributes": [value, None, "%s"]}
+        for i, value in enumerate(AWKWARD)
+    ]
+    page = OptimoveContract().parse_customer_page(rows, names)
+    decided = PolicyPipeline([]).decide_page(page, {})
+    with writing(any_engine) as uow:
+        assert uow.audience.write_page(9, 0, decided).rows == len(AWKWARD)
+    with reading(any_engine) as uow:
+        stored = uow.audience.decisions_page(9, after=None, limit=100)
+    by_id = {d.candidate.customer_id: dict(d.candidate.attributes) for d in stored}
+    assert by_id == {f"c{i}": {"Note": v, "Empty": None, "100%": "%s"} for i, v in enumerate(AWKWARD)}

@@ -28,6 +28,7 @@ from tests.integration.test_unit_of_work_contract import (
     Backend,
     _backend,
     add_campaigns,
+    ingested_pages,
     new_campaign,
     reading,
     writing,
@@ -163,3 +164,26 @@ def test_a_queued_status_has_no_call_yet(backend: Backend) -> None:
     with reading(backend) as uow:
         status = uow.trail.status_of(1, "c1")
     assert status is not None and status.last_call is None and status.sent_at is None and status.sends == 0
+
+
+def test_a_customer_approved_with_their_page_is_told_by_the_pages_row_and_its_last_call(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    ingested_pages(backend, 1, ["a", "b", "c"])
+    with writing(backend) as uow:
+        batch = uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE)
+        assert batch is not None and batch.attempt == 1
+        call = uow.trail.record_status_call(batch, outcome=CALL_SENT, error=None, now=T0)
+        assert uow.outbox.mark_sent(batch, now=T0, call_id=call) == 2
+    with reading(backend) as uow:
+        sent, waiting = uow.trail.status_of(1, "b"), uow.trail.status_of(1, "c")
+        scrubbed = uow.trail.status_of(1, "scrubbed-0")
+    assert call is not None and scrubbed is None
+    assert sent == StatusRecord(
+        queued_at=T0, sent_at=T0, dead_at=None, sends=1, attempts=1, last_error=None,
+        last_call=StatusCall(call, T0, size=2, attempt=1, outcome=CALL_SENT),
+    )  # fmt: skip
+    assert (
+        waiting is not None and waiting.sent_at is None and waiting.sends == 0 and waiting.last_call is None
+    )

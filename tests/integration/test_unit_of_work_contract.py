@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.adapters.db.tables import inbox_events
-from app.domain.audience import AudienceMember, Candidate, Decision, OperatorFlags, PageCounts
+from app.domain.audience import AudienceMember, Candidate, DecidedPage, Decision, OperatorFlags, PageCounts
 from app.domain.campaigns import (
     KIND_TRIGGERED,
     PAGE_DONE,
@@ -698,6 +698,24 @@ def test_a_page_write_keeps_rows_already_there_and_counts_the_rows_the_page_owns
         assert uow.audience.member(2, "a") is None
 
 
+def test_a_page_written_column_by_column_counts_and_keeps_rows_as_a_list_of_decisions_would(
+    backend: Backend,
+) -> None:
+    with writing(backend) as uow:
+        fresh = uow.audience.write_page(
+            1, 0, DecidedPage.of([decision("a", segment="gold"), decision("b", eligible=False)])
+        )
+        # "b" is on page 0 already: the page keeps its other rows and counts only what it owns.
+        overlapping = uow.audience.write_page(1, 1, DecidedPage.of([decision("b"), decision("c")]))
+        rewritten = uow.audience.write_page(1, 1, DecidedPage.of([decision("c"), decision("d")]))
+    assert (fresh, overlapping, rewritten) == (PageCounts(2, 1, 1), PageCounts(1, 1, 0), PageCounts(2, 2, 0))
+    with reading(backend) as uow:
+        assert uow.audience.member(1, "a") == AudienceMember(True, None, "PROMO", "gold")
+        assert uow.audience.member(1, "b") == AudienceMember(False, "no_consent", "PROMO", None)
+        assert uow.audience.scrub_breakdown(1) == {"no_consent": 1}
+        assert uow.audience.segment_breakdown(1) == {"gold": 1, "None": 2}
+
+
 def test_the_audience_only_narrows_and_breaks_down_by_reason_and_segment(backend: Backend) -> None:
     with writing(backend) as uow:
         add = uow.audience.add_member_if_absent
@@ -887,6 +905,135 @@ def test_dead_rows_stay_visible_and_a_canceled_campaign_stops_only_its_pending_r
     with reading(backend) as uow:
         assert uow.outbox.stats(1) == OutboxStats(0, 1, 2, 0, None)
         assert uow.outbox.stats(2) == OutboxStats(1, 0, 0, 0, T0)
+
+
+def ingested_pages(backend: Backend, campaign_id: int, *pages: list[str]) -> None:
+    """Write pages of eligible customers (and one scrubbed per page) and queue their approvals."""
+    with writing(backend) as uow:
+        for page_no, customers in enumerate(pages):
+            counts = uow.audience.write_page(
+                campaign_id,
+                page_no,
+                [*(decision(c) for c in customers), decision(f"scrubbed-{page_no}", eligible=False)],
+            )
+            queued = uow.outbox.enqueue_page_approvals(
+                campaign_id, page_no, deadline=T0 + timedelta(hours=1), now=T0, eligible=counts.eligible
+            )
+            assert queued == len(customers)
+            assert uow.outbox.enqueue_page_approvals(campaign_id, page_no, deadline=None, now=T0) == 0
+
+
+def test_a_pages_approvals_are_one_unit_sent_in_customer_order_several_pages_or_part_of_one_a_call(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    ingested_pages(backend, 1, ["c", "a", "b"], ["e", "d"], ["f"])
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(6, 0, 0, 0, T0)
+        assert uow.outbox.backlog(1) == (6, T0) and uow.outbox.pending_count(1) == 6
+    sent = []
+    with writing(backend) as uow:
+        while (batch := uow.outbox.claim_batch(now=T0, limit=4, lease=LEASE)) is not None:
+            assert batch.previously_sent == 0
+            sent.append([c for c, _ in batch.customers])
+            assert uow.outbox.mark_sent(batch, now=T0) == len(batch.customers)
+            assert uow.outbox.mark_sent(batch, now=T0) == 0
+    assert sent == [["a", "b", "c", "d"], ["e", "f"]]
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(0, 6, 0, 0, None)
+        assert uow.outbox.pending_count(1) == 0
+
+
+def test_a_customer_with_a_status_row_of_their_own_is_not_sent_again_with_their_page(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    with writing(backend) as uow:
+        uow.outbox.enqueue_statuses(1, ["b"], deadline=None, now=T0)
+    ingested_pages(backend, 1, ["a", "c"])
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 1, [decision("b"), decision("d")])  # "b" was listed on page 0's turn
+        assert uow.outbox.enqueue_page_approvals(1, 1, deadline=None, now=T0, eligible=2) == 1
+        batches = [uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE) for _ in range(3)]
+    customers = sorted(c for b in batches if b is not None for c, _ in b.customers)
+    assert customers == ["a", "b", "c", "d"] and batches[2] is None
+
+
+def test_a_range_in_flight_when_its_relay_died_becomes_rows_of_its_own_counted_as_resent(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    ingested_pages(backend, 1, ["a", "b", "c"])
+    with writing(backend) as uow:
+        lost = uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE)
+    assert lost is not None and [c for c, _ in lost.customers] == ["a", "b"]
+    later = T0 + LEASE + timedelta(seconds=1)
+    with writing(backend) as uow:
+        again = uow.outbox.claim_batch(now=later, limit=10, lease=LEASE)
+        assert again is not None and again.previously_sent == 2
+        assert sorted(c for c, _ in again.customers) == ["a", "b"]
+        assert uow.outbox.mark_sent(lost, now=later) == 0
+        assert uow.outbox.mark_sent(again, now=later) == 2
+        rest = uow.outbox.claim_batch(now=later, limit=10, lease=LEASE)
+        assert rest is not None and [c for c, _ in rest.customers] == ["c"] and rest.previously_sent == 0
+        assert uow.outbox.mark_sent(rest, now=later) == 1
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(0, 3, 0, 2, None)
+        assert uow.reconciliation.resent_statuses(1, examples=5).examples == ("a", "b")
+
+
+def test_a_pages_range_given_back_is_split_off_when_the_call_may_have_landed_and_kept_when_not(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    ingested_pages(backend, 1, ["a", "b", "c", "d"])
+    retry_at = T0 + timedelta(seconds=30)
+    with writing(backend) as uow:
+        refused = uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE)
+        assert refused is not None
+        assert (
+            uow.outbox.release_for_retry(refused, available_at=retry_at, error="429", maybe_applied=False)
+            == 2
+        )
+        assert uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE) is None  # backing off
+        same = uow.outbox.claim_batch(now=retry_at, limit=2, lease=LEASE)
+        assert same is not None and same.customers == refused.customers and same.previously_sent == 0
+        assert uow.outbox.attempts_of(same) == 2
+        assert uow.outbox.release_for_retry(same, available_at=retry_at, error="503", maybe_applied=True) == 2
+        resent = uow.outbox.claim_batch(now=retry_at, limit=10, lease=LEASE)
+        assert resent is not None and resent.previously_sent == 2 and len(resent.customers) == 2
+        assert uow.outbox.mark_sent(resent, now=retry_at) == 2
+        rest = uow.outbox.claim_batch(now=retry_at, limit=10, lease=LEASE)
+        assert rest is not None and [c for c, _ in rest.customers] == ["c", "d"]
+        assert uow.outbox.mark_sent(rest, now=retry_at) == 2
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(0, 4, 0, 2, None)
+
+
+def test_a_pages_range_given_up_on_dies_customer_by_customer_and_a_cancel_stops_the_rest(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1))
+    ingested_pages(backend, 1, ["a", "b", "c"], ["d", "e"])
+    with writing(backend) as uow:
+        refused = uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE)
+        assert refused is not None and uow.outbox.mark_dead(refused, now=T0, error="401") == 2
+        sent = uow.outbox.claim_batch(now=T0, limit=2, lease=LEASE)
+        assert sent is not None and [c for c, _ in sent.customers] == ["c", "d"]
+        assert uow.outbox.mark_sent(sent, now=T0) == 2
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(1, 2, 2, 0, T0)
+        assert uow.campaigns.get(1).dead_count == 2  # type: ignore[union-attr]
+    with writing(backend) as uow:
+        assert uow.outbox.cancel_campaign(1, now=T0, reason="campaign canceled") == 1
+    with reading(backend) as uow:
+        assert uow.outbox.stats(1) == OutboxStats(0, 2, 3, 0, None)
+        assert uow.campaigns.get(1).dead_count == 3  # type: ignore[union-attr]
+        comparison = uow.reconciliation.compare_statuses_with_grants(
+            1, late_before=T0, examples=5, examples_of=frozenset({StatusMatch.DEAD_WITHOUT_REWARD})
+        )
+    assert comparison.counts == {StatusMatch.SENT_WITHOUT_REWARD: 2, StatusMatch.DEAD_WITHOUT_REWARD: 3}
+    assert comparison.examples[StatusMatch.DEAD_WITHOUT_REWARD] == ("a", "b", "e")
 
 
 # The inbox ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.audience import Candidate, OperatorFlags, Verdict
+from app.domain.audience import Candidate, CustomerPage, OperatorFlags, Verdict
 from app.policies.base import Policy, PolicyConfigError, PolicyPipeline, build_pipeline, load_policy
 from app.policies.consent import ConsentScrub
 from app.policies.fraud import FraudCheck
@@ -113,3 +113,62 @@ def test_misconfigured_policies_fail_with_a_clear_message(
 def test_an_empty_pipeline_keeps_everyone() -> None:
     decision = PolicyPipeline([]).decide(customer(Consent="0"))
     assert decision.eligible and decision.segment is None
+
+
+# Whole pages --------------------------------------------------------------------------------------
+
+PAGE_ATTRIBUTES = [
+    {"Consent": "1", "FraudFlag": "0", "VIPLevel": "2"},
+    {"Consent": "0", "FraudFlag": "0", "VIPLevel": "2"},
+    {"Consent": "true", "FraudFlag": "1"},
+    {"Consent": "1"},
+    {"Consent": "1", "FraudFlag": "0"},
+    {"Consent": "0", "FraudFlag": "1"},
+    {"VIPLevel": "1"},
+    {"VIPLevel": "9"},
+    {"VIPLevel": "oops"},
+    {"Consent": " YES ", "VIPLevel": "-3"},
+    {},
+]
+PAGE_FLAGS = {
+    "c3": OperatorFlags(consent=False),
+    "c4": OperatorFlags(fraud=True),
+    "c6": OperatorFlags(vip_level=3),
+    "c10": OperatorFlags(consent=True, vip_level=1),
+}
+
+
+def a_page() -> CustomerPage:
+    return CustomerPage.of(Candidate(f"c{i}", "PROMO", 1, a) for i, a in enumerate(PAGE_ATTRIBUTES))
+
+
+@pytest.mark.parametrize("flags", [{}, PAGE_FLAGS], ids=["without operator data", "with operator data"])
+def test_a_page_decided_at_once_gets_the_verdicts_each_customer_gets_alone(
+    flags: dict[str, OperatorFlags],
+) -> None:
+    page = a_page()
+    decided = DEFAULT.decide_page(page, flags)
+    assert list(decided.decisions()) == DEFAULT.decide_all(page.candidates(), flags)
+    assert decided.counts().rows == len(PAGE_ATTRIBUTES)
+
+
+def test_a_policy_written_per_customer_sees_only_customers_no_earlier_policy_scrubbed() -> None:
+    seen: list[str] = []
+
+    class Watcher(Policy):
+        def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+            seen.append(candidate.customer_id)
+            return Verdict(segment="watched") if candidate.customer_id == "c0" else Verdict()
+
+    pipeline = PolicyPipeline([ConsentScrub(), FraudCheck(), Watcher()])
+    decided = pipeline.decide_page(a_page(), {})
+    assert seen == [
+        f"c{i}" for i, d in enumerate(DEFAULT.decide_all(a_page().candidates(), {})) if d.eligible
+    ]
+    assert decided.segments[0] == "watched"
+    assert list(decided.decisions()) == pipeline.decide_all(a_page().candidates(), {})
+
+
+def test_an_empty_page_is_decided_without_asking_any_policy() -> None:
+    decided = DEFAULT.decide_page(CustomerPage([], [], [], []), {})
+    assert len(decided) == 0 and decided.counts().rows == 0

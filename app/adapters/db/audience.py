@@ -7,14 +7,23 @@ DO NOTHING, and counts are read back for the rows the page owns.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from app.adapters.db.dialect import bulk_insert_ignoring_conflicts, insert_ignoring_conflicts, upsert
+from app.adapters.db.dialect import (
+    bulk_insert_ignoring_conflicts,
+    copy_or_undo,
+    insert_ignoring_conflicts,
+    is_postgres,
+    upsert,
+)
 from app.adapters.db.tables import audience_breakdown, campaign_audience
-from app.domain.audience import AudienceMember, Candidate, Decision, PageCounts
+from app.domain.audience import AudienceMember, Candidate, DecidedPage, Decision, PageCounts
 
 _COLUMNS = (
     "campaign_id",
@@ -39,49 +48,101 @@ def _breakdown_name(value: str | None) -> str:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-# json.dumps with non-default options builds a new encoder per call; one shared encoder is much cheaper.
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_NULL = r"\N"
 
 
 def _copy_text(value: str | None) -> str:
     """A text field in COPY's text format (NULL as \\N, control characters escaped)."""
     if value is None:
-        return r"\N"
+        return _COPY_NULL
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
         return value.translate(_COPY_ESCAPES)
     return value
 
 
-def _copy_lines(campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> str:
+def _copy_column(values: Sequence[str | None]) -> list[str]:
+    """A whole column in COPY's text format: one scan decides whether any value needs escaping."""
+    if _COPY_SPECIAL.search("\x00".join([v for v in values if v is not None])):
+        return [_copy_text(v) for v in values]
+    return [_COPY_NULL if v is None else v for v in values]
+
+
+def _copy_few(values: Sequence[str | None]) -> list[str]:
+    """A column of few distinct values (codes, reasons, segments): each distinct value escaped once."""
+    escaped = {value: _copy_text(value) for value in set(values)}
+    return [escaped[v] for v in values]
+
+
+def _json_object(value: object) -> object:
+    return dict(value)  # type: ignore[call-overload]  # a Mapping that is not a dict
+
+
+def _attributes_json(attributes: Sequence[Mapping[str, str | None]]) -> list[str]:
+    dumps = orjson.dumps
+    return [dumps(a, default=_json_object).decode() for a in attributes]
+
+
+def _copy_lines(campaign_id: int, page_no: int, page: DecidedPage) -> str:
+    """The page as COPY text: columns escaped whole, then one join of preformatted rows."""
+    customers = page.customers
+    actions = {a: _COPY_NULL if a is None else str(a) for a in set(customers.action_ids)}
     prefix = f"{campaign_id}\t"
-    page = f"\t{page_no}\t"
-    lines = []
-    for d in decisions:
-        c = d.candidate
-        action = r"\N" if c.action_id is None else str(c.action_id)
-        lines.append(
-            f"{prefix}{_copy_text(c.customer_id)}{page}{action}\t{_copy_text(c.promo_code)}\t"
-            f"{_copy_text(_compact_json(dict(c.attributes)))}\t{_copy_text(d.segment)}\t"
-            f"{'t' if d.eligible else 'f'}\t{_copy_text(d.scrub_reason)}\n"
-        )
-    return "".join(lines)
+    middle = f"\t{page_no}\t"
+    return "".join(
+        [
+            f"{prefix}{customer}{middle}{actions[action]}\t{promo}\t{attributes}\t{segment}\t"
+            f"{'t' if eligible else 'f'}\t{reason}\n"
+            for customer, action, promo, attributes, segment, eligible, reason in zip(
+                _copy_column(customers.customer_ids),
+                customers.action_ids,
+                _copy_few(customers.promo_codes),
+                _copy_column(_attributes_json(customers.attributes)),
+                _copy_few(page.segments),
+                page.eligible,
+                _copy_few(page.scrub_reasons),
+                strict=True,
+            )
+        ]
+    )
 
 
-def _row_dicts(campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+def _row_dicts(campaign_id: int, page_no: int, page: DecidedPage) -> list[dict[str, Any]]:
+    customers = page.customers
     return [
         {
             "campaign_id": campaign_id,
-            "customer_id": d.candidate.customer_id,
+            "customer_id": customer_id,
             "page_no": page_no,
-            "action_id": d.candidate.action_id,
-            "promo_code": d.candidate.promo_code,
-            "attributes": dict(d.candidate.attributes),
-            "segment": d.segment,
-            "eligible": d.eligible,
-            "scrub_reason": d.scrub_reason,
+            "action_id": action_id,
+            "promo_code": promo_code,
+            "attributes": dict(attributes),
+            "segment": segment,
+            "eligible": eligible,
+            "scrub_reason": reason,
         }
-        for d in decisions
+        for customer_id, action_id, promo_code, attributes, segment, eligible, reason in zip(
+            customers.customer_ids,
+            customers.action_ids,
+            customers.promo_codes,
+            customers.attributes,
+            page.segments,
+            page.eligible,
+            page.scrub_reasons,
+            strict=True,
+        )
     ]
+
+
+def _breakdown_of(page: DecidedPage) -> dict[tuple[str, str], int]:
+    """A page's breakdown from its verdicts (what the grouped read gives once every row was written)."""
+    breakdown: dict[tuple[str, str], int] = {}
+    for (eligible, reason, segment), count in Counter(
+        zip(page.eligible, page.scrub_reasons, page.segments, strict=True)
+    ).items():
+        key = (SEGMENT, _breakdown_name(segment)) if eligible else (SCRUB_REASON, _breakdown_name(reason))
+        breakdown[key] = breakdown.get(key, 0) + count
+    return breakdown
 
 
 def _attributes(stored: Any) -> dict[str, str | None]:
@@ -100,39 +161,29 @@ class SqlAudience:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def write_page(self, campaign_id: int, page_no: int, decisions: Sequence[Decision]) -> PageCounts:
-        """Write a page of decided rows (a row already there is kept) and count the rows the page owns."""
-        if decisions:
-            bulk_insert_ignoring_conflicts(
-                self._conn,
-                campaign_audience,
-                _CONFLICT,
-                _COLUMNS,
-                copy_text=lambda: _copy_lines(campaign_id, page_no, decisions),
-                rows=lambda: _row_dicts(campaign_id, page_no, decisions),
-            )
-        # One grouped read of the rows the page owns gives its counts and its breakdown, which
-        # replaces whatever an earlier write of the same page recorded.
-        groups = self._conn.execute(
-            select(
-                campaign_audience.c.eligible,
-                campaign_audience.c.scrub_reason,
-                campaign_audience.c.segment,
-                func.count(),
-            )
-            .where(campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.page_no == page_no)
-            .group_by(
-                campaign_audience.c.eligible, campaign_audience.c.scrub_reason, campaign_audience.c.segment
-            )
-        ).all()
-        breakdown: dict[tuple[str, str], int] = {}
-        for eligible_row, reason, segment, count in groups:
-            key = (
-                (SEGMENT, _breakdown_name(segment))
-                if eligible_row
-                else (SCRUB_REASON, _breakdown_name(reason))
-            )
-            breakdown[key] = breakdown.get(key, 0) + int(count)
+    def write_page(
+        self, campaign_id: int, page_no: int, decisions: Sequence[Decision] | DecidedPage
+    ) -> PageCounts:
+        """Write a page of decided rows (a row already there is kept) and count the rows the page owns.
+
+        On PostgreSQL a page with no row yet is copied straight into the table, as a bare COPY
+        would be, and counted from its verdicts; should a customer already be in the audience (listed
+        on another page), that copy is undone and the page goes through a staging table instead.
+        """
+        page = decisions if isinstance(decisions, DecidedPage) else DecidedPage.of(decisions)
+        if page and self._copied_fresh(campaign_id, page_no, page):
+            breakdown = _breakdown_of(page)
+        else:
+            if page:
+                bulk_insert_ignoring_conflicts(
+                    self._conn,
+                    campaign_audience,
+                    _CONFLICT,
+                    _COLUMNS,
+                    copy_text=lambda: _copy_lines(campaign_id, page_no, page),
+                    rows=lambda: _row_dicts(campaign_id, page_no, page),
+                )
+            breakdown = self._breakdown_read(campaign_id, page_no)
         self._conn.execute(
             delete(audience_breakdown).where(
                 audience_breakdown.c.campaign_id == campaign_id, audience_breakdown.c.page_no == page_no
@@ -155,6 +206,41 @@ class SqlAudience:
         rows = sum(breakdown.values())
         eligible = sum(n for (kind, _), n in breakdown.items() if kind == SEGMENT)
         return PageCounts(rows=rows, eligible=eligible, scrubbed=rows - eligible)
+
+    def _copied_fresh(self, campaign_id: int, page_no: int, page: DecidedPage) -> bool:
+        """COPY a page that has no row yet straight into the table; False (nothing written) otherwise."""
+        if not is_postgres(self._conn):
+            return False
+        a = campaign_audience.c
+        owned = select(a.id).where(a.campaign_id == campaign_id, a.page_no == page_no).limit(1)
+        if self._conn.execute(owned).first() is not None:
+            return False
+        return copy_or_undo(self._conn, campaign_audience, _COLUMNS, _copy_lines(campaign_id, page_no, page))
+
+    def _breakdown_read(self, campaign_id: int, page_no: int) -> dict[tuple[str, str], int]:
+        # One grouped read of the rows the page owns gives its counts and its breakdown, which
+        # replaces whatever an earlier write of the same page recorded.
+        groups = self._conn.execute(
+            select(
+                campaign_audience.c.eligible,
+                campaign_audience.c.scrub_reason,
+                campaign_audience.c.segment,
+                func.count(),
+            )
+            .where(campaign_audience.c.campaign_id == campaign_id, campaign_audience.c.page_no == page_no)
+            .group_by(
+                campaign_audience.c.eligible, campaign_audience.c.scrub_reason, campaign_audience.c.segment
+            )
+        ).all()
+        breakdown: dict[tuple[str, str], int] = {}
+        for eligible_row, reason, segment, count in groups:
+            key = (
+                (SEGMENT, _breakdown_name(segment))
+                if eligible_row
+                else (SCRUB_REASON, _breakdown_name(reason))
+            )
+            breakdown[key] = breakdown.get(key, 0) + int(count)
+        return breakdown
 
     def _count_in_breakdown(self, campaign_id: int, page_no: int, kind: str, name: str, delta: int) -> None:
         self._conn.execute(

@@ -172,13 +172,42 @@ def bulk_insert_ignoring_conflicts(
     )
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(f"COPY {stage} ({names}) FROM STDIN", io.StringIO(copy_text()))
+        cursor.copy_expert(f"COPY {stage} ({names}) FROM STDIN", io.StringIO(copy_text()), COPY_CHUNK_CHARS)
     finally:
         cursor.close()
     conn.exec_driver_sql(
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
         f"ON CONFLICT ({', '.join(conflict_columns)}) DO NOTHING"
     )
+
+
+# psycopg2 reads a COPY's input in chunks of this many characters (its default, 8 KiB, makes a
+# page of 10,000 rows ~400 Python calls).
+COPY_CHUNK_CHARS = 1 << 20
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+
+def copy_or_undo(conn: Connection, table: Table, columns: Sequence[str], copy_text: str) -> bool:
+    """COPY rows (COPY text format, `columns` in order) straight into `table` (PostgreSQL).
+
+    Inside a savepoint: if a row breaks a unique key, the whole copy is undone and False is
+    returned, so the caller can take a path that skips such rows; other errors propagate.
+    """
+    savepoint = conn.begin_nested()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", io.StringIO(copy_text), COPY_CHUNK_CHARS
+        )
+    except Exception as exc:
+        cursor.close()
+        savepoint.rollback()
+        if getattr(exc, "pgcode", None) == UNIQUE_VIOLATION:
+            return False
+        raise
+    cursor.close()
+    savepoint.commit()
+    return True
 
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

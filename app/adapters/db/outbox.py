@@ -18,19 +18,28 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
+    exists,
     func,
     literal,
+    null,
     or_,
     select,
     true,
     update,
 )
 
-from app.adapters.db.dialect import insert_ignoring_conflicts, locked_batch_ids
+from app.adapters.db.dialect import insert_ignoring_conflicts, lock_rows_skip_locked, locked_batch_ids
 from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
-from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch, OutboxStats
+from app.domain.outbox import (
+    PAGE_APPROVALS,
+    PROMOTION_STATUS,
+    ClaimedBatch,
+    OutboxStats,
+    PageRange,
+    page_approvals_key,
+)
 
 _UNIQUE = ["kind", "campaign_id", "customer_id"]
 _ROW_COLUMNS = [
@@ -44,6 +53,26 @@ _ROW_COLUMNS = [
     "attempts",
     "send_count",
 ]
+
+
+# Page approvals rows a batch may take at once (each carries up to a page of customers).
+MAX_PAGES_PER_BATCH = 64
+_PENDING = and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
+
+
+def _customers_of_row() -> ColumnElement[int]:
+    """How many customers a row stands for: a page approvals row its `customers`, any other one."""
+    return case((outbox.c.kind == PAGE_APPROVALS, func.coalesce(outbox.c.customers, 0)), else_=1)
+
+
+def _has_own_row(campaign_id: int) -> ColumnElement[bool]:
+    """The audience customer (campaign_audience in the query) has a status row of their own."""
+    single = outbox.alias("single")
+    return exists().where(
+        single.c.kind == PROMOTION_STATUS,
+        single.c.campaign_id == campaign_id,
+        single.c.customer_id == campaign_audience.c.customer_id,
+    )
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -98,29 +127,52 @@ class SqlOutbox:
         return queued
 
     def enqueue_page_approvals(
-        self, campaign_id: int, page_no: int, *, deadline: datetime | None, now: datetime
+        self,
+        campaign_id: int,
+        page_no: int,
+        *,
+        deadline: datetime | None,
+        now: datetime,
+        eligible: int | None = None,
     ) -> int:
-        """Queue an approval for every eligible customer of an ingested page (auto mode)."""
-        source = select(
-            literal(PROMOTION_STATUS),
-            campaign_audience.c.campaign_id,
-            campaign_audience.c.customer_id,
-            true(),
-            literal(deadline, outbox.c.deadline.type),
-            literal(now, outbox.c.created_at.type),
-            literal(now, outbox.c.available_at.type),
-            literal(0, Integer),
-            literal(0, Integer),
-        ).where(
-            campaign_audience.c.campaign_id == campaign_id,
-            campaign_audience.c.page_no == page_no,
-            campaign_audience.c.eligible.is_(True),
+        """Queue approvals for the eligible customers of an ingested page (auto mode), as one row.
+
+        `eligible` is the page's count of eligible customers when the caller knows it (it was just
+        written); how many approvals were new (0 when the page's row exists already).
+        """
+        if eligible is None or self._has_single_rows(campaign_id):
+            # Customers that have a status row of their own are approved by that row, not the page's.
+            a = campaign_audience.c
+            eligible = int(
+                self._conn.execute(
+                    select(func.count()).where(
+                        a.campaign_id == campaign_id,
+                        a.page_no == page_no,
+                        a.eligible.is_(True),
+                        ~_has_own_row(campaign_id),
+                    )
+                ).scalar_one()
+            )
+        if eligible <= 0:
+            return 0
+        statement = insert_ignoring_conflicts(self._conn, outbox, _UNIQUE).values(
+            kind=PAGE_APPROVALS,
+            campaign_id=campaign_id,
+            customer_id=page_approvals_key(page_no),
+            status=True,
+            deadline=deadline,
+            created_at=now,
+            available_at=now,
+            attempts=0,
+            send_count=0,
+            page_no=page_no,
+            customers=eligible,
+            customers_sent=0,
         )
-        statement = insert_ignoring_conflicts(self._conn, outbox, _UNIQUE)
-        queued = int(self._conn.execute(statement.from_select(_ROW_COLUMNS, source)).rowcount)
-        if queued:
-            notify_outbox(self._conn)
-        return queued
+        if self._conn.execute(statement).rowcount != 1:
+            return 0
+        notify_outbox(self._conn)
+        return eligible
 
     def claim_batch(
         self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
@@ -143,7 +195,15 @@ class SqlOutbox:
                 .offset(limit - 1)
                 .limit(1)
             )
-            ready = or_(ripe.exists(), full.exists())
+            # Pages' customers due add up to a full batch (a range of the unique key: pages' rows only).
+            full_pages = (
+                select(func.coalesce(func.sum(outbox.c.customers), 0))
+                .where(
+                    outbox.c.kind == PAGE_APPROVALS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
+                )
+                .scalar_subquery()
+            )
+            ready = or_(ripe.exists(), full.exists(), full_pages >= limit)
         head = self._conn.execute(
             select(campaigns.c.id, due.scalar_subquery())
             .where(ready)
@@ -154,6 +214,13 @@ class SqlOutbox:
             return None
         campaign_id, kind = head[0], head[1]
         lease_id = str(uuid.uuid4())
+        if kind == PAGE_APPROVALS:
+            # Ranges whose relay died mid-call become rows of their own (counted as re-sent when sent);
+            # rows of single customers then go first.
+            self._split_off_expired_ranges(campaign_id, now)
+            if not self._any_due(campaign_id, PROMOTION_STATUS, now):
+                return self._claim_pages(campaign_id, now=now, limit=limit, lease=lease, lease_id=lease_id)
+            kind = PROMOTION_STATUS
         # One statement: lock the batch (SKIP LOCKED) and stamp the lease. An IN list of 10,000 literal
         # ids made the UPDATE itself the relay's bottleneck.
         batch = locked_batch_ids(
@@ -201,7 +268,29 @@ class SqlOutbox:
         )
 
     def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
-        """Mark the leased rows sent (by status call `call_id`); returns how many still held the lease."""
+        """Mark the leased rows sent (by status call `call_id`); how many customers still held the lease."""
+        if batch.pages:
+            left = outbox.c.customers - outbox.c.lease_customers
+            held = set(
+                self._conn.execute(
+                    update(outbox)
+                    .where(_leased(batch))
+                    .values(
+                        sent_through=outbox.c.lease_through,
+                        customers=left,
+                        customers_sent=outbox.c.customers_sent + outbox.c.lease_customers,
+                        sent_at=case((left <= 0, literal(now, outbox.c.sent_at.type)), else_=null()),
+                        lease_id=None,
+                        lease_until=None,
+                        lease_through=None,
+                        lease_customers=None,
+                        last_error=None,
+                        last_call_id=call_id,
+                    )
+                    .returning(outbox.c.id)
+                ).scalars()
+            )
+            return sum(page.customers for page in batch.pages if page.row_id in held)
         result = self._conn.execute(
             update(outbox)
             .where(_leased(batch))
@@ -220,6 +309,25 @@ class SqlOutbox:
         self, batch: ClaimedBatch, *, available_at: datetime, error: str, maybe_applied: bool
     ) -> int:
         """Give the leased rows back for a retry at `available_at`; count it if it may have landed."""
+        if batch.pages:
+            # A range that may have landed becomes rows of its own, each counted as sent once.
+            if maybe_applied:
+                return self._split_off(_leased(batch), available_at=available_at, send_count=1, error=error)
+            released = self._conn.execute(
+                update(outbox)
+                .where(_leased(batch))
+                .values(
+                    lease_id=None,
+                    lease_until=None,
+                    lease_through=None,
+                    lease_customers=None,
+                    available_at=available_at,
+                    last_error=error[:2000],
+                )
+                .returning(outbox.c.id)
+            ).scalars()
+            held = set(released)
+            return sum(page.customers for page in batch.pages if page.row_id in held)
         result = self._conn.execute(
             update(outbox)
             .where(_leased(batch))
@@ -235,6 +343,11 @@ class SqlOutbox:
 
     def mark_dead(self, batch: ClaimedBatch, *, now: datetime, error: str) -> int:
         """Give up on the leased rows (permanent error or too many attempts); they stay visible."""
+        if batch.pages:
+            # The range given up on becomes dead rows of its own customers; the page's rest goes on.
+            dead = self._split_off(_leased(batch), available_at=now, send_count=0, error=error, dead_at=now)
+            self._count_dead(batch.campaign_id, dead)
+            return dead
         result = self._conn.execute(
             update(outbox)
             .where(_leased(batch))
@@ -257,27 +370,42 @@ class SqlOutbox:
         return int(value or 0)
 
     def cancel_campaign(self, campaign_id: int, *, now: datetime, reason: str) -> int:
-        """Stop every pending row of a campaign (EventTypeID 4)."""
-        result = self._conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.campaign_id == campaign_id, outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None)
-            )
-            .values(dead_at=now, lease_id=None, lease_until=None, last_error=reason)
+        """Stop every pending row of a campaign (EventTypeID 4); how many customers they stood for."""
+        stopped = sum(
+            self._conn.execute(
+                update(outbox)
+                .where(outbox.c.campaign_id == campaign_id, _PENDING)
+                .values(
+                    dead_at=now,
+                    lease_id=None,
+                    lease_until=None,
+                    lease_through=None,
+                    lease_customers=None,
+                    last_error=reason,
+                )
+                .returning(_customers_of_row())
+            ).scalars()
         )
-        self._count_dead(campaign_id, int(result.rowcount))
-        return int(result.rowcount)
+        self._count_dead(campaign_id, stopped)
+        return int(stopped)
 
     def stats(self, campaign_id: int | None = None) -> OutboxStats:
         """Counts of pending, sent, dead and re-sent rows."""
+        customers = _customers_of_row()
+        page = outbox.c.kind == PAGE_APPROVALS
         query = select(
-            func.count().filter(and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))),
-            func.count().filter(outbox.c.sent_at.is_not(None)),
-            func.count().filter(outbox.c.dead_at.is_not(None)),
-            func.count().filter(outbox.c.send_count > 1),
-            func.min(outbox.c.created_at).filter(
-                and_(outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None))
+            func.coalesce(func.sum(customers).filter(_PENDING), 0),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (page, func.coalesce(outbox.c.customers_sent, 0)), (outbox.c.sent_at.is_not(None), 1)
+                    )
+                ),
+                0,
             ),
+            func.coalesce(func.sum(customers).filter(outbox.c.dead_at.is_not(None)), 0),
+            func.count().filter(outbox.c.send_count > 1),
+            func.min(outbox.c.created_at).filter(_PENDING),
         )
         if campaign_id is not None:
             query = query.where(outbox.c.campaign_id == campaign_id)
@@ -287,20 +415,196 @@ class SqlOutbox:
     def backlog(self, campaign_id: int) -> tuple[int, datetime | None]:
         """Rows of the campaign waiting to be sent, and when the oldest was queued (the partial index)."""
         count, oldest = self._conn.execute(
-            select(func.count(), func.min(outbox.c.created_at)).where(
-                outbox.c.campaign_id == campaign_id, outbox.c.sent_at.is_(None), outbox.c.dead_at.is_(None)
+            select(func.coalesce(func.sum(_customers_of_row()), 0), func.min(outbox.c.created_at)).where(
+                outbox.c.campaign_id == campaign_id, _PENDING
             )
         ).one()
         return int(count), as_utc(oldest)
 
     def pending_count(self, campaign_id: int) -> int:
-        """Rows of the campaign not yet sent nor dead."""
+        """Customers of the campaign whose approval is not yet sent nor dead."""
         return int(
             self._conn.execute(
-                select(func.count()).where(
-                    outbox.c.campaign_id == campaign_id,
-                    outbox.c.sent_at.is_(None),
-                    outbox.c.dead_at.is_(None),
+                select(func.coalesce(func.sum(_customers_of_row()), 0)).where(
+                    outbox.c.campaign_id == campaign_id, _PENDING
                 )
             ).scalar_one()
         )
+
+    # -- page approvals ---------------------------------------------------------------------------
+
+    def _has_single_rows(self, campaign_id: int) -> bool:
+        """Whether any customer of the campaign has a status row of their own (a range of the unique key)."""
+        query = select(outbox.c.id).where(
+            outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaign_id
+        )
+        return self._conn.execute(query.limit(1)).first() is not None
+
+    def _any_due(self, campaign_id: int, kind: str, now: datetime) -> bool:
+        due = select(outbox.c.id).where(
+            _claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind
+        )
+        return self._conn.execute(due.limit(1)).first() is not None
+
+    def _claim_pages(
+        self, campaign_id: int, *, now: datetime, limit: int, lease: timedelta, lease_id: str
+    ) -> ClaimedBatch | None:
+        """Lease the next customers of the campaign's page approvals rows, up to `limit` in all.
+
+        Pages are taken in the order they were queued; the last one taken may be taken in part
+        (its next customers in id order), so every call but the campaign's last carries `limit`.
+        """
+        due = and_(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == PAGE_APPROVALS)
+        candidates = self._conn.execute(
+            select(outbox.c.id).where(due).order_by(outbox.c.id).limit(MAX_PAGES_PER_BATCH)
+        ).scalars()
+        a = campaign_audience.c
+        room = limit
+        customers: list[tuple[str, bool]] = []
+        pages: list[PageRange] = []
+        deadline = None
+        attempt = 1
+        singles = self._has_single_rows(campaign_id)
+        for candidate in candidates.all():
+            if room <= 0:
+                break
+            # Locked one at a time, as taken: another relay skips only the pages this batch holds.
+            row = self._conn.execute(
+                lock_rows_skip_locked(
+                    self._conn,
+                    select(
+                        outbox.c.id,
+                        outbox.c.page_no,
+                        outbox.c.customers,
+                        outbox.c.sent_through,
+                        outbox.c.deadline,
+                        outbox.c.attempts,
+                    ).where(due, outbox.c.id == candidate),
+                )
+            ).first()
+            if row is None:
+                continue
+            wanted = min(int(row.customers or 0), room)
+            query = (
+                select(a.customer_id)
+                .where(a.campaign_id == campaign_id, a.page_no == row.page_no, a.eligible.is_(True))
+                .order_by(a.customer_id)
+                .limit(wanted)
+            )
+            if row.sent_through is not None:
+                query = query.where(a.customer_id > row.sent_through)
+            if singles:  # customers approved by a status row of their own are not the page's to send
+                query = query.where(~_has_own_row(campaign_id))
+            ids = list(self._conn.execute(query).scalars()) if wanted > 0 else []
+            if not ids:  # nobody left on the page (the audience narrowed since it was queued)
+                self._conn.execute(
+                    update(outbox).where(outbox.c.id == row.id).values(customers=0, sent_at=now)
+                )
+                continue
+            self._conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id)
+                .values(
+                    lease_id=lease_id,
+                    lease_until=now + lease,
+                    attempts=outbox.c.attempts + 1,
+                    lease_through=ids[-1],
+                    lease_customers=len(ids),
+                    # Fewer than asked: that is all the page has left.
+                    customers=len(ids) if len(ids) < wanted else outbox.c.customers,
+                )
+            )
+            pages.append(PageRange(int(row.id), len(ids)))
+            customers.extend((customer_id, True) for customer_id in ids)
+            deadline = deadline or row.deadline
+            attempt = max(attempt, int(row.attempts) + 1)
+            room -= len(ids)
+        if not pages:
+            return None
+        return ClaimedBatch(
+            lease_id=lease_id,
+            campaign_id=campaign_id,
+            kind=PAGE_APPROVALS,
+            deadline=as_utc(deadline),
+            customers=customers,
+            previously_sent=0,
+            pages=tuple(pages),
+            attempt=attempt,
+        )
+
+    def _split_off_expired_ranges(self, campaign_id: int, now: datetime) -> int:
+        expired = and_(
+            outbox.c.campaign_id == campaign_id,
+            outbox.c.kind == PAGE_APPROVALS,
+            _PENDING,
+            outbox.c.lease_id.is_not(None),
+            outbox.c.lease_until < now,
+        )
+        # The call may have reached Optimove: each of these customers was sent once already.
+        return self._split_off(expired, available_at=now, send_count=1, error=None)
+
+    def _split_off(
+        self,
+        which: ColumnElement[bool],
+        *,
+        available_at: datetime,
+        send_count: int,
+        error: str | None,
+        dead_at: datetime | None = None,
+    ) -> int:
+        """Turn the leased range of each page approvals row in `which` into rows of single customers.
+
+        The page's cursor moves past the range, so its customers are in exactly one row each; the
+        new rows carry the page's attempts, `send_count` calls that may have applied them, and
+        `dead_at` when they are given up on. Returns how many customers moved.
+        """
+        page = outbox.alias("page")
+        a = campaign_audience.c
+        source = (
+            select(
+                literal(PROMOTION_STATUS),
+                page.c.campaign_id,
+                a.customer_id,
+                true(),
+                page.c.deadline,
+                page.c.created_at,
+                literal(available_at, outbox.c.available_at.type),
+                page.c.attempts,
+                literal(send_count, Integer),
+                literal(dead_at, outbox.c.dead_at.type),
+                literal(None if error is None else error[:2000], outbox.c.last_error.type),
+            )
+            .select_from(
+                campaign_audience.join(
+                    page, and_(page.c.campaign_id == a.campaign_id, page.c.page_no == a.page_no)
+                )
+            )
+            .where(
+                page.c.id.in_(select(outbox.c.id).where(which, outbox.c.lease_through.is_not(None))),
+                a.eligible.is_(True),
+                a.customer_id <= page.c.lease_through,
+                or_(page.c.sent_through.is_(None), a.customer_id > page.c.sent_through),
+            )
+        )
+        columns = [*_ROW_COLUMNS, "dead_at", "last_error"]
+        statement = insert_ignoring_conflicts(self._conn, outbox, _UNIQUE)
+        moved = int(self._conn.execute(statement.from_select(columns, source)).rowcount)
+        left = outbox.c.customers - outbox.c.lease_customers
+        self._conn.execute(
+            update(outbox)
+            .where(which, outbox.c.lease_through.is_not(None))
+            .values(
+                sent_through=outbox.c.lease_through,
+                customers=left,
+                sent_at=case((left <= 0, literal(available_at, outbox.c.sent_at.type)), else_=null()),
+                lease_id=None,
+                lease_until=None,
+                lease_through=None,
+                lease_customers=None,
+                available_at=available_at,
+                last_error=outbox.c.last_error if error is None else error[:2000],
+            )
+        )
+        if moved:
+            notify_outbox(self._conn)
+        return moved

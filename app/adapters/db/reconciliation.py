@@ -32,9 +32,9 @@ from sqlalchemy import (
 )
 
 from app.adapters.db.dialect import insert_ignoring_conflicts
-from app.adapters.db.tables import activations, campaigns, claims, outbox, wallet_ledger
+from app.adapters.db.tables import activations, campaign_audience, campaigns, claims, outbox, wallet_ledger
 from app.domain.claims import ClaimState
-from app.domain.outbox import PROMOTION_STATUS
+from app.domain.outbox import PAGE_APPROVALS, PROMOTION_STATUS
 from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 
 _AMOUNT_PLACES = Decimal("0.0001")  # Numeric(18, 4)
@@ -88,11 +88,39 @@ def _granted(campaign_id: int) -> Subquery:
 
 
 def _statuses(campaign_id: int) -> Subquery:
-    return (
-        select(outbox.c.customer_id, outbox.c.sent_at, outbox.c.dead_at, outbox.c.created_at)
-        .where(outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaign_id)
-        .subquery("statuses")
+    """One row per customer with a status: its own outbox row, or its page's approvals row (a
+    customer up to the page's cursor was sent with it; past it, it waits or died with it)."""
+    own = select(outbox.c.customer_id, outbox.c.sent_at, outbox.c.dead_at, outbox.c.created_at).where(
+        outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaign_id
     )
+    page, single = outbox.alias("page"), outbox.alias("single")
+    a = campaign_audience.c
+    sent = and_(page.c.sent_through.is_not(None), a.customer_id <= page.c.sent_through)
+    by_page = (
+        select(
+            a.customer_id,
+            case((sent, func.coalesce(page.c.sent_at, page.c.created_at))).label("sent_at"),
+            case((sent, None), else_=page.c.dead_at).label("dead_at"),
+            page.c.created_at,
+        )
+        .select_from(
+            campaign_audience.join(
+                page, and_(page.c.campaign_id == a.campaign_id, page.c.page_no == a.page_no)
+            )
+        )
+        .where(
+            page.c.kind == PAGE_APPROVALS,
+            a.campaign_id == campaign_id,
+            a.eligible.is_(True),
+            # A customer split off the page into a row of their own is counted by that row.
+            ~exists().where(
+                single.c.kind == PROMOTION_STATUS,
+                single.c.campaign_id == campaign_id,
+                single.c.customer_id == a.customer_id,
+            ),
+        )
+    )
+    return union_all(own, by_page).subquery("statuses")
 
 
 def _matched(campaign_id: int, late_before: datetime) -> Subquery:

@@ -171,6 +171,15 @@ outbox = Table(
     _utc_timestamp("sent_at"),
     _utc_timestamp("dead_at"),
     Column("last_error", Text),
+    # A page's approvals in one row (kind page_approvals, customer_id "page:<n>"): the page's
+    # eligible customers in customer id order, those up to `sent_through` sent, `customers` still to
+    # send; a relay's lease holds the next `lease_customers` of them, up to `lease_through`.
+    Column("page_no", Integer),
+    Column("customers", Integer),
+    Column("customers_sent", Integer),
+    Column("sent_through", String(128)),
+    Column("lease_through", String(128)),
+    Column("lease_customers", Integer),
     # The status call (status_calls.id) that last carried this row: set with sent_at, in the same update.
     Column("last_call_id", BigInteger),
     UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),

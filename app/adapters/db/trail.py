@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, insert, literal, select
 
 from app.adapters.db.dialect import is_postgres
-from app.adapters.db.tables import outbox, status_calls, trail_events
+from app.adapters.db.tables import campaign_audience, outbox, status_calls, trail_events
 from app.clock import as_utc
-from app.domain.outbox import PROMOTION_STATUS, ClaimedBatch
+from app.domain.outbox import PAGE_APPROVALS, PROMOTION_STATUS, ClaimedBatch
 from app.domain.trail import MAX_DETAIL_TEXT_CHARS, StatusCall, StatusRecord, TrailEvent
 
 # Below this many events a multi-row INSERT is as cheap as a COPY and simpler to run.
@@ -164,7 +164,7 @@ class SqlTrail:
             .where(o.kind == PROMOTION_STATUS, o.campaign_id == campaign_id, o.customer_id == customer_id)
         ).first()  # fmt: skip
         if row is None:
-            return None
+            return self._status_by_page(campaign_id, customer_id)
         call = (
             None
             if row.id is None
@@ -172,6 +172,40 @@ class SqlTrail:
         )
         return StatusRecord(
             _utc(row.created_at), as_utc(row.sent_at), as_utc(row.dead_at), int(row.send_count),
+            int(row.attempts), row.last_error, call,
+        )  # fmt: skip
+
+    def _status_by_page(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        """An auto campaign's customer approved with their page (one outbox row per page): sent once
+        the page's cursor passed them; the call shown is the last that carried part of the page."""
+        o, c, a = outbox.c, status_calls.c, campaign_audience.c
+        row = self._conn.execute(
+            select(
+                o.created_at, o.sent_at, o.dead_at, o.attempts, o.last_error, o.sent_through,
+                c.id, c.at, c.size, c.attempt, c.outcome,
+            )
+            .select_from(
+                campaign_audience.join(
+                    outbox,
+                    and_(o.kind == PAGE_APPROVALS, o.campaign_id == a.campaign_id, o.page_no == a.page_no),
+                ).outerjoin(status_calls, c.id == o.last_call_id)
+            )
+            .where(a.campaign_id == campaign_id, a.customer_id == customer_id, a.eligible.is_(True))
+        ).first()  # fmt: skip
+        if row is None:
+            return None
+        sent = (
+            row.sent_through is not None
+            and self._conn.execute(select(literal(customer_id) <= literal(row.sent_through))).scalar_one()
+        )  # compared by the database, in the collation the cursor moved in
+        call = (
+            None
+            if row.id is None or not sent
+            else StatusCall(int(row.id), _utc(row.at), row.size, row.attempt, row.outcome)
+        )
+        sent_at = (as_utc(row.sent_at) or (call.at if call else _utc(row.created_at))) if sent else None
+        return StatusRecord(
+            _utc(row.created_at), sent_at, None if sent else as_utc(row.dead_at), int(bool(sent)),
             int(row.attempts), row.last_error, call,
         )  # fmt: skip
 

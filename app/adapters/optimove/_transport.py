@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+import orjson
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -103,6 +104,16 @@ def decode_body(response: requests.Response, endpoint: str, expect: Expect, *, r
     as does a non-JSON body or a non-list where a list is expected. POST answers are otherwise ignored.
     """
     status = response.status_code
+    if expect == "list" and status != HTTP_NO_CONTENT:
+        # Customer pages are megabytes: orjson reads the bytes at once, with no text decoding first;
+        # anything it refuses (it is stricter: NaN, a BOM) is read again below the usual way.
+        try:
+            fast: object = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(fast, list):
+                return fast
     text = response.text
     if status == HTTP_NO_CONTENT or not text.strip():
         return []

@@ -8,19 +8,20 @@ budget twice and hide ambiguous sends. Every attempt takes a rate-limiter slot f
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
 from app.adapters.optimove._transport import Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
 from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
+from app.domain.audience import CustomerPage
 from app.domain.optimove import CampaignCustomer, PromoStatus, RegisteredListener
 from app.domain.optimove_errors import (
     OptimoveBudgetUnavailable,
@@ -119,6 +120,16 @@ class OptimoveClient:
         self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str] = ()
     ) -> list[CampaignCustomer]:
         """Fetch one page of a processed campaign's customers (``$top``/``$skip``)."""
+        endpoint = self.contract.campaign_customers_path
+        rows = self._customer_rows(campaign_id, top=top, skip=skip, attributes=attributes)
+        try:
+            return [self.contract.parse_customer_row(row, attributes) for row in rows]
+        except ValueError as exc:
+            raise OptimoveProtocolError(f"bad customer row: {exc}", endpoint=endpoint, status=200) from None
+
+    def _customer_rows(
+        self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str]
+    ) -> list[object]:
         contract = self.contract
         if campaign_id <= 0:
             raise ValueError(f"campaign_id must be positive, got {campaign_id}")
@@ -143,8 +154,16 @@ class OptimoveClient:
         if len(rows) > top:
             message = f"{len(rows)} rows returned for {contract.top_param}={top}; the parameter was ignored"
             raise OptimoveProtocolError(message, endpoint=endpoint, status=200)
+        return rows
+
+    def get_customer_page(
+        self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str] = ()
+    ) -> CustomerPage:
+        """One page of a processed campaign's customers, column by column (what ingest reads)."""
+        endpoint = self.contract.campaign_customers_path
+        rows = self._customer_rows(campaign_id, top=top, skip=skip, attributes=attributes)
         try:
-            return [contract.parse_customer_row(row, attributes) for row in rows]
+            return self.contract.parse_customer_page(rows, attributes)
         except ValueError as exc:
             raise OptimoveProtocolError(f"bad customer row: {exc}", endpoint=endpoint, status=200) from None
 
@@ -292,7 +311,8 @@ class OptimoveClient:
                     method,
                     self._base_url + endpoint,
                     params=params,
-                    data=None if body is None else json.dumps(body, separators=(",", ":")),
+                    # orjson: a status update carries 10,000 customers, json.dumps took most of its CPU.
+                    data=None if body is None else orjson.dumps(body),
                     headers=self._headers,
                     timeout=self._timeout,
                     # A redirect would carry X-API-KEY to wherever it points.

@@ -35,6 +35,7 @@ Inferred [I] / third-party [3P] / undocumented [GAP]:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -45,6 +46,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from app.adapters.optimove._lenient import as_int, as_scalar_text, as_text, get_field, normalize_key
+from app.domain.audience import CustomerPage
 from app.domain.optimove import CampaignCustomer, CampaignEvent, InvalidCampaignEvent, RegisteredListener
 
 __all__ = [
@@ -129,6 +131,51 @@ class OptimoveContract:
             promo_code=None if promo_code in (None, "") else as_text(promo_code, self.promo_code_field),
             attributes=self._map_attributes(get_field(row, self.customer_attributes_field), attributes),
         )
+
+    def parse_customer_page(self, rows: list[object], attributes: Sequence[str]) -> CustomerPage:
+        """Turn a page of customer rows into columns; raises ValueError on a malformed row.
+
+        A page whose every row has exactly the documented keys and types is read column by column,
+        with no object per customer; any other page is read row by row, leniently.
+        """
+        fast = self._exact_page(rows, tuple(attributes))
+        if fast is not None:
+            return fast
+        parsed = [self.parse_customer_row(row, attributes) for row in rows]
+        return CustomerPage(
+            [c.customer_id for c in parsed],
+            [c.action_id for c in parsed],
+            [c.promo_code for c in parsed],
+            [c.attributes for c in parsed],
+        )
+
+    def _exact_page(self, rows: list[object], names: tuple[str, ...]) -> CustomerPage | None:
+        # What _parse_exact_row checks per row, checked per column: a set of types per column.
+        if not rows:
+            return CustomerPage([], [], [], [])
+        if set(map(type, rows)) != {dict}:
+            return None
+        page: list[dict[str, object]] = rows  # type: ignore[assignment]
+        ids = [row.get(self.customer_id_field) for row in page]
+        actions = [row.get(self.action_id_field) for row in page]
+        promos = [row.get(self.promo_code_field) for row in page]
+        if set(map(type, ids)) != {str} or "" in ids:
+            return None
+        if not set(map(type, actions)) <= {int, type(None)}:
+            return None
+        distinct_promos = set(promos)
+        if not set(map(type, distinct_promos)) <= {str, type(None)} or "" in distinct_promos:
+            return None
+        if not names:
+            attributes: list[dict[str, str | None]] = [{} for _ in page]
+        else:
+            raw = [row.get(self.customer_attributes_field) for row in page]
+            if set(map(type, raw)) != {list} or set(map(len, raw)) != {len(names)}:  # type: ignore[arg-type]
+                return None
+            if not set(map(type, itertools.chain.from_iterable(raw))) <= {str, type(None)}:  # type: ignore[arg-type]
+                return None
+            attributes = [dict(zip(names, values, strict=True)) for values in raw]  # type: ignore[call-overload]
+        return CustomerPage(ids, actions, promos, attributes)  # type: ignore[arg-type]
 
     def _parse_exact_row(self, row: Mapping[str, object], names: Sequence[str]) -> CampaignCustomer | None:
         # Pages hold up to 10,000 rows: when a row has exactly the documented keys and types, skip the

@@ -193,3 +193,37 @@ def test_customer_attributes_may_also_arrive_as_an_object_or_a_delimited_string(
 
     assert as_object.attributes == as_string.attributes == {"Alias": "x", "Country": "UA"}
     assert missing.attributes == {"Alias": None, "Country": None}
+
+
+EXACT_ROWS: list[object] = [
+    {"CustomerID": "C1", "ActionID": 4, "PromoCode": "P", "CustomerAttributes": ["x", "UA"]},
+    {"CustomerID": "C2", "ActionID": None, "PromoCode": None, "CustomerAttributes": [None, "SE"]},
+]
+
+
+@pytest.mark.parametrize(
+    "odd_row",
+    [
+        None,
+        {"CustomerID": 42, "ActionID": "5", "PromoCode": "", "CustomerAttributes": "y;DE"},
+        {"customerId": " C3 ", "CustomerAttributes": {"country": "FI"}},
+        {"CustomerID": "C3", "ActionID": 5.0, "CustomerAttributes": [1, False]},
+    ],
+    ids=["documented rows only", "numbers as strings", "other casing", "other types"],
+)
+def test_a_page_read_column_by_column_holds_what_reading_it_row_by_row_gives(odd_row: object) -> None:
+    contract, names = OptimoveContract(), ["Alias", "Country"]
+    rows = EXACT_ROWS + ([] if odd_row is None else [odd_row])
+    expected = [contract.parse_customer_row(row, names) for row in rows]
+
+    page = contract.parse_customer_page(rows, names)
+
+    assert list(page.customer_ids) == [c.customer_id for c in expected]
+    assert list(page.action_ids) == [c.action_id for c in expected]
+    assert list(page.promo_codes) == [c.promo_code for c in expected]
+    assert [dict(a) for a in page.attributes] == [c.attributes for c in expected]
+
+
+def test_a_page_with_a_malformed_row_raises_value_error() -> None:
+    with pytest.raises(ValueError):
+        OptimoveContract().parse_customer_page([*EXACT_ROWS, {"ActionID": 1}], ["Alias", "Country"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from app.domain.audience import Candidate, Decision
 from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignMode, CampaignState, NewCampaign
 from app.domain.claims import ActivatedClaim, ClaimState
@@ -223,3 +225,74 @@ def test_approvals_sent_after_the_deadline_are_still_recorded_and_logged_as_late
         assert relay(uow, FakeStatusSink(), clock) == RelayResult("sent", CAMPAIGN, 1)
 
     assert [r.getMessage() for r in caplog.records] == ["approvals sent after ClearanceRequiredBy"]
+
+
+def approving_pages(uow: FakeUnitOfWorkFactory, *pages: list[str]) -> None:
+    """An auto campaign whose ingested pages wait in the outbox, one row each."""
+    with uow() as u:
+        u.campaigns.add(
+            NewCampaign(CAMPAIGN, CampaignMode.AUTO, None, None, 100, state=CampaignState.APPROVING), now=T0
+        )
+        for page_no, customers in enumerate(pages):
+            u.audience.write_page(
+                CAMPAIGN,
+                page_no,
+                [Decision(Candidate(c, "P", 1, {}), True, None, None) for c in customers]
+                + [Decision(Candidate(f"x{page_no}", "P", 1, {}), False, "no_consent", None)],
+            )
+            u.outbox.enqueue_page_approvals(CAMPAIGN, page_no, deadline=None, now=T0)
+        u.commit()
+
+
+def test_an_auto_campaigns_pages_go_out_in_full_calls_each_customer_once_and_counted_per_customer(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, clock: FixedClock
+) -> None:
+    pages = [[f"p{p}-{i:02d}" for i in range(7)] for p in range(4)]
+    approving_pages(uow, *pages)
+    sink = FakeStatusSink()
+
+    results = [relay(uow, sink, clock) for _ in range(4)]
+
+    assert [r.customers if r else None for r in results] == [10, 10, 8, None]
+    reported = [s.customer_id for _, call in sink.accepted for s in call]
+    assert sorted(reported) == sorted(c for page in pages for c in page)
+    campaign = db.campaigns.rows[CAMPAIGN]
+    assert (campaign.state, campaign.approved_count, campaign.approval_calls) == (
+        CampaignState.APPROVED,
+        28,
+        3,
+    )
+    assert stats(uow) == OutboxStats(0, 28, 0, 0, None)
+
+
+def test_a_pages_call_that_may_have_landed_is_sent_again_and_counted_for_its_customers_alone(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, clock: FixedClock
+) -> None:
+    approving_pages(uow, [f"a{i}" for i in range(6)], [f"b{i}" for i in range(6)])
+    sink = FakeStatusSink()
+    sink.failures.append(OptimoveServerError("502", endpoint=ENDPOINT, status=502, ambiguous=True))
+
+    assert relay(uow, sink, clock) == RelayResult("retry", CAMPAIGN, 10, "OptimoveServerError: 502")
+    later = FixedClock(T0 + timedelta(minutes=2))
+    while relay(uow, sink, later) is not None:
+        pass
+
+    times = {s.customer_id: sink.times_reported(CAMPAIGN, s.customer_id) for _, c in sink.accepted for s in c}
+    assert len(times) == 12 and set(times.values()) == {1}  # the failed call is not in `accepted`
+    assert stats(uow).resent == 10 and db.campaigns.rows[CAMPAIGN].resent_count == 10
+    assert db.campaigns.rows[CAMPAIGN].approved_count == 12
+
+
+def test_while_the_budget_is_scarce_and_an_auto_campaign_still_ingests_approvals_wait_to_fill_a_call(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, clock: FixedClock
+) -> None:
+    approving_pages(uow, [f"a{i}" for i in range(7)])
+    with uow() as u:
+        u.campaigns.add(NewCampaign(CAMPAIGN + 1, CampaignMode.AUTO, None, None, 100), now=T0)
+        u.commit()
+    sink = FakeStatusSink(used=0.8)
+    lingering = replace(CONFIG, linger=timedelta(seconds=10))
+
+    assert relay(uow, sink, clock, config=lingering) is None  # 7 of 10, and more pages are coming
+    sink.used = 0.2
+    assert relay(uow, sink, clock, config=lingering) == RelayResult("sent", CAMPAIGN, 7)  # budget to spare
