@@ -32,6 +32,7 @@ from app.domain.claims import (
 )
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
 from app.policies.rewards import RewardPipeline
+from app.services import trail_steps
 from app.services.ports import RewardActivator
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -89,9 +90,9 @@ def activate_validated(
         attempt_of = uow.claims.reserve_activation_attempts(
             [c.id for c in ready], max_attempts=config.max_attempts, now=clock()
         )
-        given_up = uow.claims.mark_failed(
-            _exhausted([c for c in ready if c.id not in attempt_of]), now=clock()
-        )
+        exhausted = _exhausted([c for c in ready if c.id not in attempt_of])
+        given_up = uow.claims.mark_failed(exhausted, now=clock())
+        uow.trail.append(trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock()))
         uow.commit()
     grants = [grant_for(c, rewards) for c in ready if c.id in attempt_of]
     outcomes = {o.claim_id: o for o in activator.grant(grants)} if grants else {}
@@ -107,8 +108,25 @@ def activate_validated(
         refused = uow.claims.mark_rejected(settlement.refused, source=ClaimState.VALIDATED, now=now)
         misconfigured = uow.claims.mark_failed(settlement.misconfigured, now=now)
         unconfirmed = uow.claims.mark_failed(settlement.unconfirmed, now=now) + given_up
+        moved = {*misconfigured, *unconfirmed}
         uow.claims.schedule_activation_retry(
             settlement.retry, due_at=now + timedelta(seconds=retry_in), now=now
+        )
+        uow.trail.append(
+            trail_steps.activation_round(
+                {c.id: c for c in ready},
+                kept,
+                outcomes,
+                attempt_of,
+                refused={i: settlement.refused[i] for i in refused},
+                failed={
+                    i: r for i, r in (settlement.misconfigured | settlement.unconfirmed).items() if i in moved
+                },
+                retry=settlement.retry,
+                activator=activator.name,
+                retry_in_seconds=retry_in,
+                now=now,
+            )
         )
         uow.commit()
     # The statuses queued above wake the relay at commit (PostgreSQL NOTIFY): no broker message.

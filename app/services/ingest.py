@@ -26,6 +26,7 @@ from app.domain.campaigns import (
 )
 from app.domain.optimove import CampaignCustomer, InvalidCampaignEvent
 from app.policies.base import PolicyPipeline
+from app.services import trail_steps
 from app.services.ports import CampaignSource, Dispatcher, EventContract
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -159,6 +160,7 @@ def ingest_page(
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
         counts = uow.audience.write_page(campaign_id, page_no, decisions)
+        uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, decisions, flags, pipeline, now=now))
         approvals = 0
         if campaign.mode == CampaignMode.AUTO:
             approvals = uow.outbox.enqueue_page_approvals(

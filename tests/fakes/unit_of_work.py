@@ -42,6 +42,7 @@ from tests.fakes.operator_data import FakeOperatorData, FlagsRow, customer_flags
 from tests.fakes.outbox import FakeOutbox, OutboxKey, OutboxRow, outbox_table
 from tests.fakes.reconciliation import FakeReconciliation
 from tests.fakes.tables import Table, Transaction, TransactionClosed, WouldBlock
+from tests.fakes.trail import FakeTrail, StatusCallRow, TrailRow, status_calls_table, trail_table
 
 __all__ = ["FakeDatabase", "FakeUnitOfWork", "FakeUnitOfWorkFactory", "TransactionClosed", "WouldBlock"]
 
@@ -63,6 +64,8 @@ class FakeDatabase:
     campaign_settings: Table[int, SettingsRow] = field(default_factory=campaign_settings_table)
     console_users: Table[int, ConsoleUserRow] = field(default_factory=console_users_table)
     console_audit: Table[int, AuditRow] = field(default_factory=console_audit_table)
+    trail_events: Table[int, TrailRow] = field(default_factory=trail_table)
+    status_calls: Table[int, StatusCallRow] = field(default_factory=status_calls_table)
 
 
 class FakeUnitOfWork:
@@ -81,6 +84,7 @@ class FakeUnitOfWork:
     campaign_settings: FakeCampaignSettings
     console_users: FakeConsoleUsers
     console_audit: FakeConsoleAudit
+    trail: FakeTrail
 
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
@@ -107,6 +111,7 @@ class FakeUnitOfWork:
         self.campaign_settings = FakeCampaignSettings(tx.view(db.campaign_settings))
         self.console_users = FakeConsoleUsers(tx.view(db.console_users))
         self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
+        self.trail = FakeTrail(tx.view(db.trail_events), tx.view(db.status_calls), tx.view(db.outbox))
         return self
 
     def __exit__(

@@ -19,6 +19,7 @@ from app.adapters.db.inbox import SqlInbox
 from app.adapters.db.operator_data import SqlOperatorData
 from app.adapters.db.outbox import SqlOutbox
 from app.adapters.db.reconciliation import SqlReconciliation
+from app.adapters.db.trail import NoTrail, SqlTrail
 
 
 class SqlAlchemyUnitOfWork:
@@ -41,9 +42,11 @@ class SqlAlchemyUnitOfWork:
     campaign_settings: SqlCampaignSettings
     console_users: SqlConsoleUsers
     console_audit: SqlConsoleAudit
+    trail: SqlTrail | NoTrail
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, trail_enabled: bool = True) -> None:
         self._engine = engine
+        self._trail_enabled = trail_enabled
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -62,6 +65,7 @@ class SqlAlchemyUnitOfWork:
         self.campaign_settings = SqlCampaignSettings(conn)
         self.console_users = SqlConsoleUsers(conn)
         self.console_audit = SqlConsoleAudit(conn)
+        self.trail = SqlTrail(conn) if self._trail_enabled else NoTrail()
         return self
 
     def __exit__(
@@ -93,10 +97,14 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """Makes units of work on one engine; the composition root hands it to the services."""
+    """Makes units of work on one engine; the composition root hands it to the services.
 
-    def __init__(self, engine: Engine) -> None:
+    `trail_enabled=False` (TRAIL_ENABLED) records no trail: for measuring what the trail costs.
+    """
+
+    def __init__(self, engine: Engine, *, trail_enabled: bool = True) -> None:
         self.engine = engine
+        self.trail_enabled = trail_enabled
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(self.engine, trail_enabled=self.trail_enabled)
