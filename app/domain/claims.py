@@ -24,6 +24,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from app.domain.audience import AudienceMember
+from app.domain.campaigns import CampaignMode, CampaignState
+
 
 class ClaimState(StrEnum):
     """Where a claim is."""
@@ -52,6 +55,7 @@ ALLOWED_TRANSITIONS: Mapping[ClaimState, frozenset[ClaimState]] = {
 }
 
 NOT_IN_AUDIENCE = "not_in_audience"
+SCRUBBED_PREFIX = "scrubbed:"  # + the policy's scrub reason: the customer was scrubbed from the audience
 # Why OptiPromo found a claim not eligible, in promobridge's own words. The vendor's spellings are
 # mapped to these in one place, ``app.adapters.optimove.optipromo_contract``; a reason it does not
 # know is kept as OPTIPROMO_OTHER + ":" + the vendor's own words.
@@ -199,6 +203,61 @@ class NewClaim:
     reason: str | None
     correlation_id: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDraft:
+    """A claim before its campaign and audience row are read: what was asked, by whom, and when."""
+
+    id: str
+    client_id: int | None
+    source: str
+    campaign_id: int
+    customer_id: str
+    session_properties: dict[str, Any]
+    idempotency_key: str | None
+    request_hash: str
+    correlation_id: str | None
+    created_at: datetime
+
+    def judged(self, member: AudienceMember | None) -> NewClaim:
+        """The claim to store given the customer's audience row: pending with its promo code when
+        eligible; rejected at once when not targeted or scrubbed (the SQL adapter says the same in SQL)."""
+        state, reason = ClaimState.PENDING, None
+        if member is None:
+            state, reason = ClaimState.REJECTED, NOT_IN_AUDIENCE
+        elif not member.eligible:
+            state, reason = ClaimState.REJECTED, f"{SCRUBBED_PREFIX}{member.scrub_reason}"
+        return NewClaim(
+            id=self.id,
+            client_id=self.client_id,
+            source=self.source,
+            campaign_id=self.campaign_id,
+            customer_id=self.customer_id,
+            promo_code=member.promo_code if member else None,
+            segment=member.segment if member else None,
+            session_properties=self.session_properties,
+            idempotency_key=self.idempotency_key,
+            request_hash=self.request_hash,
+            state=state,
+            reason=reason,
+            correlation_id=self.correlation_id,
+            created_at=self.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What admitting a claim found: its campaign's mode and state (both None: no such campaign), and
+    the claim stored, or None when the campaign takes no claims or an earlier claim holds its place."""
+
+    mode: CampaignMode | None
+    state: CampaignState | None
+    stored: Claim | None
+
+    def takes_claims(self, claimable: frozenset[CampaignState]) -> bool:
+        """Whether the campaign exists, is in claim mode and in one of the `claimable` states."""
+        return self.mode == CampaignMode.CLAIM and self.state in claimable
 
 
 @dataclass(frozen=True, slots=True)

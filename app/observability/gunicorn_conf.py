@@ -17,6 +17,7 @@ long polls wait in threads while slow clients hold none.
 - ``child_exit`` tells prometheus-client a worker is gone (multiprocess mode).
 - The access log line carries the response's ``X-Request-ID`` and the duration: it is written
   after the request's own context is gone, so that is how it joins the request's other lines.
+  ``app.observability.access_log`` writes it (the same line as gunicorn's, for less CPU).
 
 gunicorn reads only the names it knows from this module; everything else here is ignored.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.config import load_settings
+from app.observability.access_log import ACCESS_LOG_FORMAT
 from app.observability.logging import add_filter_to_handlers, configure_logging
 from app.observability.metrics import mark_process_dead
 from app.web.server_errors import install_json_error_pages
@@ -35,7 +37,8 @@ _settings = load_settings()
 worker_class = "app.web.gunicorn_worker.BufferingThreadWorker"
 workers = _settings.web_concurrency
 threads = _settings.web_threads
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
+access_log_format = ACCESS_LOG_FORMAT
+logger_class = "app.observability.access_log.AccessLogger"  # writes that format for less CPU
 # gunicorn's own request limits, at its defaults: stated here because the answers to requests over
 # them (414 URI Too Long, 431 Request Header Fields Too Large) are the JSON ones installed below.
 limit_request_line = 4094

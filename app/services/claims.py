@@ -13,16 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.clock import utcnow
-from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.claims import (
-    NOT_IN_AUDIENCE,
-    Claim,
-    ClaimRequest,
-    ClaimState,
-    NewClaim,
-    is_claim_id,
-    new_claim_id,
-)
+from app.domain.campaigns import CampaignState
+from app.domain.claims import Claim, ClaimDraft, ClaimRequest, ClaimState, is_claim_id, new_claim_id
 from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell
@@ -80,52 +72,38 @@ def submit_claim(
     Raises a ClaimError before writing anything.
     """
     fingerprint = request.fingerprint()
+    draft = ClaimDraft(
+        id=new_claim_id(),
+        client_id=submission.client_id,
+        source=submission.source,
+        campaign_id=request.campaign_id,
+        customer_id=request.customer_id,
+        session_properties=dict(request.session_properties),
+        idempotency_key=submission.idempotency_key,
+        request_hash=fingerprint,
+        correlation_id=submission.correlation_id,
+        created_at=clock(),
+    )
     with uow_factory() as uow:
-        # The common case first, in few statements: the campaign, the customer's place in its
-        # audience, one insert. Replays and races are found when the insert conflicts.
-        campaign = uow.campaigns.get(request.campaign_id)
-        if campaign is None or campaign.mode != CampaignMode.CLAIM or campaign.state not in CLAIMABLE_STATES:
-            existing = _existing(uow, request, submission, fingerprint)
-            if existing is not None:
-                return SubmittedClaim(existing, created=False)
-            if campaign is None:
-                raise UnknownCampaign(f"campaign {request.campaign_id} is unknown")
-            detail = f"mode {campaign.mode}, state {campaign.state}"
-            raise CampaignNotClaimable(f"campaign {request.campaign_id} takes no claims ({detail})")
         if submission.client_id is None and submission.idempotency_key is not None:
             # Keys of the broker path have no client: NULLs never collide in a unique key, so look.
             existing = _existing(uow, request, submission, fingerprint)
             if existing is not None:
                 return SubmittedClaim(existing, created=False)
-        target = uow.audience.member(request.campaign_id, request.customer_id)
-        state, reason = ClaimState.PENDING, None
-        if target is None:
-            state, reason = ClaimState.REJECTED, NOT_IN_AUDIENCE
-        elif not target.eligible:
-            state, reason = ClaimState.REJECTED, f"scrubbed:{target.scrub_reason}"
-        stored = uow.claims.add(
-            NewClaim(
-                id=new_claim_id(),
-                client_id=submission.client_id,
-                source=submission.source,
-                campaign_id=request.campaign_id,
-                customer_id=request.customer_id,
-                promo_code=target.promo_code if target else None,
-                segment=target.segment if target else None,
-                session_properties=dict(request.session_properties),
-                idempotency_key=submission.idempotency_key,
-                request_hash=fingerprint,
-                state=state,
-                reason=reason,
-                correlation_id=submission.correlation_id,
-                created_at=clock(),
-            )
-        )
-        if stored is None:  # a replay, the customer's earlier claim, or a concurrent request's
+        # The common case in one step: the campaign, the customer's place in its audience, the
+        # insert. Replays, races and refusals are sorted out when nothing was inserted.
+        admission = uow.claims.admit(draft, claimable=CLAIMABLE_STATES)
+        stored = admission.stored
+        if stored is None:  # a replay, the customer's earlier claim, a concurrent request's, or a refusal
             existing = _existing(uow, request, submission, fingerprint)
-            if existing is None:
-                raise RuntimeError("claim insert conflicted but no conflicting claim was found")
-            return SubmittedClaim(existing, created=False)
+            if existing is not None:
+                return SubmittedClaim(existing, created=False)
+            if admission.mode is None:
+                raise UnknownCampaign(f"campaign {request.campaign_id} is unknown")
+            if not admission.takes_claims(CLAIMABLE_STATES):
+                detail = f"mode {admission.mode}, state {admission.state}"
+                raise CampaignNotClaimable(f"campaign {request.campaign_id} takes no claims ({detail})")
+            raise RuntimeError("claim insert conflicted but no conflicting claim was found")
         uow.trail.append(
             trail_steps.claim_received(
                 stored, client_name=submission.client_name, key_id=submission.key_id, now=stored.created_at

@@ -20,7 +20,16 @@ from typing import Protocol, Self
 
 from app.domain.audience import AudienceMember, DecidedPage, Decision, OperatorFlags, PageCounts
 from app.domain.campaigns import Campaign, CampaignSettings, CampaignState, NewCampaign
-from app.domain.claims import ActivatedClaim, Claim, ClaimLease, ClaimState, NewClaim, ValidatedClaim
+from app.domain.claims import (
+    ActivatedClaim,
+    Admission,
+    Claim,
+    ClaimDraft,
+    ClaimLease,
+    ClaimState,
+    NewClaim,
+    ValidatedClaim,
+)
 from app.domain.clients import ApiClient, NewClient
 from app.domain.console import AuditEntry, ConsoleUser, NewConsoleUser
 from app.domain.funnel import ClaimFunnel, TimeBucket
@@ -53,6 +62,13 @@ class ClaimRepository(Protocol):
     def add(self, claim: NewClaim) -> Claim | None:
         """Insert the claim and return it as stored; None if one exists for its (campaign, customer)
         or (client, idempotency key)."""
+        ...
+
+    def admit(self, draft: ClaimDraft, *, claimable: frozenset[CampaignState]) -> Admission:
+        """Read the claim's campaign and, when it is in claim mode and in a `claimable` state, insert
+        the claim its customer's audience row decides (``ClaimDraft.judged``) unless one exists for its
+        (campaign, customer) or (client, idempotency key). The hot path of a claim: one statement
+        where the database allows it."""
         ...
 
     def lease_pending(

@@ -10,8 +10,10 @@ run. Afterwards the section's claims are made final, so the pipeline never works
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
 import requests
 from sqlalchemy import Engine, text
 
@@ -21,12 +23,17 @@ from benchmarks.claims.config import SECTION_TITLES, ClaimsBenchConfig
 from benchmarks.claims.context import INGRESS, Context
 from benchmarks.claims.load import ClaimTarget, LoadResult
 from benchmarks.claims.report import Row, SectionResult, Target
+from benchmarks.claims.stack import BenchStack
 from benchmarks.gateway import Latencies
 from benchmarks.web_edge import HEALTH_PROBE_INTERVAL_SECONDS, POLLS_PER_CLIENT, HealthProbe, LongPolls
 
 # Requests/s no endpoint of this stack reaches on these machines (a bare 202 endpoint: 2,500-3,200):
 # each run gets this many customers per second, so none runs out of new customers.
 INGRESS_MAX_RATE = 4000
+# Unmeasured load before each measured run, on customers of its own: the server's connection pools
+# fill and its lazily built parts (the broker publisher, compiled statements) are built, so that
+# neither side's figure includes its cold start.
+WARMUP_SECONDS = 2.0
 MADE_FINAL_REASON = "benchmark: ingress claim made final"
 FAIL_CHUNK = 5000
 _PENDING_SQL = text("SELECT id FROM claims WHERE campaign_id = :campaign_id AND state = 'pending'")
@@ -38,40 +45,67 @@ def per_run_customers(config: ClaimsBenchConfig) -> int:
     return math.ceil(config.ingress_seconds * INGRESS_MAX_RATE)
 
 
+def warmup_customers() -> int:
+    """Customers one warm-up may claim."""
+    return math.ceil(WARMUP_SECONDS * INGRESS_MAX_RATE)
+
+
 def ingress_audience(config: ClaimsBenchConfig) -> int:
-    """The ingress campaign's audience: two service runs and the long polls' claims."""
-    return 2 * per_run_customers(config) + config.long_polls
+    """The ingress campaign's audience: two service runs, the long polls' claims, two warm-ups."""
+    return 2 * per_run_customers(config) + config.long_polls + 2 * warmup_customers()
 
 
 def run_ingress(ctx: Context) -> SectionResult:
     """Measure the three runs and compare them."""
     config, stack, say = ctx.config, ctx.stack, ctx.say
-    per_run = per_run_customers(config)
+    per_run, warm = per_run_customers(config), warmup_customers()
+    first_warmup = 2 * per_run + config.long_polls
     stack.stop_pipeline()
     say("  worker and relay stopped: the claims stay pending, the ingress alone is measured")
     skeleton_url = stack.start_skeleton()
     try:
         target = ClaimTarget(f"{skeleton_url}/v1/claims", "unused", INGRESS, 0, per_run)
-        skeleton, skeleton_health = _drive(
-            ctx, "ingress skeleton", target, skeleton_url, stack.baseline_engine
-        )
+        warmup = ClaimTarget(target.url, "unused", INGRESS, first_warmup, warm)
+        skeleton, skeleton_health, skeleton_cpu = _drive(
+            ctx, "ingress skeleton", (warmup, target), skeleton_url, stack.baseline_engine,
+            _server(stack, "skeleton"),
+        )  # fmt: skip
     finally:
         stack.stop_skeleton()
     claims_url = f"{stack.web_url}/v1/claims"
     target = ClaimTarget(claims_url, stack.api_key, INGRESS, 0, per_run)
-    free, free_health = _drive(ctx, "promobridge, no long poll", target, stack.web_url, stack.engine)
+    warmup = ClaimTarget(claims_url, stack.api_key, INGRESS, first_warmup, warm)
+    web = _server(stack, "web")
+    free, free_health, free_cpu = _drive(
+        ctx, "promobridge, no long poll", (warmup, target), stack.web_url, stack.engine, web
+    )
     polls = LongPolls(stack.web_url, _poll_claims(ctx, 2 * per_run))
     polls.open()
     try:
         target = ClaimTarget(claims_url, stack.api_key, INGRESS, per_run, per_run)
+        warmup = ClaimTarget(claims_url, stack.api_key, INGRESS, first_warmup + warm, warm)
         label = f"promobridge, {config.long_polls} long polls open"
-        polled, polled_health = _drive(ctx, label, target, stack.web_url, stack.engine)
+        polled, polled_health, polled_cpu = _drive(
+            ctx, label, (warmup, target), stack.web_url, stack.engine, web
+        )
         reopened = polls.reopened
     finally:
         last_poll_ms = polls.close(lambda _ids: _make_final(stack.engine, INGRESS))
     _make_final(stack.engine, INGRESS)  # every claim of the section, polled or not
-    runs = _Runs(skeleton, free, polled, skeleton_health, free_health, polled_health, reopened, last_poll_ms)
+    runs = _Runs(
+        skeleton, free, polled, skeleton_health, free_health, polled_health, reopened, last_poll_ms,
+        _Cpu(skeleton_cpu, free_cpu, polled_cpu),
+    )  # fmt: skip
     return _result(config, f"{ctx.load.describe()}", stack.web_threads, runs)
+
+
+@dataclass(frozen=True)
+class _Cpu:
+    """CPU milliseconds the server's processes spent per request answered, in each run."""
+
+    skeleton: float
+    free: float
+    polled: float
 
 
 @dataclass(frozen=True)
@@ -84,12 +118,37 @@ class _Runs:
     polled_health: Latencies
     reopened: int
     last_poll_ms: float
+    cpu: _Cpu
+
+
+def _server(stack: BenchStack, name: str) -> Callable[[], list[psutil.Process]]:
+    """The named server's processes (gunicorn's master and workers), found when the run starts."""
+    return lambda: stack.tree(name)
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _drive(
-    ctx: Context, label: str, target: ClaimTarget, base: str, engine: Engine
-) -> tuple[LoadResult, Latencies]:
+    ctx: Context,
+    label: str,
+    targets: tuple[ClaimTarget, ClaimTarget],
+    base: str,
+    engine: Engine,
+    server: Callable[[], list[psutil.Process]],
+) -> tuple[LoadResult, Latencies, float]:
     seconds = ctx.config.ingress_seconds
+    warmup, target = targets
+    ctx.say(f"  {label}: warming up for {WARMUP_SECONDS:g} s (not measured) …")
+    ctx.load.run_for(warmup, WARMUP_SECONDS, lambda _elapsed: None)
     ctx.say(f"  {label}: {ctx.load.describe()} for {seconds:g} s, /healthz probed …")
 
     def stored() -> int:
@@ -101,10 +160,17 @@ def _drive(
     def tick(elapsed: float) -> None:
         ctx.say(f"    {elapsed:4.0f} s: {stored() - before:,} claims stored")
 
+    processes = server()
+    cpu_before = _cpu_seconds(processes)
     with HealthProbe(base) as probe:
         result = ctx.load.run_for(target, seconds, tick)
-    ctx.say(f"    {result.rate:,.0f} requests/s created claims; /healthz p99 {probe.latencies.p99:.1f} ms")
-    return result, probe.latencies
+    answered = result.created + result.replayed + result.failed
+    cpu_ms = 1000 * (_cpu_seconds(processes) - cpu_before) / answered if answered else 0.0
+    ctx.say(
+        f"    {result.rate:,.0f} requests/s created claims; /healthz p99 {probe.latencies.p99:.1f} ms; "
+        f"server CPU {cpu_ms:.2f} ms per request"
+    )
+    return result, probe.latencies, cpu_ms
 
 
 def _poll_claims(ctx: Context, first: int) -> list[tuple[str, str]]:
@@ -158,6 +224,10 @@ def _result(config: ClaimsBenchConfig, generator: str, threads: int, runs: _Runs
         Row("post_p99_ms", "POST p99 ms (load generator), no long poll", free.p99_ms, skeleton.p99_ms),
         Row("post_p99_ms_long_polls", f"POST p99 ms (load generator), {polls}", polled.p99_ms,
             skeleton.p99_ms),
+        Row("server_cpu_ms_per_request", "server CPU ms per request, no long poll", runs.cpu.free,
+            runs.cpu.skeleton, digits=2),
+        Row("server_cpu_ms_per_request_long_polls", f"server CPU ms per request, {polls}", runs.cpu.polled,
+            runs.cpu.skeleton, digits=2),
     ]  # fmt: skip
     notes = [
         f"baseline: the ingress skeleton (bare Flask under the same gunicorn worker class, 2 x {threads} "
@@ -165,6 +235,10 @@ def _result(config: ClaimsBenchConfig, generator: str, threads: int, runs: _Runs
         f"load: {generator}, {config.ingress_seconds:g} s per run, a new customer per request; /healthz "
         f"probed every {HEALTH_PROBE_INTERVAL_SECONDS * 1000:.0f} ms on a new connection during every run",
         "the worker and relay are stopped during (a): the claims stay pending (then are made final)",
+        f"each measured run follows {WARMUP_SECONDS:g} s of unmeasured load on other customers (pools "
+        "filled, lazily built parts built: neither side's figure includes its cold start)",
+        "server CPU: user + system seconds of the server's processes (gunicorn master and workers) "
+        "during the run, per request answered; less noisy than requests/s on a shared machine",
         f"long polls re-opened during the run (their 30 s ran out): {runs.reopened}; the last answered "
         f"{runs.last_poll_ms:,.0f} ms after its claim became final",
     ]

@@ -193,14 +193,14 @@ class BenchStack:
         redis_port = f":{make_url(self.config.redis_url).port or 6379}"
         me = psutil.Process()
         load = [child for child in me.children() if child.name() == "wrk"]
-        trees = [self._tree(name) for name in self._worker_names()]
+        trees = [self.tree(name) for name in self._worker_names()]
         return {
             # Celery's main process consumes and publishes every message; its pool children run the tasks.
             "worker main process": [tree[0] for tree in trees if tree],
             "worker pool children": [child for tree in trees for child in tree[1:]],
-            "web": self._tree("web"),
-            "relay": self._tree("relay"),
-            "simulator": self._tree("simulator"),
+            "web": self.tree("web"),
+            "relay": self.tree("relay"),
+            "simulator": self.tree("simulator"),
             "postgres (our backends)": matching(
                 lambda name, cmdline: name == "postgres" and any(f" {db} " in cmdline for db in databases)
             ),
@@ -227,7 +227,8 @@ class BenchStack:
 
         return ready
 
-    def _tree(self, name: str) -> list[psutil.Process]:
+    def tree(self, name: str) -> list[psutil.Process]:
+        """The named process and its children (an empty list when it is not running)."""
         process = self.group.processes.get(name)
         return with_children(process.pid) if process is not None and process.poll() is None else []
 

@@ -9,10 +9,13 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from app.domain.campaigns import CampaignState
 from app.domain.claims import (
     TERMINAL_STATES,
     ActivatedClaim,
+    Admission,
     Claim,
+    ClaimDraft,
     ClaimLease,
     ClaimState,
     NewClaim,
@@ -20,6 +23,8 @@ from app.domain.claims import (
     check_transition,
 )
 from app.domain.funnel import ClaimFunnel, TimeBucket
+from tests.fakes.audience import AudienceRow
+from tests.fakes.campaigns import CampaignRow
 from tests.fakes.tables import Table, TableView, json_column, json_value, numeric_column
 
 MAX_REASON_CHARS = 255  # claims.reason is String(255); the adapter cuts reasons to fit
@@ -80,8 +85,15 @@ def claims_table() -> Table[str, ClaimRow]:
 class FakeClaims:
     """The claim repository in memory (see ``app.services.unit_of_work.ClaimRepository``)."""
 
-    def __init__(self, rows: TableView[str, ClaimRow]) -> None:
+    def __init__(
+        self,
+        rows: TableView[str, ClaimRow],
+        campaigns: TableView[int, CampaignRow],
+        audience: TableView[tuple[int, str], AudienceRow],
+    ) -> None:
         self._rows = rows
+        self._campaigns = campaigns
+        self._audience = audience
 
     def get(self, claim_id: str) -> Claim | None:
         """One claim."""
@@ -125,6 +137,18 @@ class FakeClaims:
             dispatched_at=claim.created_at if claim.state == ClaimState.PENDING else None,
         )
         return row.to_claim() if self._rows.insert(claim.id, row) else None
+
+    def admit(self, draft: ClaimDraft, *, claimable: frozenset[CampaignState]) -> Admission:
+        """Read the campaign; if it takes claims, insert the claim its audience row decides."""
+        campaign = self._campaigns.get(draft.campaign_id)
+        if campaign is None:
+            return Admission(None, None, None)
+        admission = Admission(campaign.mode, campaign.state, None)
+        if not admission.takes_claims(claimable):
+            return admission
+        member = self._audience.get((draft.campaign_id, draft.customer_id))
+        stored = self.add(draft.judged(member.to_member() if member is not None else None))
+        return Admission(campaign.mode, campaign.state, stored)
 
     def lease_pending(
         self, *, campaign_id: int, promo_code: str | None, limit: int, lease: timedelta, now: datetime

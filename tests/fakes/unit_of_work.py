@@ -96,7 +96,7 @@ class FakeUnitOfWork:
         db = self.db
         claims, campaigns = tx.view(db.claims), tx.view(db.campaigns)
         audience = tx.view(db.campaign_audience)
-        self.claims = FakeClaims(claims)
+        self.claims = FakeClaims(claims, campaigns, audience)
         self.campaigns = FakeCampaigns(campaigns)
         self.pages = FakePages(tx.view(db.campaign_pages), campaigns)
         self.audience = FakeAudience(audience)

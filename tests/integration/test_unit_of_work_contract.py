@@ -32,7 +32,9 @@ from app.domain.campaigns import (
 )
 from app.domain.claims import (
     ActivatedClaim,
+    Admission,
     Claim,
+    ClaimDraft,
     ClaimState,
     InvalidTransition,
     NewClaim,
@@ -241,6 +243,87 @@ def test_a_claim_rejected_at_once_is_final_and_never_dispatched(backend: Backend
         assert uow.claims.counts_by_reason() == {"not_in_audience": 1}
         claim = uow.claims.get(rejected)
     assert claim is not None and (claim.state, claim.reason) == (ClaimState.REJECTED, "not_in_audience")
+
+
+def draft(
+    customer_id: str, *, campaign_id: int = 1, client_id: int | None = 3, key: str | None = None
+) -> ClaimDraft:
+    """A claim to admit."""
+    return ClaimDraft(
+        id=new_claim_id(), client_id=client_id, source="http", campaign_id=campaign_id,
+        customer_id=customer_id, session_properties={"country": "MT", "deposits": [1, 2]},
+        idempotency_key=key, request_hash="hash", correlation_id="corr", created_at=T0,
+    )  # fmt: skip
+
+
+CLAIMABLE = frozenset({CampaignState.READY})
+
+
+def test_a_claim_is_admitted_by_its_campaign_and_its_customers_audience_row(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM, state=CampaignState.READY))
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("alice", segment="gold"), decision("bob", eligible=False)])
+    with writing(backend) as uow:
+        eligible = uow.claims.admit(draft("alice", key="k-1"), claimable=CLAIMABLE)
+        scrubbed = uow.claims.admit(draft("bob"), claimable=CLAIMABLE)
+        stranger = uow.claims.admit(draft("carol"), claimable=CLAIMABLE)
+    assert (eligible.mode, eligible.state) == (CampaignMode.CLAIM, CampaignState.READY)
+    assert eligible.takes_claims(CLAIMABLE)
+    assert eligible.stored is not None and scrubbed.stored is not None and stranger.stored is not None
+    with reading(backend) as uow:
+        assert uow.claims.get(eligible.stored.id) == eligible.stored
+        assert uow.claims.find_by_customer(1, "bob") == scrubbed.stored
+    assert eligible.stored == Claim(
+        id=eligible.stored.id, client_id=3, source="http", campaign_id=1, customer_id="alice",
+        promo_code="PROMO", segment="gold", session_properties={"country": "MT", "deposits": [1, 2]},
+        idempotency_key="k-1", request_hash="hash", state=ClaimState.PENDING, reason=None, tier=None,
+        reward_type=None, reward_amount=None, granted_amount=None, attempts=0, activation_attempts=0,
+        correlation_id="corr", created_at=T0, updated_at=T0, validated_at=None, activated_at=None,
+        completed_at=None,
+    )  # fmt: skip
+    refused = [(c.state, c.reason, c.promo_code) for c in (scrubbed.stored, stranger.stored)]
+    assert refused == [
+        (ClaimState.REJECTED, "scrubbed:no_consent", "PROMO"),
+        (ClaimState.REJECTED, "not_in_audience", None),
+    ]
+    with reading(backend) as uow:  # only the pending claim waits for a validator
+        stale = uow.claims.stale(stale_before=T0 + timedelta(days=1), limit=10)
+        assert [claim_id for claim_id, _state in stale] == [eligible.stored.id]
+        assert uow.claims.count_pending(1, "PROMO", up_to=10) == 1
+
+
+def test_a_claim_is_admitted_once_per_customer_and_client_key(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM, state=CampaignState.READY))
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("alice"), decision("bob")])
+        assert uow.claims.admit(draft("alice", key="k-1"), claimable=CLAIMABLE).stored is not None
+    with writing(backend) as uow:
+        again = uow.claims.admit(draft("alice", client_id=4), claimable=CLAIMABLE)
+        same_key = uow.claims.admit(draft("bob", key="k-1"), claimable=CLAIMABLE)
+    assert again == same_key == Admission(CampaignMode.CLAIM, CampaignState.READY, None)
+    with reading(backend) as uow:
+        assert uow.claims.counts_by_state() == {"pending": 1}
+
+
+def test_a_campaign_that_is_unknown_or_takes_no_claims_admits_nothing(backend: Backend) -> None:
+    add_campaigns(
+        backend,
+        new_campaign(1, mode=CampaignMode.AUTO, state=CampaignState.READY),
+        new_campaign(2, mode=CampaignMode.CLAIM, state=CampaignState.INGESTING),
+    )
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("alice")])
+        uow.audience.write_page(2, 0, [decision("alice")])
+    with writing(backend) as uow:
+        auto = uow.claims.admit(draft("alice", campaign_id=1), claimable=CLAIMABLE)
+        ingesting = uow.claims.admit(draft("alice", campaign_id=2), claimable=CLAIMABLE)
+        unknown = uow.claims.admit(draft("alice", campaign_id=404), claimable=CLAIMABLE)
+        nothing_claimable = uow.claims.admit(draft("alice", campaign_id=2), claimable=frozenset())
+    assert auto == Admission(CampaignMode.AUTO, CampaignState.READY, None)
+    assert ingesting == nothing_claimable == Admission(CampaignMode.CLAIM, CampaignState.INGESTING, None)
+    assert unknown == Admission(None, None, None) and not unknown.takes_claims(CLAIMABLE)
+    with reading(backend) as uow:
+        assert uow.claims.counts_by_state() == {}
 
 
 def test_a_lease_takes_the_oldest_pending_claims_of_one_campaign_and_promo_code(backend: Backend) -> None:

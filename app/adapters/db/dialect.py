@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeEngine
 
 
@@ -213,8 +215,14 @@ def copy_or_undo(conn: Connection, table: Table, columns: Sequence[str], copy_te
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def build_engine(database_url: str, *, pool_size: int = 5) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so several processes can share it."""
+def build_engine(
+    database_url: str, *, pool_size: int = 5, ping_if_idle_seconds: float | None = None
+) -> Engine:
+    """Create an engine; SQLite gets WAL and a busy timeout so several processes can share it.
+
+    PostgreSQL connections idle in the pool for `ping_if_idle_seconds` (default
+    PING_IF_IDLE_SECONDS) are pinged before use; see below.
+    """
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -223,7 +231,41 @@ def build_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(database_url, pool_size=pool_size, max_overflow=pool_size)
+    idle = PING_IF_IDLE_SECONDS if ping_if_idle_seconds is None else ping_if_idle_seconds
+    event.listen(engine, "checkout", _ping_if_idle(engine, idle))
+    event.listen(engine, "checkin", _note_checkin)
+    return engine
+
+
+# A connection given back to the pool less than this long ago is used without a ping. pool_pre_ping
+# pings at every checkout: a round trip per request for a busy web process, whose connections are
+# back in the pool for milliseconds. One that sat idle is pinged first, so a database restart
+# during a quiet spell costs no request. A restart under load fails the statements in flight (as
+# it would with pre-ping), and SQLAlchemy then discards every connection of the pool.
+PING_IF_IDLE_SECONDS = 1.0
+_CHECKED_IN_AT = "promobridge_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(
+    engine: Engine, idle_seconds: float
+) -> Callable[[Any, ConnectionPoolEntry, PoolProxiedConnection], None]:
+    def ping(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is not None and time.monotonic() - checked_in_at < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError("the pooled connection is gone; the pool opens another") from exc
+            raise
+
+    return ping
 
 
 def _configure_sqlite(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:

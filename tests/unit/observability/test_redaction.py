@@ -7,8 +7,10 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from app.observability.redaction import MASK, redact_text, scrub, strip_url_password
+from app.observability.redaction import MASK, _redact_every_pattern, redact_text, scrub, strip_url_password
 
 log = logging.getLogger("tests.redaction")
 SECRET = "s3cr3t-Value_9"
@@ -125,3 +127,20 @@ def test_paths_that_are_not_the_listener_are_left_alone() -> None:
 def test_decoding_a_path_to_find_the_token_cannot_split_the_log_line() -> None:
     redacted = redact_text(f"POST /webhooks%2Foptimove%2F{SECRET}%0A%0Dfake-line%20x HTTP/1.1")
     assert SECRET not in redacted and "\n" not in redacted and "\r" not in redacted
+
+
+_FRAGMENTS = [
+    "://", "Authorization", "bearer ", "KEY", "token", "Secret", "passwd", "password", "cookie", "pb_",
+    "0123456789abcdef_", "%", "%2F", "optimove", "OPTIMOVE", "/webhooks/", "triggered/", "=", ": ", '"',
+    " ", "/", "a", "Z", "9", "-", "_", "@", "user:", SECRET, "\u212a",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join))
+def test_the_quick_look_for_secret_markers_never_lets_a_secret_through(text: str) -> None:
+    assert redact_text(text) == _redact_every_pattern(text)
+
+
+def test_an_access_log_line_of_the_claims_api_has_nothing_to_redact() -> None:
+    line = '127.0.0.1 "POST /v1/claims HTTP/1.1" 202 212 bytes 3ms request_id=4f1c2a "wrk"'
+    assert redact_text(line) is line

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.claims import NOT_IN_AUDIENCE, Claim, ClaimRequest, ClaimState, NewClaim, new_claim_id
+from app.domain.claims import (
+    NOT_IN_AUDIENCE,
+    Admission,
+    ClaimDraft,
+    ClaimRequest,
+    ClaimState,
+    new_claim_id,
+)
 from app.services.claims import (
     CampaignNotClaimable,
     IdempotencyConflict,
@@ -195,14 +202,14 @@ class RacingUnitOfWork(FakeUnitOfWork):
 
     def __enter__(self) -> RacingUnitOfWork:
         super().__enter__()
-        add = self.claims.add
+        admit = self.claims.admit
 
-        def add_after_a_rival(claim: NewClaim) -> Claim | None:
+        def admit_after_a_rival(draft: ClaimDraft, *, claimable: frozenset[CampaignState]) -> Admission:
             rival = FakeUnitOfWorkFactory(self.db)
-            assert submit(rival, self.dispatcher, claim.customer_id, submission=keyed("rival", 99)).created
-            return add(claim)
+            assert submit(rival, self.dispatcher, draft.customer_id, submission=keyed("rival", 99)).created
+            return admit(draft, claimable=claimable)
 
-        self.claims.add = add_after_a_rival  # type: ignore[method-assign]
+        self.claims.admit = admit_after_a_rival  # type: ignore[method-assign]
         return self
 
 
