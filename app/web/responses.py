@@ -178,6 +178,23 @@ class CampaignReportView(Answer):
     error: str | None = Field(description="Why the campaign failed, if it did.")
     event_conflicts: int
     recent_event_conflicts: list[EventConflictView]
+    hold: str | None = Field(
+        description="Why the campaign is held (until `promobridge campaigns release`); null when not."
+    )
+    mode_from: str | None = Field(
+        description="Where the mode came from: settings, rule:<pattern> or environment (null until settled)."
+    )
+    rewards_reserved: int = Field(
+        description="Rewards reserved within max_rewards (granted or being granted)."
+    )
+    amount_reserved: str = Field(
+        description="Their total amount, within max_reward_amount (a decimal string)."
+    )
+    safeguard_trips: dict[str, int] = Field(
+        description="Safeguard trips by safeguard: claims rejected by max_rewards / max_reward_amount, and "
+        "1 for safeguard:max_audience while it holds the campaign."
+    )
+    paused: bool = Field(description="Whether the global pause is on (`promobridge pause`).")
 
     @classmethod
     def from_report(cls, report: CampaignReport) -> CampaignReportView:
