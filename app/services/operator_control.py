@@ -37,6 +37,7 @@ from app.services.validation import ValidationDoorbell
 log = logging.getLogger(__name__)
 
 TripRecorder = Callable[[str, int], None]
+WAKE_AHEAD = timedelta(seconds=1)
 
 
 def no_metrics(_safeguard: str, _count: int) -> None:
@@ -231,7 +232,8 @@ def wake_waiting_claims(
     uow_factory: UnitOfWorkFactory, doorbell: ValidationDoorbell, *, clock: Callable[[], datetime] = utcnow
 ) -> int:
     """Dispatch every live claim now (the reconciler with no staleness), instead of a sweep later."""
-    return reconcile_claims(uow_factory, doorbell, stale_after=timedelta(0), clock=clock)
+    # Stale "a second from now": a claim touched this very second is woken too.
+    return reconcile_claims(uow_factory, doorbell, stale_after=-WAKE_AHEAD, clock=clock)
 
 
 # Holds ---------------------------------------------------------------------------------------------

@@ -56,9 +56,9 @@ class FakeServiceSwitches:
         return self._rows.get(name)
 
     def set(self, name: str, *, on: bool, by: str | None, reason: str | None, now: datetime) -> bool:
-        """Turn the switch on or off; False when it already was so (nothing is changed then)."""
+        """Turn the switch on or off; False when it already was so (never set is off; nothing changes)."""
         current = self._rows.get(name)
-        if current is not None and current.on == on:
+        if (current is not None and current.on) == on:  # never set: off
             return False
         switch = ServiceSwitch(name, on, by, now, reason)
         if not self._rows.insert(name, switch):

@@ -76,9 +76,9 @@ class SqlServiceSwitches:
         return ServiceSwitch(row["name"], row["on"], row["by"], as_utc(row["at"]), row["reason"])
 
     def set(self, name: str, *, on: bool, by: str | None, reason: str | None, now: datetime) -> bool:
-        """Turn the switch on or off; False when it already was so (nothing is changed then)."""
+        """Turn the switch on or off; False when it already was so (never set is off; nothing changes)."""
         current = self.get(name)
-        if current is not None and current.on == on:
+        if (current is not None and current.on) == on:  # never set: off
             return False
         values = {"on": on, "by": by, "at": now, "reason": reason}
         self._conn.execute(upsert(self._conn, service_switches, ["name"], {"name": name, **values}, values))
