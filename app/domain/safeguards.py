@@ -105,13 +105,15 @@ class SettingsRule:
 
 
 def check_pattern(pattern: str) -> None:
-    """Raise InvalidSetting for an empty, too long or control-character pattern."""
+    """Raise InvalidSetting for an empty, too long or control-character pattern, or one with a '/'
+    (a pattern travels in a URL path segment)."""
     if (
         not pattern
         or len(pattern) > MAX_PATTERN_LENGTH
+        or "/" in pattern
         or any(ord(ch) < 32 or ord(ch) == 127 for ch in pattern)
     ):
-        raise InvalidSetting(f"a pattern is 1-{MAX_PATTERN_LENGTH} printable characters")
+        raise InvalidSetting(f"a pattern is 1-{MAX_PATTERN_LENGTH} printable characters, without '/'")
 
 
 def rule_for(rules: Iterable[SettingsRule], promo_code: str | None) -> SettingsRule | None:
