@@ -10,6 +10,7 @@ rewarded once and reported once.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +48,7 @@ def ingested(stack: Stack, campaign_id: int, size: int) -> list[str]:
 def submit(stack: Stack, campaign_id: int, customers: list[str]) -> list[str]:
     """Submit one claim per customer, 16 at a time; the claim ids (each answered 202)."""
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {stack.api_key(f'backend-{campaign_id}-{len(customers)}')}"
+    session.headers["Authorization"] = f"Bearer {stack.api_key(f'backend-{uuid.uuid4().hex[:8]}')}"
 
     def click(customer: str) -> str:
         answer = session.post(
