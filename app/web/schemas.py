@@ -156,7 +156,10 @@ class ListenerPath(BaseModel):
 
 Limit = Annotated[StrictInt, Field(ge=0, lt=2**63), BeforeValidator(_integral_float_as_int)]
 # Amounts travel as JSON numbers; they are kept to 4 decimal places (Numeric(18, 4)).
-Amount = Annotated[StrictInt | StrictFloat, Field(ge=0, lt=10**14, allow_inf_nan=False)]
+Amount = (
+    Annotated[StrictInt, Field(ge=0, lt=10**14)]
+    | Annotated[StrictFloat, Field(ge=0, lt=10**14, allow_inf_nan=False)]
+)
 Mode = Literal["claim", "auto"]
 Notes = Annotated[StrictStr, Field(max_length=2000)]
 

@@ -13,13 +13,14 @@ import pytest
 import schemathesis
 
 from app.services.clients import create_client
-from tests.integration.hostile.test_openapi_fuzzing import SEED, schema
+from tests.integration.hostile.test_openapi_fuzzing import schema
 from tests.support.hostile import HostileTarget, Observed, as_observed
 from tests.support.uow import SqlAlchemyUnitOfWorkFactory
 
-ADMIN_PATHS = r"^/v1/(pause|settings/rules|campaigns/[{]campaign_id[}]/(settings|release))"
-admin_schema = schema.include(path_regex=ADMIN_PATHS)
-ADMIN_CONFIG = {"seed": SEED}
+ADMIN_OPERATIONS = [
+    "read_campaign_settings", "write_campaign_settings", "release_campaign",
+    "read_pause", "write_pause", "read_rules", "write_rule", "delete_rule",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,12 @@ def admin_auth(target: HostileTarget) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@admin_schema.parametrize()
+@schema.parametrize()
 def test_every_admin_operation_answers_as_documented_and_writes_nothing_on_a_4xx(
     case: schemathesis.Case, target: HostileTarget, admin_auth: dict[str, str]
 ) -> None:
+    if case.operation.definition.raw.get("operationId") not in ADMIN_OPERATIONS:
+        pytest.skip("not an admin operation: the main fuzzing run covers it")
     sent: list[schemathesis.Response] = []
 
     def send() -> Observed:
