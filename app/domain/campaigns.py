@@ -102,7 +102,7 @@ class Campaign:
     error: str | None
     dead_count: int = 0  # status updates given up on (dead-lettered or stopped by a cancel)
     hold: str | None = None  # why a safeguard (or an operator) holds the campaign; None: not held
-    mode_from: str | None = None  # settings, rule:<pattern> or environment; None until settled
+    mode_from: str | None = None  # settings, rule:<pattern>, environment or triggered; None until settled
     promo_code: str | None = None  # the promo code its rules match (its first page's)
     rewards_reserved: int = 0  # rewards reserved within max_rewards (granted or being granted)
     amount_reserved: Decimal = Decimal(0)  # their amount, within max_reward_amount

@@ -85,10 +85,11 @@ class SqlCampaigns:
             clearance_required_by=campaign.clearance_required_by,
             event_timestamp=campaign.event_timestamp,
             page_size=campaign.page_size,
-            mode_from=campaign.mode_from,
             created_at=now,
             updated_at=now,
             ingest_started_at=now,
+            # Left out when unknown, so that a database still before 0007 takes the insert.
+            **({"mode_from": campaign.mode_from} if campaign.mode_from is not None else {}),
         )
         return self._conn.execute(statement).rowcount == 1
 
