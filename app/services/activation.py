@@ -161,7 +161,11 @@ def _reserve_within_safeguards(
     stopped: dict[str, tuple[int, str]] = {}
     for campaign_id in sorted({c.campaign_id for c in ready}):
         claims = [c for c in ready if c.campaign_id == campaign_id]
-        campaign = uow.campaigns.get(campaign_id, lock=True)
+        limits = effective_for(uow, control, campaign_id).safeguards
+        # The row lock serialises the reservations of a campaign that has a reward limit; without
+        # one, nothing can be refused, and the counters' own UPDATE keeps them exact.
+        bounded = limits.max_rewards is not None or limits.max_reward_amount is not None
+        campaign = uow.campaigns.get(campaign_id, lock=bounded)
         if campaign is None:
             to_grant += claims
             continue
@@ -169,7 +173,7 @@ def _reserve_within_safeguards(
             continue
         unreserved = [c for c in claims if c.reserved_amount is None]
         reservation = reserve_rewards(
-            effective_for(uow, control, campaign_id).safeguards,
+            limits,
             rewards_reserved=campaign.rewards_reserved,
             amount_reserved=campaign.amount_reserved,
             requests=[RewardRequest(c.id, grant_for(c, rewards).amount) for c in unreserved],
