@@ -202,7 +202,9 @@ class Container:
     ):
         self.settings = settings
         self.engine = engine or build_engine(settings.resolved_database_url)
-        self.uow: UnitOfWorkFactory = SqlAlchemyUnitOfWorkFactory(self.engine)
+        self.uow: UnitOfWorkFactory = SqlAlchemyUnitOfWorkFactory(
+            self.engine, trail_enabled=settings.trail_enabled
+        )
         self._dispatcher = dispatcher
         self.backoff = backoff_from(settings)
         self.ingest = ingest_config(settings)

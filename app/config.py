@@ -145,6 +145,8 @@ class Settings(BaseSettings):
         default=900.0, alias="RECONCILE_STATUS_LATE_AFTER_SECONDS", gt=0
     )
     triggered_timeout_ms: int = Field(default=40, alias="TRIGGERED_TIMEOUT_MS", ge=1)
+    # Record every customer's steps (`promobridge explain`); off only to measure what it costs.
+    trail_enabled: bool = Field(default=True, alias="TRAIL_ENABLED")
 
     # The web process (gunicorn): worker processes, threads per process, and how long a client may
     # take to send a whole request (head, and a body up to WEBHOOK_MAX_BYTES) before it gets 408.

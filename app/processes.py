@@ -23,6 +23,19 @@ PROMOBRIDGE = [sys.executable, "-m", "app.cli"]
 STOP_GRACE_SECONDS = 10.0
 
 
+def stop_like_ctrl_c_on_sigterm() -> None:
+    """Make SIGTERM (a CI timeout, `kill`) unwind like Ctrl-C, so `finally` blocks stop the stack.
+
+    Without this the interpreter dies at once and the processes a benchmark, a chaos run or a test
+    started live on as orphans, on the shared broker or on private servers nobody stops.
+    """
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RELEASE = "release"
+# Pool children per worker process. Claim tasks mostly wait on Optimove, the operator's platform and
+# PostgreSQL, so twice the two cores of a typical node keeps the cores busy: with 2 children the
+# activation messages queued behind one long validation turn (bench claims c: p99 1.28 s with 2,
+# 0.27 s with 4, end-to-end claims/s unchanged). The Procfile's ${WORKER_CONCURRENCY:-4} says the same.
+DEFAULT_WORKER_CONCURRENCY = 4
 PROCFILE_NAME = "Procfile"
 _LINE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+):\s*(?P<command>\S.*)$")
 

@@ -90,10 +90,15 @@ class KillDelay:
 
 
 def has_moved(state_at_kill: str, state: str, updated_at: datetime, killed_at: datetime) -> bool:
-    """Whether a worker took the claim up after the kill (a validating claim back in pending has not)."""
-    if updated_at <= killed_at:
+    """Whether a worker took the claim up after the kill (a validating claim back in pending has not).
+
+    A claim in another state than at the snapshot has moved even when its updated_at is before the
+    kill: the services stamp the `now` they took before their transaction, which may commit after the
+    snapshot (itself taken after the kill).
+    """
+    if state_at_kill == ClaimState.VALIDATING and state == ClaimState.PENDING:
         return False
-    return not (state_at_kill == ClaimState.VALIDATING and state == ClaimState.PENDING)
+    return updated_at > killed_at or state != state_at_kill
 
 
 def in_hand_at(engine: Engine, killed_at: datetime) -> dict[str, str]:
@@ -185,7 +190,10 @@ class KillWatch:
             state_at_kill = watched.waiting[claim_id]
             if not has_moved(state_at_kill, state, updated_at, killed_at):
                 continue
-            after = (min(seen_at, updated_at) - killed_at).total_seconds()
+            # updated_at bounds the move from above unless it was stamped before the kill (see
+            # has_moved); then the watch's own sighting is the bound.
+            moved_at = min(seen_at, updated_at) if updated_at > killed_at else seen_at
+            after = (moved_at - killed_at).total_seconds()
             if delay.delay is None or after > delay.delay:
                 delay.delay, delay.slowest = after, state_at_kill
             del watched.waiting[claim_id]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
+from app.processes import stop_like_ctrl_c_on_sigterm
 from simulator.config import SimulatorConfig
 from simulator.server import SimulatorServer
 from tests.support.databases import (
@@ -27,11 +27,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     orphans on the shared broker, where they consume the next run's messages against their own
     database.
     """
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-
-
-def _stop_like_ctrl_c(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"stopped by signal {signum}")
+    stop_like_ctrl_c_on_sigterm()
 
 
 @pytest.fixture(autouse=True)

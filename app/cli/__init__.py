@@ -18,6 +18,7 @@ from app.cli.claims import claims_group, clients_group
 from app.cli.control import pause_command, resume_command, rules_group
 from app.cli.db import db_group
 from app.cli.demo import demo_command
+from app.cli.explain import explain_command
 from app.cli.init import init_command
 from app.cli.policies import policies_group
 from app.cli.processes import beat_command, flower_command, relay_command, web_command, worker_command
@@ -79,6 +80,7 @@ main.add_command(simulator_command)
 main.add_command(bench_group)
 main.add_command(chaos_group)
 main.add_command(clients_group)
+main.add_command(explain_command)
 main.add_command(claims_group)
 main.add_command(users_group)
 main.add_command(reconcile_command)

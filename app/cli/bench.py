@@ -6,12 +6,17 @@ from pathlib import Path
 
 import click
 
+from app.procfile import DEFAULT_WORKER_CONCURRENCY
+
 CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f")  # benchmarks.claims.SECTIONS, without importing it
 
 
 @click.group("bench")
 def bench_group() -> None:
     """Benchmarks (need PostgreSQL and Redis on this machine; they start every other process)."""
+    from app.processes import stop_like_ctrl_c_on_sigterm
+
+    stop_like_ctrl_c_on_sigterm()  # a killed run stops the processes it started
 
 
 @bench_group.command("ingest")
@@ -82,7 +87,12 @@ def ingest(
     help="Which sections to run, comma-separated (a: ingress, b: end to end, c: latency, d: rate "
     "limit, e: one vs two workers, f: HTTP activator).",
 )
-@click.option("--worker-concurrency", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--worker-concurrency",
+    default=DEFAULT_WORKER_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(min=1),
+)
 @click.option(
     "--ingress-seconds",
     default=10.0,

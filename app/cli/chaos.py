@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 @click.group("chaos")
 def chaos_group() -> None:
     """Fault-injection runs against the whole stack on private PostgreSQL and Redis servers."""
+    from app.processes import stop_like_ctrl_c_on_sigterm
+
+    stop_like_ctrl_c_on_sigterm()  # a killed run stops the processes it started
 
 
 def _check_writable(_ctx: click.Context, _param: click.Parameter, path: Path | None) -> Path | None:

@@ -15,6 +15,7 @@ import sys
 import click
 
 from app.cli._shared import settings_checked_for
+from app.procfile import DEFAULT_WORKER_CONCURRENCY
 
 
 @click.command("web")
@@ -54,7 +55,7 @@ def web_command(host: str, port: int, workers: int | None, dev: bool) -> None:
 
 @click.command("worker", context_settings={"ignore_unknown_options": True})
 @click.option("--queues", "-Q", default="ingest,claims,validate,activate,status,default", show_default=True)
-@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@click.option("--concurrency", "-c", default=DEFAULT_WORKER_CONCURRENCY, show_default=True, type=int)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker pool on the given queues (extra arguments go to `celery worker`)."""

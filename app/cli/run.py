@@ -21,6 +21,7 @@ from types import FrameType
 import click
 
 from app.cli._shared import settings_checked_for
+from app.procfile import DEFAULT_WORKER_CONCURRENCY
 
 RESTART_BACKOFF_SECONDS = 2.0
 WORKER = "worker"
@@ -43,7 +44,7 @@ class RunOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     worker_pools: int = 1
-    concurrency: int = 2
+    concurrency: int = DEFAULT_WORKER_CONCURRENCY
     flower: bool = False
     flower_port: int = 5555
 
@@ -126,7 +127,9 @@ def run_processes(
     type=click.IntRange(1, 16),
     help="Worker processes (each a prefork pool of --concurrency).",
 )
-@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency", default=DEFAULT_WORKER_CONCURRENCY, show_default=True, type=click.IntRange(1, 64)
+)
 @click.option(
     "--flower/--no-flower", default=None, help="Default: on when Flower is installed and the broker is Redis."
 )

@@ -49,6 +49,7 @@ class Decision:
     eligible: bool
     scrub_reason: str | None
     segment: str | None
+    scrubbed_by: int | None = None  # the index of the policy that scrubbed, in its pipeline
 
 
 TRUTHY = frozenset({"1", "true", "yes", "y", "t"})

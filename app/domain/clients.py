@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 # Claims belong to the operator, not to the backend that sent them: any key with `claims` may
-# submit a claim and read any claim. `campaigns:read` reads campaign reports; `admin` may do
-# everything, including what the admin API adds.
+# submit a claim and read any claim. `campaigns:read` reads campaign reports; `customers:read`
+# reads a customer's trail (the support desk's key); `admin` may do everything, including what the
+# admin API adds.
 SCOPE_CLAIMS = "claims"
 SCOPE_CAMPAIGNS_READ = "campaigns:read"
+SCOPE_CUSTOMERS_READ = "customers:read"
 SCOPE_ADMIN = "admin"
-SCOPES = frozenset({SCOPE_CLAIMS, SCOPE_CAMPAIGNS_READ, SCOPE_ADMIN})
+SCOPES = frozenset({SCOPE_CLAIMS, SCOPE_CAMPAIGNS_READ, SCOPE_CUSTOMERS_READ, SCOPE_ADMIN})
 DEFAULT_SCOPES = frozenset({SCOPE_CLAIMS})
 
 

@@ -18,6 +18,9 @@ class ClaimedBatch:
     deadline: datetime | None
     customers: list[tuple[str, bool]]
     previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
+    # Which customers those are, and the highest attempt among the rows (for the customers' trail).
+    resent_customers: frozenset[str] = frozenset()
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

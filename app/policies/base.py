@@ -31,6 +31,13 @@ class Policy:
         """Judge one candidate; return KEEP, a scrub reason, and/or a segment."""
         return KEEP
 
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The data this policy decided on, for the customer's trail: flag values, never personal data.
+
+        Asked only of the policy that scrubbed a customer; the default says nothing.
+        """
+        return {}
+
 
 class PolicyPipeline:
     """Runs the policies in order; the first scrub wins, the last segment assigned wins."""
@@ -41,13 +48,33 @@ class PolicyPipeline:
     def decide(self, candidate: Candidate, flags: OperatorFlags = NO_FLAGS) -> Decision:
         """Apply every policy to one candidate."""
         segment: str | None = None
-        for policy in self.policies:
+        for index, policy in enumerate(self.policies):
             verdict = policy.evaluate(candidate, flags)
             if verdict.segment is not None:
                 segment = verdict.segment
             if verdict.scrubs:
-                return Decision(candidate, eligible=False, scrub_reason=verdict.scrub_reason, segment=segment)
+                return Decision(candidate, False, verdict.scrub_reason, segment, scrubbed_by=index)
         return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
+
+    def explain_scrub(
+        self, decision: Decision, flags: OperatorFlags = NO_FLAGS
+    ) -> tuple[str, dict[str, object]]:
+        """Which policy scrubbed a decided candidate, and the data it decided on (for the trail).
+
+        Asks the policy the decision names (or re-runs the policies up to the first scrub, for a
+        decision made elsewhere): called for scrubbed customers only.
+        """
+        index = decision.scrubbed_by
+        if index is None or not 0 <= index < len(self.policies):
+            index = next(
+                (i for i, p in enumerate(self.policies) if p.evaluate(decision.candidate, flags).scrubs), None
+            )
+            if index is None:
+                return "unknown", {}
+        policy = self.policies[index]
+        evidence = getattr(policy, "evidence", None)
+        data = evidence(decision.candidate, flags) if callable(evidence) else {}
+        return str(getattr(policy, "name", type(policy).__name__)), dict(data)
 
     def decide_all(
         self, candidates: Iterable[Candidate], flags: Mapping[str, OperatorFlags]

@@ -30,3 +30,12 @@ class ConsentScrub(Policy):
         if consent is False or (consent is None and flags.consent is None and self.require_explicit):
             return Verdict(scrub_reason=NO_CONSENT)
         return KEEP
+
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The consent attribute as Optimove sent it, and the operator's consent flag."""
+        return {
+            "attribute": self.attribute,
+            "value": candidate.attributes.get(self.attribute),
+            "operator_consent": flags.consent,
+            "require_explicit": self.require_explicit,
+        }

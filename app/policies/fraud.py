@@ -21,3 +21,11 @@ class FraudCheck(Policy):
         if flags.fraud or attribute_flag(candidate.attributes.get(self.attribute)):
             return Verdict(scrub_reason=FRAUD_FLAGGED)
         return KEEP
+
+    def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
+        """The fraud attribute as Optimove sent it, and the operator's fraud flag."""
+        return {
+            "attribute": self.attribute,
+            "value": candidate.attributes.get(self.attribute),
+            "operator_fraud": flags.fraud,
+        }

@@ -34,6 +34,7 @@ from app.domain.claims import (
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
 from app.domain.safeguards import RewardRequest, reserve_rewards
 from app.policies.rewards import RewardPipeline
+from app.services import trail_steps
 from app.services.operator_control import ControlConfig, effective_for, trip
 from app.services.ports import RewardActivator
 from app.services.switches import is_paused
@@ -107,9 +108,9 @@ def activate_validated(
         attempt_of = uow.claims.reserve_activation_attempts(
             [c.id for c in ready], max_attempts=config.max_attempts, now=clock()
         )
-        given_up = uow.claims.mark_failed(
-            _exhausted([c for c in ready if c.id not in attempt_of]), now=clock()
-        )
+        exhausted = _exhausted([c for c in ready if c.id not in attempt_of])
+        given_up = uow.claims.mark_failed(exhausted, now=clock())
+        uow.trail.append(trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock()))
         uow.commit()
     for (campaign_id, safeguard), count in sorted(Counter(stopped.values()).items()):
         trip(config.control, safeguard, campaign_id, count)
@@ -132,8 +133,25 @@ def activate_validated(
         # grant keeps its reservation (the platform may hold the reward).
         uow.claims.release_reservations([*refused, *misconfigured], now=now)
         unconfirmed = uow.claims.mark_failed(settlement.unconfirmed, now=now) + given_up
+        moved = {*misconfigured, *unconfirmed}
         uow.claims.schedule_activation_retry(
             settlement.retry, due_at=now + timedelta(seconds=retry_in), now=now
+        )
+        uow.trail.append(
+            trail_steps.activation_round(
+                {c.id: c for c in ready},
+                kept,
+                outcomes,
+                attempt_of,
+                refused={i: settlement.refused[i] for i in refused},
+                failed={
+                    i: r for i, r in (settlement.misconfigured | settlement.unconfirmed).items() if i in moved
+                },
+                retry=settlement.retry,
+                activator=activator.name,
+                retry_in_seconds=retry_in,
+                now=now,
+            )
         )
         uow.commit()
     # The statuses queued above wake the relay at commit (PostgreSQL NOTIFY): no broker message.
@@ -181,6 +199,8 @@ def _reserve_within_safeguards(
         uow.claims.reserve_rewards(campaign_id, {r.claim_id: r.amount for r in reservation.granted}, now=now)
         rejected = uow.claims.mark_rejected(reservation.rejected, source=ClaimState.VALIDATED, now=now)
         stopped.update({claim_id: (campaign_id, reservation.rejected[claim_id]) for claim_id in rejected})
+        reasons = {claim_id: reservation.rejected[claim_id] for claim_id in rejected}
+        uow.trail.append(trail_steps.claims_stopped_by_safeguard(claims, reasons, now=now))
         to_grant += [c for c in claims if c.id not in reservation.rejected]
     kept = {c.id for c in to_grant}
     return [c for c in ready if c.id in kept], stopped

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from app.clock import utcnow
 from app.domain.claims import ClaimState
+from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell, validation_targets
 
@@ -25,6 +26,12 @@ def fail_claims(
     """Give up on claims whose retries are used up: they land in `failed`, visible and replayable."""
     with uow_factory() as uow:
         failed = uow.claims.mark_failed(dict.fromkeys(claim_ids, reason), now=clock())
+        if failed:
+            uow.trail.append(
+                trail_steps.claims_failed(
+                    uow.claims.get_many(failed), dict.fromkeys(failed, reason), now=clock()
+                )
+            )
         uow.commit()
     if failed:
         log.error("claims failed", extra={"claims": failed, "reason": reason})
@@ -38,15 +45,20 @@ def retry_failed(
     *,
     campaign_id: int | None = None,
     record: Callable[[UnitOfWork, list[str]], None] | None = None,
+    replayed_by: str = "claims retry",
     clock: Callable[[], datetime] = utcnow,
 ) -> list[str]:
     """Put failed claims back to pending (all of them, or a campaign's, when no ids are given) and
     ring their validators; `record` writes what was replayed (the console's audit) in the same
-    transaction."""
+    transaction, and each customer's trail says who replayed it (`replayed_by`)."""
     with uow_factory() as uow:
         ids = list(claim_ids) if claim_ids else uow.claims.failed_ids(campaign_id=campaign_id)
         moved = uow.claims.reopen_failed(ids, now=clock())
         targets = validation_targets(uow, moved)
+        if moved:
+            uow.trail.append(
+                trail_steps.claims_replayed(uow.claims.get_many(moved), by=replayed_by, now=clock())
+            )
         if record is not None:
             record(uow, moved)
         uow.commit()

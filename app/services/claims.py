@@ -23,6 +23,7 @@ from app.domain.claims import (
     is_claim_id,
     new_claim_id,
 )
+from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell
 
@@ -61,6 +62,9 @@ class Submission:
     idempotency_key: str | None
     source: str
     correlation_id: str | None = None
+    # Who sent it, for the customer's trail: the client's name and the id of the key it presented.
+    client_name: str | None = None
+    key_id: str | None = None
 
 
 def submit_claim(
@@ -122,6 +126,11 @@ def submit_claim(
             if existing is None:
                 raise RuntimeError("claim insert conflicted but no conflicting claim was found")
             return SubmittedClaim(existing, created=False)
+        uow.trail.append(
+            trail_steps.claim_received(
+                stored, client_name=submission.client_name, key_id=submission.key_id, now=stored.created_at
+            )
+        )
         uow.commit()
     if stored.state == ClaimState.PENDING:
         doorbell.ring(stored.campaign_id, stored.promo_code)

@@ -118,7 +118,9 @@ def retry_campaign_failed_claims(
             AuditEntry(now, user.name, RETRY_FAILED_CLAIMS, f"campaign {campaign_id}", DONE, detail)
         )
 
-    return retry_failed(uow_factory, doorbell, campaign_id=campaign_id, record=record, clock=clock)
+    return retry_failed(
+        uow_factory, doorbell, campaign_id=campaign_id, record=record, replayed_by="console", clock=clock
+    )
 
 
 def refuse(

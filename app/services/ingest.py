@@ -27,6 +27,7 @@ from app.domain.campaigns import (
 from app.domain.optimove import CampaignCustomer, InvalidCampaignEvent
 from app.domain.safeguards import Safeguards
 from app.policies.base import PolicyPipeline
+from app.services import trail_steps
 from app.services.operator_control import (
     ControlConfig,
     TripRecorder,
@@ -183,6 +184,7 @@ def ingest_page(
         if needs_settling(campaign, promo_code):  # its first pages: a rule may match the promo code
             campaign = settle_first_page(uow, config.control, campaign, promo_code, now=now)
         counts = uow.audience.write_page(campaign_id, page_no, decisions)
+        uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, decisions, flags, pipeline, now=now))
         approvals = 0
         if campaign.mode == CampaignMode.AUTO and not defers_approvals(uow, config.control, campaign):
             approvals = uow.outbox.enqueue_page_approvals(

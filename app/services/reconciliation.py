@@ -330,7 +330,9 @@ def _replay_failed(
         if not batch:
             return replayed
         tried.update(batch)
-        replayed += len(retry_failed(uow_factory, doorbell, batch, clock=clock))
+        replayed += len(
+            retry_failed(uow_factory, doorbell, batch, replayed_by="reconcile --fix", clock=clock)
+        )
 
 
 def _finding(kind: str, title: str, sample: IdSample, repair: str | None) -> Finding:

@@ -20,6 +20,8 @@ from app.domain.campaigns import CampaignMode
 from app.domain.optimove import PromoStatus
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
 from app.domain.outbox import ClaimedBatch
+from app.domain.trail import CALL_AMBIGUOUS, CALL_DEAD, CALL_RETRY, CALL_SENT
+from app.services import trail_steps
 from app.services.ports import StatusSink
 from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -87,7 +89,8 @@ def relay_once(
         return _handle_failure(uow_factory, batch, exc, config, clock(), rng or random.Random())
     now = clock()
     with uow_factory() as uow:
-        marked = uow.outbox.mark_sent(batch, now=now)
+        call_id = uow.trail.record_status_call(batch, outcome=CALL_SENT, error=None, now=now)
+        marked = uow.outbox.mark_sent(batch, now=now, call_id=call_id)
         campaign = uow.campaigns.get(batch.campaign_id)
         if campaign is not None and campaign.mode == CampaignMode.CLAIM:
             uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
@@ -124,6 +127,9 @@ def _handle_failure(
                 error=error,
                 maybe_applied=exc.ambiguous,
             )
+            outcome = CALL_AMBIGUOUS if exc.ambiguous else CALL_RETRY
+            call_id = uow.trail.record_status_call(batch, outcome=outcome, error=error, now=now)
+            uow.trail.append(trail_steps.status_call_failed(batch, call_id, error, outcome, delay, now=now))
             uow.commit()
             log.warning(
                 "status update failed, will retry",
@@ -136,6 +142,8 @@ def _handle_failure(
             )
             return RelayResult("retry", batch.campaign_id, len(batch.customers), error)
         uow.outbox.mark_dead(batch, now=now, error=error)
+        call_id = uow.trail.record_status_call(batch, outcome=CALL_DEAD, error=error, now=now)
+        uow.trail.append(trail_steps.status_call_failed(batch, call_id, error, CALL_DEAD, None, now=now))
         uow.campaigns.record_error(batch.campaign_id, f"approvals dead-lettered: {error}", now=now)
         uow.commit()
     log.error(

@@ -29,6 +29,7 @@ from app.domain.outbox import ClaimedBatch, OutboxStats
 from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 from app.domain.rewards import RewardGrant
 from app.domain.safeguards import ServiceSwitch, SettingsRule
+from app.domain.trail import StatusRecord, TrailEvent
 
 
 class ClaimRepository(Protocol):
@@ -348,8 +349,8 @@ class OutboxRepository(Protocol):
         only statuses of rewards already granted (claim mode) go."""
         ...
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; how many still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); how many still held the lease."""
         ...
 
     def release_for_retry(
@@ -599,6 +600,35 @@ class ConsoleAuditRepository(Protocol):
         ...
 
 
+class TrailRepository(Protocol):
+    """Every step of every (campaign, customer), append-only: written with the work, read per customer."""
+
+    def append(self, events: Sequence[TrailEvent]) -> None:
+        """Append the events in one statement (a COPY for a big batch); nothing for none."""
+        ...
+
+    def for_customer(
+        self, customer_id: str, campaign_id: int | None = None, *, limit: int
+    ) -> list[TrailEvent]:
+        """The customer's first `limit` events (of one campaign, when given), in the order written."""
+        ...
+
+    def first_recorded_at(self) -> datetime | None:
+        """When the first event of all was recorded: the trail knows nothing from before."""
+        ...
+
+    def record_status_call(
+        self, batch: ClaimedBatch, *, outcome: str, error: str | None, now: datetime
+    ) -> int | None:
+        """Record one status call for the batch (its size, attempt and outcome); its id (None when
+        the trail is off)."""
+        ...
+
+    def status_of(self, campaign_id: int, customer_id: str) -> StatusRecord | None:
+        """The customer's status for Optimove (queued, sent or dead) and the last call that carried it."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolled back unless committed."""
 
@@ -675,6 +705,11 @@ class UnitOfWork(Protocol):
     @property
     def console_audit(self) -> ConsoleAuditRepository:
         """The console's audit log in this unit of work."""
+        ...
+
+    @property
+    def trail(self) -> TrailRepository:
+        """The customers' trail, written in this unit of work."""
         ...
 
     def __enter__(self) -> Self:

@@ -29,6 +29,7 @@ from app.clock import utcnow
 from app.domain.claims import NOT_ELIGIBLE, ClaimState, ValidatedClaim
 from app.domain.optimove import ValidationContext
 from app.domain.optimove_errors import PermanentOptimoveError
+from app.services import trail_steps
 from app.services.ports import Coordination, Dispatcher, PromotionValidator
 from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -187,6 +188,7 @@ def _validate_one_call(
             failed = uow.claims.mark_failed(
                 dict.fromkeys((c.id for c in lease.claims), _why(exc)), now=clock()
             )
+            uow.trail.append(trail_steps.validation_failed(lease.claims, _why(exc), set(failed), now=clock()))
             uow.commit()
         return 0, 0, len(failed)
     except Exception as exc:
@@ -197,7 +199,10 @@ def _validate_one_call(
             uow.claims.release_lease(
                 lease.lease_id, reason=f"validation retry: {type(exc).__name__}", now=clock()
             )
-            uow.claims.mark_failed(spent, now=clock())
+            gave_up = uow.claims.mark_failed(spent, now=clock())
+            uow.trail.append(
+                trail_steps.validation_failed(lease.claims, _why(exc), set(gave_up), now=clock())
+            )
             uow.commit()
         raise
     by_customer = {answer.customer_id: answer for answer in answers}
@@ -215,6 +220,11 @@ def _validate_one_call(
     with uow_factory() as uow:
         validated = uow.claims.mark_validated(eligible, now=now)
         rejected = uow.claims.mark_rejected(not_eligible, source=ClaimState.VALIDATING, now=now)
+        uow.trail.append(
+            trail_steps.validation_answered(
+                lease.claims, by_customer, {*validated, *rejected}, promo_code=promo_code, now=now
+            )
+        )
         uow.commit()
     if validated:
         dispatcher.activate_claims(validated)

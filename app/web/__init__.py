@@ -21,6 +21,7 @@ from app.web.admin import admin_api
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.console import install_console
+from app.web.customers import customers_api
 from app.web.errors import register_error_handlers
 from app.web.openapi import openapi
 from app.web.ops import install_request_correlation, ops
@@ -96,6 +97,7 @@ def create_app(
     app.register_blueprint(webhooks)
     app.register_blueprint(claims_api)
     app.register_blueprint(admin_api)
+    app.register_blueprint(customers_api)
     app.register_blueprint(openapi)
     install_console(app, settings)
     return app

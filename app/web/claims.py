@@ -87,7 +87,14 @@ def create_claim() -> tuple[Response, int]:
             container.validation_doorbell,
             ClaimRequest(body.campaign_id, body.customer_id, body.session_properties),
             # The correlation id is X-Request-ID once validated (<= 64 characters).
-            claim_service.Submission(g.client.id, key, SOURCE_HTTP, current_correlation_id()),
+            claim_service.Submission(
+                g.client.id,
+                key,
+                SOURCE_HTTP,
+                current_correlation_id(),
+                client_name=g.client.name,
+                key_id=g.client.key_id,
+            ),
         )
     except claim_service.UnknownCampaign as exc:
         return error_response(404, "unknown_campaign", str(exc))

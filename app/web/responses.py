@@ -225,6 +225,71 @@ class ReadinessView(Answer):
         return cls(status="unavailable", checks=readiness.checks, failing=readiness.failing)
 
 
+class TrailStepView(BaseModel):
+    """One recorded step of a (campaign, customer)."""
+
+    at: str = Field(
+        description="When it happened (ISO 8601, UTC).", json_schema_extra={"format": "date-time"}
+    )
+    step: str = Field(
+        description="`audience.scrubbed`, `claim.received`, `validation.answered`, `status.sent`, ..."
+    )
+    details: dict[str, Any] = Field(
+        description="Its inputs and outcome: ids, codes, flag values, amounts as text."
+    )
+    text: str = Field(description="The step as a support agent reads it.")
+
+
+class TrailAudienceView(BaseModel):
+    """What the customer's audience row says now."""
+
+    eligible: bool
+    scrub_reason: str | None
+    scrub_reason_text: str | None = Field(description="The scrub reason in words.")
+    promo_code: str | None
+    segment: str | None
+
+
+class TrailClaimView(BaseModel):
+    """What the customer's claim row says now (never its session properties)."""
+
+    id: str
+    state: ClaimState
+    reason: str | None
+    reason_text: str | None = Field(description="The reason in promobridge's words.")
+    source: str
+    client_id: int | None
+    tier: str | None
+    reward_type: str | None
+    reward_amount: str | None = Field(description="What OptiPromo offered (a decimal, as text).")
+    granted_amount: str | None = Field(description="What was granted after scaling (a decimal, as text).")
+    created_at: str
+    validated_at: str | None
+    activated_at: str | None
+    completed_at: str | None
+
+
+class CampaignTrailView(BaseModel):
+    """The customer's story in one campaign."""
+
+    campaign_id: int
+    mode: CampaignMode | None
+    state: CampaignState | None
+    audience: TrailAudienceView | None = Field(description="None when the customer is not in the audience.")
+    claim: TrailClaimView | None
+    note: str | None = Field(description="Set when no step was recorded (a story from before the trail).")
+    steps: list[TrailStepView] = Field(description="In the order they happened.")
+
+
+class CustomerTrailView(Answer):
+    """Every campaign a customer appears in, most recent first: what `promobridge explain --json` prints."""
+
+    customer_id: str
+    recorded_since: str | None = Field(description="When the trail began: nothing before it was recorded.")
+    truncated: bool = Field(description="Whether the customer has more steps than one answer shows.")
+    campaigns: list[CampaignTrailView]
+
+
 # Operator control ---------------------------------------------------------------------------------
 
 

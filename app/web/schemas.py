@@ -152,6 +152,25 @@ class ListenerPath(BaseModel):
     )
 
 
+class CustomerPath(BaseModel):
+    """The customer named in the path."""
+
+    customer_id: CustomerId = Field(
+        description="Optimove's CustomerID (1-128 characters, no control characters); other text is 400."
+    )
+
+
+class CustomerTrailQuery(BaseModel):
+    """GET /v1/customers/<id>/trail's query: one campaign only, or every campaign of the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: Annotated[int, Field(ge=1, le=MAX_OPTIMOVE_ID)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Optimove's CampaignID: only this campaign's story. Without it, every campaign's.",
+    )
+
+
 # Operator control (admin scope) ------------------------------------------------------------------
 
 Limit = Annotated[StrictInt, Field(ge=0, lt=2**63), BeforeValidator(_integral_float_as_int)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from app.procfile import DEFAULT_WORKER_CONCURRENCY
+
 SECTIONS = ("a", "b", "c", "d", "e", "f")
 SECTION_TITLES = {
     "a": "POST /v1/claims beside the ingress skeleton, with and without 50 long polls",
@@ -24,7 +26,7 @@ class ClaimsBenchConfig:
 
     claims: int = 3000  # per pipeline run (b, c, e, f; d takes at least this many)
     sections: tuple[str, ...] = SECTIONS
-    worker_concurrency: int = 2
+    worker_concurrency: int = DEFAULT_WORKER_CONCURRENCY
     admin_url: str = DEFAULT_ADMIN_URL
     redis_url: str = DEFAULT_REDIS_URL
     # (a) the ingress: how long each load run lasts, the load generator's connections, the long polls

@@ -36,6 +36,7 @@ class OutboxRow:
     sent_at: datetime | None = None
     dead_at: datetime | None = None
     last_error: str | None = None
+    last_call_id: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -158,10 +159,12 @@ class FakeOutbox:
             deadline=leased[0].deadline,
             customers=[(row.customer_id, row.status) for row in leased],
             previously_sent=sum(1 for row in leased if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in leased if row.send_count > 0),
+            attempt=max(row.attempts for row in leased),
         )
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; how many still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); how many still held the lease."""
         return self._change_leased(
             batch,
             lambda row: replace(
@@ -171,6 +174,7 @@ class FakeOutbox:
                 lease_until=None,
                 send_count=row.send_count + 1,
                 last_error=None,
+                last_call_id=call_id,
             ),
         )
 

@@ -49,6 +49,7 @@ from tests.fakes.operator_data import FakeOperatorData, FlagsRow, customer_flags
 from tests.fakes.outbox import FakeOutbox, OutboxKey, OutboxRow, outbox_table
 from tests.fakes.reconciliation import FakeReconciliation
 from tests.fakes.tables import Table, Transaction, TransactionClosed, WouldBlock
+from tests.fakes.trail import FakeTrail, StatusCallRow, TrailRow, status_calls_table, trail_table
 
 __all__ = ["FakeDatabase", "FakeUnitOfWork", "FakeUnitOfWorkFactory", "TransactionClosed", "WouldBlock"]
 
@@ -72,6 +73,8 @@ class FakeDatabase:
     console_audit: Table[int, AuditRow] = field(default_factory=console_audit_table)
     settings_rules: Table[str, SettingsRule] = field(default_factory=settings_rules_table)
     service_switches: Table[str, ServiceSwitch] = field(default_factory=service_switches_table)
+    trail_events: Table[int, TrailRow] = field(default_factory=trail_table)
+    status_calls: Table[int, StatusCallRow] = field(default_factory=status_calls_table)
 
 
 class FakeUnitOfWork:
@@ -92,6 +95,7 @@ class FakeUnitOfWork:
     console_audit: FakeConsoleAudit
     settings_rules: FakeSettingsRules
     switches: FakeServiceSwitches
+    trail: FakeTrail
 
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
@@ -120,6 +124,7 @@ class FakeUnitOfWork:
         self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
         self.settings_rules = FakeSettingsRules(tx.view(db.settings_rules))
         self.switches = FakeServiceSwitches(tx.view(db.service_switches))
+        self.trail = FakeTrail(tx.view(db.trail_events), tx.view(db.status_calls), tx.view(db.outbox))
         return self
 
     def __exit__(

@@ -242,7 +242,7 @@ def served(pg_engine: Engine) -> tuple[Flask, dict[str, str]]:
         SqlAlchemyUnitOfWorkFactory(pg_engine),
         "documented",
         rate_limit_per_minute=1000,
-        scopes=frozenset({"claims", "campaigns:read"}),
+        scopes=frozenset({"claims", "campaigns:read", "customers:read"}),
     ).key
     return app, {"Authorization": f"Bearer {key}"}
 
@@ -273,6 +273,13 @@ def test_an_answer_of_each_kind_validates_against_its_documented_schema(
     assert ack["status"] == "conflict" and ack["differs_in"]
     report = api.get(f"/v1/campaigns/{campaign_id}", headers=auth)
     assert documented.check("get", "/v1/campaigns/{campaign_id}", report)["recent_event_conflicts"]
+    trail_path = "/v1/customers/{customer_id}/trail"
+    trail = documented.check("get", trail_path, api.get(f"/v1/customers/{customer}/trail", headers=auth))
+    assert [s["step"] for s in trail["campaigns"][0]["steps"]][-1] == "status.sent"
+    documented.check("get", trail_path, api.get("/v1/customers/nobody/trail", headers=auth))  # 404
+    documented.check(
+        "get", trail_path, api.get(f"/v1/customers/{customer}/trail?campaign_id=0", headers=auth)
+    )
 
     call = {"user": {"user_id": customer}, "campaign": {"id": 7001, "action": {"promo_codes": ["SPIN10"]}}}
     documented.check("post", "/webhooks/optimove/triggered/{token}", api.post(gateway, json=call))

@@ -114,7 +114,7 @@ def seed_target(engine: Engine, data_dir: Path) -> HostileTarget:
         SqlAlchemyUnitOfWorkFactory(engine),
         "fuzzer",
         rate_limit_per_minute=10_000_000,
-        scopes=frozenset({"claims", "campaigns:read"}),
+        scopes=frozenset({"claims", "campaigns:read", "customers:read"}),
     ).key
     with writing(engine) as uow:
         uow.operator_data.save([(SCRUBBED_CUSTOMER, OperatorFlags(consent=False))], now=utcnow())

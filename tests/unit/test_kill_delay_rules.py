@@ -21,6 +21,16 @@ def test_a_claim_a_worker_touched_after_the_kill_has_moved() -> None:
     assert has_moved("activated", "completed", LATER, KILLED_AT)
 
 
+def test_a_claim_in_another_state_than_at_the_snapshot_has_moved_whatever_its_updated_at_says() -> None:
+    # Seen in a chaos run: the relay took its `now` just before the kill and committed just after
+    # the snapshot, so the claim completed with an updated_at before the kill. The snapshot is taken
+    # after the kill, so any change of state since then happened after the kill.
+    earlier = KILLED_AT - timedelta(milliseconds=300)
+    assert has_moved("activated", "completed", earlier, KILLED_AT)
+    assert has_moved("validated", "activated", earlier, KILLED_AT)
+    assert not has_moved("validating", "pending", earlier, KILLED_AT)
+
+
 def test_a_validating_claim_back_in_pending_has_not_moved_until_a_validator_leases_it_again() -> None:
     assert not has_moved("validating", "pending", LATER, KILLED_AT)
     assert has_moved("validating", "validating", LATER, KILLED_AT)

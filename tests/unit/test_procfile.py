@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.cli.run import RunOptions, plan
-from app.procfile import ProcfileError, load_procfile, parse_procfile
+from app.procfile import DEFAULT_WORKER_CONCURRENCY, ProcfileError, load_procfile, parse_procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_run_plans_the_procfile_processes_with_one_line_per_worker_pool() -> Non
         "PORT": "8100",
     }
     assert by_name["worker-2"].command_line == f"{procfile['worker']} -n worker2@%h"
-    assert by_name["worker-1"].env == {"WORKER_CONCURRENCY": "2"}
+    assert by_name["worker-1"].env == {"WORKER_CONCURRENCY": str(DEFAULT_WORKER_CONCURRENCY)}
 
 
 def test_flower_runs_on_its_own_port_when_asked() -> None:

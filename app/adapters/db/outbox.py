@@ -188,7 +188,12 @@ class SqlOutbox:
                     send_count=outbox.c.send_count + case((outbox.c.lease_id.is_not(None), 1), else_=0),
                 )
                 .returning(
-                    outbox.c.id, outbox.c.customer_id, outbox.c.status, outbox.c.send_count, outbox.c.deadline
+                    outbox.c.id,
+                    outbox.c.customer_id,
+                    outbox.c.status,
+                    outbox.c.send_count,
+                    outbox.c.deadline,
+                    outbox.c.attempts,
                 )
             ).all()
         )
@@ -202,10 +207,12 @@ class SqlOutbox:
             deadline=as_utc(rows[0].deadline),
             customers=[(row.customer_id, row.status) for row in rows],
             previously_sent=sum(1 for row in rows if row.send_count > 0),
+            resent_customers=frozenset(row.customer_id for row in rows if row.send_count > 0),
+            attempt=max(int(row.attempts) for row in rows),
         )
 
-    def mark_sent(self, batch: ClaimedBatch, *, now: datetime) -> int:
-        """Mark the leased rows sent; returns how many still held the lease."""
+    def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
+        """Mark the leased rows sent (by status call `call_id`); returns how many still held the lease."""
         result = self._conn.execute(
             update(outbox)
             .where(_leased(batch))
@@ -215,6 +222,7 @@ class SqlOutbox:
                 lease_until=None,
                 send_count=outbox.c.send_count + 1,
                 last_error=None,
+                last_call_id=call_id,
             )
         )
         return int(result.rowcount)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY, so big ids become plain integers there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -178,6 +179,8 @@ outbox = Table(
     _utc_timestamp("sent_at"),
     _utc_timestamp("dead_at"),
     Column("last_error", Text),
+    # The status call (status_calls.id) that last carried this row: set with sent_at, in the same update.
+    Column("last_call_id", BigInteger),
     UniqueConstraint("kind", "campaign_id", "customer_id", name="uq_outbox_customer_status"),
 )
 # One partial index: the relay only ever scans rows still waiting to be sent, one campaign at a
@@ -365,3 +368,35 @@ console_audit = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_console_audit_at", console_audit.c.at)
+
+# The customers' trail -----------------------------------------------------------------------------
+
+# Every step of every (campaign, customer), append-only, written in the transaction of the work
+# itself (see app.domain.trail). One index: a customer's story is read by customer, then campaign,
+# in the order written; every other index would be paid for on the hot paths.
+trail_events = Table(
+    "trail_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    _utc_timestamp("at", nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("details", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+)
+Index("ix_trail_events_customer", trail_events.c.customer_id, trail_events.c.campaign_id, trail_events.c.id)
+
+# One row per UpdateCustomerPromotionStatus call, written by the relay in the transaction that
+# records its outcome; the outbox rows it carried point at it (outbox.last_call_id).
+status_calls = Table(
+    "status_calls",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigInteger, nullable=False),
+    _utc_timestamp("at", nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text),
+)

@@ -20,6 +20,7 @@ from app.adapters.db.operator_control import SqlServiceSwitches, SqlSettingsRule
 from app.adapters.db.operator_data import SqlOperatorData
 from app.adapters.db.outbox import SqlOutbox
 from app.adapters.db.reconciliation import SqlReconciliation
+from app.adapters.db.trail import NoTrail, SqlTrail
 
 
 class SqlAlchemyUnitOfWork:
@@ -44,9 +45,11 @@ class SqlAlchemyUnitOfWork:
     console_audit: SqlConsoleAudit
     settings_rules: SqlSettingsRules
     switches: SqlServiceSwitches
+    trail: SqlTrail | NoTrail
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, trail_enabled: bool = True) -> None:
         self._engine = engine
+        self._trail_enabled = trail_enabled
         self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -67,6 +70,7 @@ class SqlAlchemyUnitOfWork:
         self.console_audit = SqlConsoleAudit(conn)
         self.settings_rules = SqlSettingsRules(conn)
         self.switches = SqlServiceSwitches(conn)
+        self.trail = SqlTrail(conn) if self._trail_enabled else NoTrail()
         return self
 
     def __exit__(
@@ -98,10 +102,14 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyUnitOfWorkFactory:
-    """Makes units of work on one engine; the composition root hands it to the services."""
+    """Makes units of work on one engine; the composition root hands it to the services.
 
-    def __init__(self, engine: Engine) -> None:
+    `trail_enabled=False` (TRAIL_ENABLED) records no trail: for measuring what the trail costs.
+    """
+
+    def __init__(self, engine: Engine, *, trail_enabled: bool = True) -> None:
         self.engine = engine
+        self.trail_enabled = trail_enabled
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(self.engine, trail_enabled=self.trail_enabled)

@@ -24,10 +24,12 @@ from werkzeug.exceptions import HTTPException
 from app.adapters.optimove.contract import MAX_OPTIMOVE_ID
 from app.bootstrap import Container
 from app.domain.console import may_act
+from app.domain.trail import is_valid_customer_id
 from app.services import console as console_service
 from app.services import console_users
 from app.services.console_users import LockoutPolicy, SignInRefused
 from app.services.reports import campaign_reports
+from app.services.trail import customer_trail, render_trail
 from app.web.console.auth import SignInThrottle, end_session, safe_next, signed_in_user, start_session
 from app.web.console.formatting import register_filters
 
@@ -227,6 +229,29 @@ def retry_failed_claims(campaign_id: int) -> Any:
     )
     flash(f"{len(replayed)} failed claim(s) of campaign {campaign_id} replayed.")
     return redirect(url_for("console.campaign", campaign_id=campaign_id))
+
+
+@console.get("/customers")
+def customers() -> Any:
+    """Search a customer by id and read their story: the one `promobridge explain` and the API tell."""
+    customer_id = request.args.get("customer_id", "").strip()
+    campaign_text = request.args.get("campaign_id", "").strip()
+    context: dict[str, Any] = {"customer_id": customer_id, "campaign_id": campaign_text}
+    if not customer_id:
+        return _page("customer.html", **context)
+    campaign_id = int(campaign_text) if campaign_text.isdigit() else None
+    if not is_valid_customer_id(customer_id):
+        return _page("customer.html", 400, error="A customer id is 1-128 characters.", **context)
+    if campaign_text and (campaign_id is None or not 1 <= campaign_id <= MAX_OPTIMOVE_ID):
+        return _page("customer.html", 400, error="A campaign id is a whole number.", **context)
+    # Reading a customer's story is looking at one person's data: the audit log says who looked.
+    console_service.record(_container().uow, g.console_user, "view_customer_trail", f"customer {customer_id}")
+    trail = customer_trail(_container().uow, customer_id, campaign_id)
+    if trail is None:
+        where = f" in campaign {campaign_id}" if campaign_id is not None else ""
+        unknown = f"promobridge knows nothing of this customer{where}."
+        return _page("customer.html", 404, error=unknown, **context)
+    return _page("customer.html", story=render_trail(trail), **context)
 
 
 @console.get("/audit")

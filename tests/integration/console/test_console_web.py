@@ -266,6 +266,31 @@ def test_a_viewer_sees_no_action_and_a_forged_one_is_refused_and_audited(console
     )
 
 
+def test_any_signed_in_user_reads_a_customers_trail_and_the_lookup_is_audited(console: Console) -> None:
+    _failed_claims(console.engine)
+    console.user("vera", Role.VIEWER)
+    client = console.signed_in("vera")
+    assert 'data-test="customer-search"' in client.get("/console/customers").text
+    page = client.get(f"/console/customers?customer_id=c0&campaign_id={CAMPAIGN}")
+    assert page.status_code == 200 and 'data-test="trail"' in page.text
+    assert f"campaign {CAMPAIGN}" in page.text.lower() and "401" in page.text  # the claim's failure reason
+    assert _audit(console.engine)[0] == ("vera", "view_customer_trail", "customer c0", "done")
+
+
+def test_a_customer_search_refuses_bad_ids_and_says_when_nobody_is_known(console: Console) -> None:
+    _failed_claims(console.engine)
+    console.user("vera", Role.VIEWER)
+    client = console.signed_in("vera")
+    assert client.get("/console/customers?customer_id=nobody").status_code == 404
+    elsewhere = f"/console/customers?customer_id=c0&campaign_id={OTHER_CAMPAIGN + 1}"
+    assert client.get(elsewhere).status_code == 404
+    assert client.get("/console/customers?customer_id=c0&campaign_id=-3").status_code == 400
+    assert client.get("/console/customers?customer_id=c0&campaign_id=99999999999999999999").status_code == 400
+    assert client.get("/console/customers?customer_id=" + "x" * 129).status_code == 400
+    assert client.get("/console/customers?customer_id=a%01b").status_code == 400
+    assert console.client().get("/console/customers?customer_id=c0").status_code == 302  # signed out
+
+
 def test_a_disabled_users_open_session_stops_working(console: Console) -> None:
     console.user("ada", Role.OPERATOR)
     client = console.signed_in("ada")

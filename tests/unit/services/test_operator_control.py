@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from decimal import Decimal
@@ -375,6 +376,9 @@ def test_max_rewards_grants_exactly_that_many_across_rounds_and_rejects_the_rest
     assert reasons(uow, second)[1:] == [MAX_REWARDS, MAX_REWARDS]
     assert {row.customer_id for row in db.outbox.rows.values()} == {"a0", "a1", "b0"}  # never reported
     assert (db.campaigns.rows[CAMPAIGN].rewards_reserved, trips.counted) == (3, {MAX_REWARDS: 2})
+    stopped = [json.loads(r.details) for r in db.trail_events.rows.values() if r.step == "claim.rejected"]
+    assert sorted(d["claim_id"] for d in stopped) == sorted(second[1:])  # the trail tells why
+    assert {d["reason"] for d in stopped} == {MAX_REWARDS}
 
 
 def test_max_reward_amount_rejects_the_claims_that_would_cross_it(uow: FakeUnitOfWorkFactory) -> None:

@@ -1,7 +1,7 @@
 """operator control: safeguards, the global pause, campaign settings and rules at run time
 
 Revision ID: 0007_operator_control
-Revises: 0006
+Revises: 0007_customer_trail
 Create Date: 2026-11-27 12:00:00.000000
 
 Campaign settings gain the safeguards (max audience, max rewards, max total reward amount); rules
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_operator_control"
-down_revision = "0006"
+down_revision = "0007_customer_trail"
 branch_labels = None
 depends_on = None
 

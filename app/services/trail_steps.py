@@ -1,0 +1,250 @@
+"""The trail events each piece of work writes, built from what that work already holds in hand.
+
+The services call these and append the result with one ``uow.trail.append(...)`` per batch, in the
+unit of work that does the work: no extra read, no extra round trip per customer. What goes in is
+listed in ``app.domain.trail``: ids, codes, flag values, amounts; never session properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from app.domain.audience import Decision, OperatorFlags
+from app.domain.claims import Claim
+from app.domain.optimove import ValidationResult
+from app.domain.outbox import ClaimedBatch
+from app.domain.rewards import GrantOutcome, RewardGrant
+from app.domain.trail import (
+    AUDIENCE_SCRUBBED,
+    CALL_AMBIGUOUS,
+    CALL_DEAD,
+    CLAIM_FAILED,
+    CLAIM_RECEIVED,
+    CLAIM_REJECTED,
+    CLAIM_REPLAYED,
+    GRANT_REFUSED,
+    GRANT_RETRY,
+    GRANT_SETTLED,
+    STATUS_AMBIGUOUS,
+    STATUS_DEAD,
+    STATUS_RETRY,
+    VALIDATION_ANSWERED,
+    VALIDATION_ERROR,
+    TrailEvent,
+    amount_text,
+    cut,
+)
+from app.policies.base import NO_FLAGS, PolicyPipeline
+
+
+def page_ingested(
+    campaign_id: int,
+    page_no: int,
+    decisions: Sequence[Decision],
+    flags: Mapping[str, OperatorFlags],
+    pipeline: PolicyPipeline,
+    *,
+    now: datetime,
+) -> list[TrailEvent]:
+    """A page's scrubbed customers: which policy, on which data.
+
+    Eligible customers need no event (their audience row tells it, and in auto mode their outbox
+    row tells the approval): a page costs as many rows as it scrubs, not as many as it holds.
+    """
+    events = []
+    # Customers scrubbed for the same reason on the same data share one details object (a page
+    # has a handful of distinct verdicts), which the adapter then encodes once.
+    shared: dict[tuple[str, str | None, str], dict[str, object]] = {}
+    for d in decisions:
+        if d.eligible:
+            continue
+        c = d.candidate
+        policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
+        key = (policy, d.scrub_reason, repr(data))  # a policy's evidence keeps its keys in one order
+        details = shared.get(key)
+        if details is None:
+            # The page and promo code are on the audience row: the event keeps what only it knows.
+            details = shared[key] = {"policy": policy, "reason": d.scrub_reason, "data": data}
+        events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, details))
+    return events
+
+
+def claim_received(
+    claim: Claim,
+    *,
+    client_name: str | None,
+    key_id: str | None,
+    now: datetime,
+) -> list[TrailEvent]:
+    """A new claim: who sent it, with which key; and its rejection when it was rejected at once."""
+    received = {
+        "claim_id": claim.id,
+        "source": claim.source,
+        "client_id": claim.client_id,
+        "client": client_name,
+        "key_id": key_id,
+        "idempotency_key": claim.idempotency_key is not None,
+        "request_id": claim.correlation_id,
+        "promo_code": claim.promo_code,
+        "segment": claim.segment,
+    }
+    events = [TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_RECEIVED, received)]
+    if claim.reason is not None:
+        rejected = {"claim_id": claim.id, "reason": claim.reason, "at_once": True}
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_REJECTED, rejected))
+    return events
+
+
+def validation_answered(
+    claims: Sequence[Claim],
+    answers: Mapping[str, ValidationResult],
+    moved: Collection[str],
+    *,
+    promo_code: str | None,
+    now: datetime,
+) -> list[TrailEvent]:
+    """What OptiPromo answered for each claim of one validateCustomers call that took the answer."""
+    events = []
+    for claim in claims:
+        if claim.id not in moved:
+            continue
+        answer = answers[claim.customer_id]
+        details: dict[str, object] = {
+            "claim_id": claim.id,
+            "promo_code": promo_code,
+            "call_size": len(claims),
+            "eligible": answer.eligible,
+        }
+        if answer.eligible:
+            details |= {
+                "tier": answer.tier,
+                "reward_type": answer.reward_type,
+                "reward_amount": amount_text(answer.reward_amount),
+            }
+        else:
+            details["reason"] = answer.reason or "optipromo:not_eligible"
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, VALIDATION_ANSWERED, details))
+    return events
+
+
+def validation_failed(
+    claims: Sequence[Claim], error: str, failed: Collection[str], *, now: datetime
+) -> list[TrailEvent]:
+    """A validateCustomers call that failed: each claim retries, or fails when `failed` names it."""
+    events = []
+    for claim in claims:
+        gave_up = claim.id in failed
+        details = {"claim_id": claim.id, "error": cut(error), "will_retry": not gave_up}
+        events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, VALIDATION_ERROR, details))
+        if gave_up:
+            failure = {"claim_id": claim.id, "during": "validation", "reason": cut(error)}
+            events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_FAILED, failure))
+    return events
+
+
+def claims_failed(claims: Iterable[Claim], reasons: Mapping[str, str], *, now: datetime) -> list[TrailEvent]:
+    """Claims given up, each with its reason (only those named in `reasons`)."""
+    return [
+        TrailEvent(
+            c.campaign_id, c.customer_id, now, CLAIM_FAILED, {"claim_id": c.id, "reason": cut(reasons[c.id])}
+        )
+        for c in claims
+        if c.id in reasons
+    ]
+
+
+def claims_stopped_by_safeguard(
+    claims: Iterable[Claim], reasons: Mapping[str, str], *, now: datetime
+) -> list[TrailEvent]:
+    """Validated claims a safeguard rejected before any grant (max_rewards, max_reward_amount)."""
+    return [
+        TrailEvent(
+            c.campaign_id,
+            c.customer_id,
+            now,
+            CLAIM_REJECTED,
+            {"claim_id": c.id, "reason": reasons[c.id], "before_grant": True},
+        )
+        for c in claims
+        if c.id in reasons
+    ]
+
+
+def activation_round(
+    claims: Mapping[str, Claim],
+    granted: Sequence[RewardGrant],
+    outcomes: Mapping[str, GrantOutcome],
+    attempt_of: Mapping[str, int],
+    *,
+    refused: Mapping[str, str],
+    failed: Mapping[str, str],
+    retry: Mapping[str, str],
+    activator: str,
+    retry_in_seconds: float,
+    now: datetime,
+) -> list[TrailEvent]:
+    """What one activation round settled, each with its attempt: rewards granted (the amount offered
+    and the amount granted after scaling, the platform's reference), refused, given up, or left for
+    another round. (A granted claim's status, queued in the same transaction, is told by its outbox row.)"""
+    events = []
+    for grant in granted:
+        claim = claims[grant.claim_id]
+        settled = {
+            "claim_id": grant.claim_id,
+            "activator": activator,
+            "attempt": attempt_of.get(grant.claim_id),
+            "reward_type": grant.reward_type,
+            "amount_offered": amount_text(claim.reward_amount),
+            "amount_granted": amount_text(grant.amount),
+            "external_ref": outcomes[grant.claim_id].external_ref,
+        }
+        events.append(TrailEvent(grant.campaign_id, grant.customer_id, now, GRANT_SETTLED, settled))
+    unsettled = ((GRANT_REFUSED, refused), (CLAIM_FAILED, failed), (GRANT_RETRY, retry))
+    for step, reasons in unsettled:
+        for claim_id, reason in reasons.items():
+            c = claims[claim_id]
+            details: dict[str, object] = {
+                "claim_id": c.id,
+                "activator": activator,
+                "attempt": attempt_of.get(c.id),
+                "reason": cut(reason),
+            }
+            if step == GRANT_RETRY:
+                details["retry_in_s"] = round(retry_in_seconds, 2)
+            events.append(TrailEvent(c.campaign_id, c.customer_id, now, step, details))
+    return events
+
+
+def status_call_failed(
+    batch: ClaimedBatch,
+    call_id: int | None,
+    error: str,
+    outcome: str,
+    retry_in_seconds: float | None,
+    *,
+    now: datetime,
+) -> list[TrailEvent]:
+    """Each status of a call that failed: ambiguous (Optimove may have applied it), to retry, or
+    given up. The rare path: a call that succeeds costs no row per customer (see StatusRecord)."""
+    step = {CALL_AMBIGUOUS: STATUS_AMBIGUOUS, CALL_DEAD: STATUS_DEAD}.get(outcome, STATUS_RETRY)
+    details: dict[str, object] = {
+        "call_id": call_id,
+        "batch_size": len(batch.customers),
+        "attempt": batch.attempt,
+        "error": cut(error),
+        "may_have_applied": outcome == CALL_AMBIGUOUS,
+    }
+    if retry_in_seconds is not None:
+        details["retry_in_s"] = round(retry_in_seconds, 2)
+    return [
+        TrailEvent(batch.campaign_id, customer_id, now, step, details) for customer_id, _ in batch.customers
+    ]
+
+
+def claims_replayed(claims: Iterable[Claim], *, by: str, now: datetime) -> list[TrailEvent]:
+    """Failed claims put back to pending by an operator (`claims retry`, the console, `reconcile --fix`)."""
+    return [
+        TrailEvent(c.campaign_id, c.customer_id, now, CLAIM_REPLAYED, {"claim_id": c.id, "by": by})
+        for c in claims
+    ]
