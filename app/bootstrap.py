@@ -35,11 +35,18 @@ from app.adapters.ratelimit import (
 from app.config import Settings, process_settings
 from app.domain.backoff import Backoff
 from app.domain.campaigns import ApprovalBudget, CampaignMode
-from app.observability.metrics import record_optimove_call, record_ratelimit_wait, record_reward_grant
+from app.domain.safeguards import Safeguards
+from app.observability.metrics import (
+    record_optimove_call,
+    record_ratelimit_wait,
+    record_reward_grant,
+    record_safeguard_trip,
+)
 from app.policies.base import PolicyPipeline, build_pipeline
 from app.policies.rewards import RewardPipeline, build_reward_pipeline
 from app.services.activation import ActivationConfig
 from app.services.ingest import IngestConfig
+from app.services.operator_control import ControlConfig
 from app.services.ports import Coordination, Dispatcher, PasswordHasher, RewardActivator
 from app.services.relay import RelayConfig
 from app.services.sweeper import DeadlineWatch
@@ -134,14 +141,31 @@ def backoff_from(settings: Settings) -> Backoff:
     return Backoff(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds)
 
 
+def control_config(settings: Settings) -> ControlConfig:
+    """The environment's fallbacks of the run-time campaign settings, and the safeguard trip counter."""
+    return ControlConfig(
+        default_mode=CampaignMode(settings.default_campaign_mode),
+        mode_overrides={k: CampaignMode(v) for k, v in settings.campaign_mode_overrides.items()},
+        safeguards=Safeguards(
+            settings.safeguard_max_audience,
+            settings.safeguard_max_rewards,
+            settings.safeguard_max_reward_amount,
+        ),
+        on_trip=record_safeguard_trip,
+    )
+
+
 def ingest_config(settings: Settings) -> IngestConfig:
     """Ingest settings."""
+    control = control_config(settings)
     return IngestConfig(
         page_size=settings.optimove_page_size,
         page_window=settings.ingest_page_window,
         attributes=settings.customer_attribute_names,
-        default_mode=CampaignMode(settings.default_campaign_mode),
-        mode_overrides={k: CampaignMode(v) for k, v in settings.campaign_mode_overrides.items()},
+        default_mode=control.default_mode,
+        mode_overrides=dict(control.mode_overrides),
+        safeguards=control.safeguards,
+        on_trip=control.on_trip,
     )
 
 
@@ -192,7 +216,10 @@ class Container:
             fill_when_budget_used=settings.validation_fill_when_budget_used,
             fill_wait=timedelta(seconds=settings.validation_fill_wait_seconds),
         )
-        self.activation = ActivationConfig(max_attempts=settings.claim_max_retries + 1, backoff=self.backoff)
+        self.control = control_config(settings)
+        self.activation = ActivationConfig(
+            max_attempts=settings.claim_max_retries + 1, backoff=self.backoff, control=self.control
+        )
         self.relay = relay_config(settings, self.backoff)
         self.deadlines = deadline_watch(settings)
         self.events = OptimoveEventContract(settings.tenant_timezone)

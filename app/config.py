@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -199,6 +200,14 @@ class Settings(BaseSettings):
     default_campaign_mode: CampaignMode = Field(default="claim", alias="DEFAULT_CAMPAIGN_MODE")
     # Per-campaign overrides of the mode, "1359:claim,1360:auto".
     campaign_modes: str = Field(default="", alias="CAMPAIGN_MODES")
+    # Safeguards every campaign gets unless its own settings or a rule say otherwise (empty: no limit).
+    # A campaign whose ingested audience exceeds the maximum is held until released; claims beyond
+    # the maximum rewards or total reward amount end rejected (safeguard:max_rewards, …).
+    safeguard_max_audience: int | None = Field(default=None, alias="SAFEGUARD_MAX_AUDIENCE", ge=0)
+    safeguard_max_rewards: int | None = Field(default=None, alias="SAFEGUARD_MAX_REWARDS", ge=0)
+    safeguard_max_reward_amount: Decimal | None = Field(
+        default=None, alias="SAFEGUARD_MAX_REWARD_AMOUNT", ge=0, lt=Decimal(10) ** 14, allow_inf_nan=False
+    )
     policies: str = Field(default=DEFAULT_POLICIES, alias="PROMOBRIDGE_POLICIES")
     # JSON keyword options per policy (by class name or dotted path),
     # e.g. {"ConsentScrub": {"attribute": "OptIn"}}
@@ -236,6 +245,13 @@ class Settings(BaseSettings):
     # 0 = off. Serve this host's metrics from a worker pool / the relay when no web process does.
     worker_metrics_port: int = Field(default=0, alias="WORKER_METRICS_PORT", ge=0, le=65535)
     relay_metrics_port: int = Field(default=0, alias="RELAY_METRICS_PORT", ge=0, le=65535)
+
+    @field_validator(
+        "safeguard_max_audience", "safeguard_max_rewards", "safeguard_max_reward_amount", mode="before"
+    )
+    @classmethod
+    def _empty_is_no_limit(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod

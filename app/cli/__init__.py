@@ -15,6 +15,7 @@ from app.cli.bench import bench_group
 from app.cli.campaigns import campaigns_group, operator_data_group
 from app.cli.chaos import chaos_group
 from app.cli.claims import claims_group, clients_group
+from app.cli.control import pause_command, resume_command, rules_group
 from app.cli.db import db_group
 from app.cli.demo import demo_command
 from app.cli.explain import explain_command
@@ -84,3 +85,6 @@ main.add_command(claims_group)
 main.add_command(users_group)
 main.add_command(reconcile_command)
 main.add_command(policies_group)
+main.add_command(pause_command)
+main.add_command(resume_command)
+main.add_command(rules_group)

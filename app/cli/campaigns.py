@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.cli._shared import container
+from app.cli.control import AMOUNT, LIMIT, _or_dash
 
 if TYPE_CHECKING:
     from app.services.reports import CampaignReport
@@ -44,16 +45,98 @@ def show(campaign_id: int, as_json: bool) -> None:
 @click.option(
     "--scheduled", "kind", flag_value="scheduled", help="Declare a scheduled (EventTypeID 5) campaign."
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["claim", "auto", "none"]),
+    default=None,
+    help="claim or auto (refused once approvals or claims have started); none clears it.",
+)
+@click.option("--max-audience", type=LIMIT, help="Hold the campaign past N customers.")
+@click.option("--max-rewards", type=LIMIT, help="Reject claims past N rewards.")
+@click.option("--max-reward-amount", type=AMOUNT, help="Reject claims past this total amount.")
 @click.option("--notes", help="Free text kept with the campaign (who asked, why).")
-def set_settings(campaign_id: int, kind: str | None, notes: str | None) -> None:
-    """Set a campaign's settings, before or after Optimove announces it."""
-    from app.services.campaign_settings import SettingsRefused, set_campaign_settings
+def set_settings(
+    campaign_id: int,
+    kind: str | None,
+    mode: str | None,
+    max_audience: object,
+    max_rewards: object,
+    max_reward_amount: object,
+    notes: str | None,
+) -> None:
+    """Set a campaign's settings, before or after Optimove announces it ('none' clears a value back
+    to the rule or the environment)."""
+    from app.services.campaign_settings import KEEP, SettingsRefused, set_campaign_settings
 
+    context = click.get_current_context()
+
+    def given(name: str, value: object) -> Any:
+        # An option left out keeps the stored value; `none` (None) clears it.
+        left_out = context.get_parameter_source(name) in (None, click.core.ParameterSource.DEFAULT)
+        return KEEP if left_out else value
+
+    c = container()
     try:
-        stored = set_campaign_settings(container().uow, campaign_id, kind=kind, notes=notes, updated_by="cli")
+        stored = set_campaign_settings(
+            c.uow,
+            campaign_id,
+            kind=kind,
+            notes=notes,
+            updated_by="cli",
+            mode=KEEP if mode is None else (None if mode == "none" else mode),
+            max_audience=given("max_audience", max_audience),
+            max_rewards=given("max_rewards", max_rewards),
+            max_reward_amount=given("max_reward_amount", max_reward_amount),
+            control=c.control,
+        )
     except SettingsRefused as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"campaign {campaign_id}: kind={stored.kind or '-'} notes={stored.notes or '-'}")
+    click.echo(
+        f"campaign {campaign_id}: kind={stored.kind or '-'} mode={stored.mode or '-'} "
+        f"max_audience={_or_dash(stored.max_audience)} max_rewards={_or_dash(stored.max_rewards)} "
+        f"max_reward_amount={_or_dash(stored.max_reward_amount)} notes={stored.notes or '-'}"
+    )
+
+
+@campaigns_group.command("settings")
+@click.argument("campaign_id", type=click.IntRange(1, 2**63 - 1))
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+def show_settings(campaign_id: int, as_json: bool) -> None:
+    """Show what applies to a campaign now, and where each value comes from."""
+    from app.services.campaign_settings import campaign_settings_view
+
+    c = container()
+    own, effective, campaign = campaign_settings_view(c.uow, campaign_id, c.control)
+    data = {
+        "campaign_id": campaign_id,
+        "mode": campaign.mode.value if campaign is not None else effective.mode,
+        "mode_from": campaign.mode_from if campaign is not None else effective.mode_from,
+        "safeguards": effective.safeguards.as_json(),
+        "sources": dict(effective.sources),
+        "hold": campaign.hold if campaign is not None else None,
+        "notes": own.notes if own is not None else None,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"campaign {campaign_id}  mode={data['mode']} (from {data['mode_from'] or 'its first page'})")
+    for name, value in effective.safeguards.as_json().items():
+        click.echo(f"  {name:<20}{_or_dash(value):<16}from {effective.sources[name]}")
+    click.echo(f"  held                {data['hold'] or 'no'}")
+
+
+@campaigns_group.command("release")
+@click.argument("campaign_id", type=click.IntRange(1, 2**63 - 1))
+def release(campaign_id: int) -> None:
+    """Release a campaign a safeguard holds: its approvals go and its claims are processed."""
+    from app.services.operator_control import UnknownCampaign, release_campaign
+
+    c = container()
+    try:
+        released = release_campaign(c.uow, c.validation_doorbell, campaign_id, by="cli")
+    except UnknownCampaign as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"campaign {campaign_id} released" if released else f"campaign {campaign_id} was not held")
 
 
 @campaigns_group.command("list")
@@ -111,6 +194,17 @@ def render_report(report: CampaignReport) -> str:
         f"  ingest time                     {report.ingest_seconds}s",
         f"  start to last approval          {report.webhook_to_last_approval_seconds}s",
     ]
+    lines.append(f"  mode from                       {report.mode_from or 'its first page'}")
+    lines.append(
+        f"  rewards reserved                {report.rewards_reserved} (amount {report.amount_reserved})"
+    )
+    lines += [
+        f"  safeguard trips  {name:<15}{count}" for name, count in sorted(report.safeguard_trips.items())
+    ]
+    if report.hold:
+        lines.append(f"  HELD                            {report.hold}")
+    if report.paused:
+        lines.append("  PAUSED                          promobridge is paused (`promobridge resume`)")
     if report.error:
         lines.append(f"  last error                      {report.error}")
     if report.event_conflicts:

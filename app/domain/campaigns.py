@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -100,6 +101,11 @@ class Campaign:
     approvals_finished_at: datetime | None
     error: str | None
     dead_count: int = 0  # status updates given up on (dead-lettered or stopped by a cancel)
+    hold: str | None = None  # why a safeguard (or an operator) holds the campaign; None: not held
+    mode_from: str | None = None  # settings, rule:<pattern>, environment or triggered; None until settled
+    promo_code: str | None = None  # the promo code its rules match (its first page's)
+    rewards_reserved: int = 0  # rewards reserved within max_rewards (granted or being granted)
+    amount_reserved: Decimal = Decimal(0)  # their amount, within max_reward_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,7 @@ class NewCampaign:
     page_size: int
     kind: str = KIND_SCHEDULED
     state: CampaignState = CampaignState.INGESTING
+    mode_from: str | None = None  # None: settled at the first page (a rule may match its promo code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +132,6 @@ class CampaignSettings:
     notes: str | None
     updated_at: datetime
     updated_by: str | None
+    max_audience: int | None = None
+    max_rewards: int | None = None
+    max_reward_amount: Decimal | None = None

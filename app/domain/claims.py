@@ -183,6 +183,7 @@ class Claim:
     validated_at: datetime | None
     activated_at: datetime | None
     completed_at: datetime | None
+    reserved_amount: Decimal | None = None  # held within the campaign's reward limits; None: nothing
 
 
 @dataclass(frozen=True, slots=True)

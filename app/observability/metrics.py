@@ -36,6 +36,7 @@ __all__ = [
     "record_optimove_call",
     "record_ratelimit_wait",
     "record_reward_grant",
+    "record_safeguard_trip",
     "record_webhook",
     "record_webhook_conflict",
     "record_webhook_rejected",
@@ -135,6 +136,13 @@ REWARD_GRANTS = Counter(
     "granted, refused, retry, misconfigured (alert on any misconfigured).",
     ["outcome"],
 )
+SAFEGUARD_TRIPS = Counter(
+    "promobridge_safeguard_trips",
+    "Safeguard trips, by safeguard: campaigns held over max_audience, claims rejected over "
+    "max_rewards or max_reward_amount.",
+    ["safeguard"],
+)
+SAFEGUARD_NAMES = frozenset({"max_audience", "max_rewards", "max_reward_amount"})
 REWARD_GRANT_SECONDS = Histogram(
     "promobridge_reward_grant_seconds",
     "Duration of one attempt to grant a reward on the operator's platform.",
@@ -226,6 +234,15 @@ def record_reward_grant(outcome: str, seconds: float) -> None:
         REWARD_GRANT_SECONDS.observe(max(0.0, seconds))
     except Exception:
         log.debug("metrics: record_reward_grant failed", exc_info=True)
+
+
+def record_safeguard_trip(safeguard: str, count: int) -> None:
+    """The safeguards' ``on_trip`` hook: `count` trips of one safeguard ("safeguard:max_rewards")."""
+    try:
+        name = _bounded(safeguard.removeprefix("safeguard:"), SAFEGUARD_NAMES)
+        SAFEGUARD_TRIPS.labels(safeguard=name).inc(max(0, count))
+    except Exception:
+        log.debug("metrics: record_safeguard_trip failed", exc_info=True)
 
 
 def multiprocess_dir() -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,9 +32,12 @@ from app.domain.claims import (
     RewardContext,
 )
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
+from app.domain.safeguards import RewardRequest, reserve_rewards
 from app.policies.rewards import RewardPipeline
 from app.services import trail_steps
+from app.services.operator_control import ControlConfig, effective_for, trip
 from app.services.ports import RewardActivator
+from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -45,16 +49,21 @@ class ActivationConfig:
 
     max_attempts: int = 9  # CLAIM_MAX_RETRIES + 1
     backoff: Backoff = field(default_factory=Backoff)
+    # The fallbacks of the safeguards (max_rewards, max_reward_amount) and where trips are counted.
+    control: ControlConfig = field(default_factory=ControlConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class ActivationResult:
     """What one activation round did, and what is left for the next round."""
 
-    outcome: str  # "activated" (something was settled), "retry" (only retries left) or "skipped"
+    # "activated" (something was settled), "retry" (only retries left), "skipped" (nothing to do) or
+    # "paused" (the global pause is on: the claims stay validated until resumed)
+    outcome: str
     activated: int = 0
     refused: int = 0
     failed: int = 0
+    stopped: int = 0  # rejected by a safeguard (max_rewards, max_reward_amount)
     retry: tuple[str, ...] = ()  # claim ids to activate again, after `retry_in_seconds`
     retry_after: float | None = None  # the longest Retry-After the platform asked for
     retry_in_seconds: float = 0.0
@@ -81,12 +90,21 @@ def activate_validated(
     clock: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
 ) -> ActivationResult:
-    """One activation round for the claims still validated among `claim_ids`."""
+    """One activation round for the claims still validated among `claim_ids`.
+
+    Nothing happens while the global pause is on, nor for claims of a held campaign (they stay
+    validated; resume or release dispatches them again). Each claim's reward is reserved within
+    its campaign's limits first, under the campaign's row lock, so that concurrent rounds cannot
+    grant past them; a claim beyond them is rejected with the safeguard's reason.
+    """
     with uow_factory() as uow:
+        if is_paused(uow):
+            return ActivationResult("paused")
         ready = [c for c in uow.claims.get_many(claim_ids) if c.state == ClaimState.VALIDATED]
         if not ready:
             return ActivationResult("skipped")
         deadlines = _deadlines(uow, {c.campaign_id for c in ready})
+        ready, stopped = _reserve_within_safeguards(uow, config.control, rewards, ready, clock())
         attempt_of = uow.claims.reserve_activation_attempts(
             [c.id for c in ready], max_attempts=config.max_attempts, now=clock()
         )
@@ -94,6 +112,10 @@ def activate_validated(
         given_up = uow.claims.mark_failed(exhausted, now=clock())
         uow.trail.append(trail_steps.claims_failed(ready, {i: exhausted[i] for i in given_up}, now=clock()))
         uow.commit()
+    for (campaign_id, safeguard), count in sorted(Counter(stopped.values()).items()):
+        trip(config.control, safeguard, campaign_id, count)
+    if not ready:
+        return ActivationResult("activated" if stopped else "skipped", stopped=len(stopped))
     grants = [grant_for(c, rewards) for c in ready if c.id in attempt_of]
     outcomes = {o.claim_id: o for o in activator.grant(grants)} if grants else {}
     settlement = settle(grants, outcomes, attempt_of, config.max_attempts)
@@ -107,6 +129,9 @@ def activate_validated(
         kept = _record_granted(uow, activator, settlement.granted, outcomes, deadlines, now)
         refused = uow.claims.mark_rejected(settlement.refused, source=ClaimState.VALIDATED, now=now)
         misconfigured = uow.claims.mark_failed(settlement.misconfigured, now=now)
+        # Nothing was granted for these: their reservations go back to the campaign. An unconfirmed
+        # grant keeps its reservation (the platform may hold the reward).
+        uow.claims.release_reservations([*refused, *misconfigured], now=now)
         unconfirmed = uow.claims.mark_failed(settlement.unconfirmed, now=now) + given_up
         moved = {*misconfigured, *unconfirmed}
         uow.claims.schedule_activation_retry(
@@ -137,10 +162,48 @@ def activate_validated(
         activated=len(kept),
         refused=len(refused),
         failed=failed,
+        stopped=len(stopped),
         retry=tuple(settlement.retry),
         retry_after=retry_after,
         retry_in_seconds=retry_in,
     )
+
+
+def _reserve_within_safeguards(
+    uow: UnitOfWork, control: ControlConfig, rewards: RewardPipeline, ready: list[Claim], now: datetime
+) -> tuple[list[Claim], dict[str, tuple[int, str]]]:
+    """Reserve each claim's reward within its campaign's limits, campaign by campaign (in id order,
+    so that two rounds never wait on each other's locks); the claims to grant, and the claims a
+    safeguard rejected with (campaign, safeguard). Claims of a held campaign are left out: they wait."""
+    to_grant: list[Claim] = []
+    stopped: dict[str, tuple[int, str]] = {}
+    for campaign_id in sorted({c.campaign_id for c in ready}):
+        claims = [c for c in ready if c.campaign_id == campaign_id]
+        limits = effective_for(uow, control, campaign_id).safeguards
+        # The row lock serialises the reservations of a campaign that has a reward limit; without
+        # one, nothing can be refused, and the counters' own UPDATE keeps them exact.
+        bounded = limits.max_rewards is not None or limits.max_reward_amount is not None
+        campaign = uow.campaigns.get(campaign_id, lock=bounded)
+        if campaign is None:
+            to_grant += claims
+            continue
+        if campaign.hold is not None:
+            continue
+        unreserved = [c for c in claims if c.reserved_amount is None]
+        reservation = reserve_rewards(
+            limits,
+            rewards_reserved=campaign.rewards_reserved,
+            amount_reserved=campaign.amount_reserved,
+            requests=[RewardRequest(c.id, grant_for(c, rewards).amount) for c in unreserved],
+        )
+        uow.claims.reserve_rewards(campaign_id, {r.claim_id: r.amount for r in reservation.granted}, now=now)
+        rejected = uow.claims.mark_rejected(reservation.rejected, source=ClaimState.VALIDATED, now=now)
+        stopped.update({claim_id: (campaign_id, reservation.rejected[claim_id]) for claim_id in rejected})
+        reasons = {claim_id: reservation.rejected[claim_id] for claim_id in rejected}
+        uow.trail.append(trail_steps.claims_stopped_by_safeguard(claims, reasons, now=now))
+        to_grant += [c for c in claims if c.id not in reservation.rejected]
+    kept = {c.id for c in to_grant}
+    return [c for c in ready if c.id in kept], stopped
 
 
 def settle(

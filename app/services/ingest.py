@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.clock import utcnow
+from app.domain.audience import CustomerPage
 from app.domain.campaigns import (
     EVENT_CAMPAIGN_CANCELED,
     EVENT_SCHEDULED_CONDITIONAL,
@@ -24,8 +25,20 @@ from app.domain.campaigns import (
     NewCampaign,
 )
 from app.domain.optimove import InvalidCampaignEvent
+from app.domain.safeguards import Safeguards
 from app.policies.base import PolicyPipeline
 from app.services import trail_steps
+from app.services.operator_control import (
+    ControlConfig,
+    TripRecorder,
+    defers_approvals,
+    hold_if_over_audience,
+    mode_at_creation,
+    needs_settling,
+    no_metrics,
+    queue_all_approvals,
+    settle_first_page,
+)
 from app.services.ports import CampaignSource, Dispatcher, EventContract
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -41,6 +54,14 @@ class IngestConfig:
     attributes: tuple[str, ...]
     default_mode: CampaignMode
     mode_overrides: dict[int, CampaignMode]
+    # The environment's safeguards and the trip counter (mode defaults are the two fields above).
+    safeguards: Safeguards = field(default_factory=Safeguards)
+    on_trip: TripRecorder = field(default=no_metrics)
+
+    @property
+    def control(self) -> ControlConfig:
+        """The fallbacks of the run-time settings, as the operator-control service takes them."""
+        return ControlConfig(self.default_mode, self.mode_overrides, self.safeguards, self.on_trip)
 
 
 def process_inbox_event(
@@ -66,7 +87,7 @@ def process_inbox_event(
             outcome = f"invalid: {exc}"[:64]
         else:
             if parsed.event_type_id == EVENT_SCHEDULED_CONDITIONAL:
-                mode = config.mode_overrides.get(parsed.campaign_id, config.default_mode)
+                mode, mode_from = mode_at_creation(uow, config.control, parsed.campaign_id)
                 created = uow.campaigns.add(
                     NewCampaign(
                         id=parsed.campaign_id,
@@ -74,6 +95,7 @@ def process_inbox_event(
                         clearance_required_by=parsed.clearance_required_by,
                         event_timestamp=parsed.timestamp,
                         page_size=config.page_size,
+                        mode_from=mode_from,
                     ),
                     now=now,
                 )
@@ -158,12 +180,15 @@ def ingest_page(
             uow.commit()
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
+        promo_code = _promo_code(customers)
+        if needs_settling(campaign, promo_code):  # its first pages: a rule may match the promo code
+            campaign = settle_first_page(uow, config.control, campaign, promo_code, now=now)
         counts = uow.audience.write_page(campaign_id, page_no, decided)
         # Only the scrubbed customers have a trail event at ingest: no object for the eligible ones.
         scrubbed = list(decided.scrubbed())
         uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, scrubbed, flags, pipeline, now=now))
         approvals = 0
-        if campaign.mode == CampaignMode.AUTO:
+        if campaign.mode == CampaignMode.AUTO and not defers_approvals(uow, config.control, campaign):
             approvals = uow.outbox.enqueue_page_approvals(
                 campaign_id,
                 page_no,
@@ -185,22 +210,33 @@ def ingest_page(
             last_page=page_no if short else None,
             now=now,
         )
-        finish_ingest_if_complete(uow, campaign_id, now=now)
+        hold_if_over_audience(uow, config.control, campaign_id, added=counts.rows, now=now)
+        finish_ingest_if_complete(uow, campaign_id, now=now, control=config.control)
         uow.commit()
     for next_page in next_pages:
         dispatcher.ingest_page(campaign_id, next_page)
     return PageResult("ingested", counts.rows, counts.eligible, counts.scrubbed, approvals, len(next_pages))
 
 
-def finish_ingest_if_complete(uow: UnitOfWork, campaign_id: int, *, now: datetime) -> bool:
-    """Close ingest once pages 0..last_page are all done; auto campaigns move on to approving."""
+def finish_ingest_if_complete(
+    uow: UnitOfWork, campaign_id: int, *, now: datetime, control: ControlConfig | None = None
+) -> bool:
+    """Close ingest once pages 0..last_page are all done; auto campaigns move on to approving.
+
+    An auto campaign whose approvals waited for the end of ingest (it has a maximum audience) queues
+    them now, unless it is held: releasing it queues them then.
+    """
     campaign = uow.campaigns.get(campaign_id, lock=True)
     if campaign is None or campaign.state != CampaignState.INGESTING or campaign.last_page is None:
         return False
     if uow.pages.count_done_through(campaign_id, campaign.last_page) != campaign.last_page + 1:
         return False
+    if campaign.hold is None and control is not None and defers_approvals(uow, control, campaign):
+        queue_all_approvals(uow, campaign, now=now)
     if campaign.mode == CampaignMode.CLAIM:
         target = CampaignState.READY
+    elif campaign.hold is not None:
+        target = CampaignState.APPROVING  # its approvals wait for the release
     elif uow.outbox.pending_count(campaign_id) == 0:
         target = CampaignState.APPROVED
     else:
@@ -230,3 +266,8 @@ def fail_campaign(
         uow.campaigns.fail_ingest(campaign_id, error=error, now=clock())
         uow.commit()
     log.error("campaign failed", extra={"campaign_id": campaign_id, "error": error})
+
+
+def _promo_code(customers: CustomerPage) -> str | None:
+    """The promo code a page's rules match: its first customer's (a campaign has one per action)."""
+    return next((code for code in customers.promo_codes if code), None)

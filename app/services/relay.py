@@ -23,6 +23,7 @@ from app.domain.outbox import ClaimedBatch
 from app.domain.trail import CALL_AMBIGUOUS, CALL_DEAD, CALL_RETRY, CALL_SENT
 from app.services import trail_steps
 from app.services.ports import StatusSink
+from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,13 @@ def relay_once(
     scarce = bool(config.linger) and sink.budget_used() >= config.linger_when_budget_used
     with uow_factory() as uow:
         linger = config.linger if scarce and _more_on_the_way(uow) else timedelta(0)
+        # Held campaigns send nothing; the pause holds auto approvals back (read per batch).
         batch = uow.outbox.claim_batch(
-            now=clock(), limit=config.batch_size, lease=config.lease, linger=linger
+            now=clock(),
+            limit=config.batch_size,
+            lease=config.lease,
+            linger=linger,
+            approvals_paused=is_paused(uow),
         )
         uow.commit()
     if batch is None:

@@ -7,12 +7,14 @@ show this report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from app.clock import utcnow
 from app.domain.campaigns import Campaign
+from app.domain.safeguards import MAX_AUDIENCE, safeguard_of
+from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -57,6 +59,15 @@ class CampaignReport:
     # Events for this campaign that differed from the first one received (stored, never acted on).
     event_conflicts: int
     recent_event_conflicts: list[dict[str, Any]]
+    # Operator control: why the campaign is held (None: not held), where its mode came from, the
+    # rewards and amount reserved within its limits, the safeguard trips by safeguard, and whether
+    # the global pause is on.
+    hold: str | None = None
+    mode_from: str | None = None
+    rewards_reserved: int = 0
+    amount_reserved: str = "0"
+    safeguard_trips: dict[str, int] = field(default_factory=dict)
+    paused: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO strings)."""
@@ -146,7 +157,23 @@ def report_in(uow: UnitOfWork, campaign: Campaign, *, now: datetime) -> Campaign
             }
             for c in conflicts
         ],
+        hold=campaign.hold,
+        mode_from=campaign.mode_from,
+        rewards_reserved=campaign.rewards_reserved,
+        amount_reserved=str(campaign.amount_reserved),
+        safeguard_trips=_safeguard_trips(campaign, funnel.rejected_by_reason),
+        paused=is_paused(uow),
     )
+
+
+def _safeguard_trips(campaign: Campaign, rejected_by_reason: dict[str, int]) -> dict[str, int]:
+    """Claims each safeguard rejected, and the hold when max_audience holds the campaign."""
+    trips = {
+        reason: count for reason, count in rejected_by_reason.items() if safeguard_of(reason) is not None
+    }
+    if campaign.hold is not None and safeguard_of(campaign.hold) == MAX_AUDIENCE:
+        trips[MAX_AUDIENCE] = 1
+    return trips
 
 
 def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:

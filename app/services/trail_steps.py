@@ -154,6 +154,23 @@ def claims_failed(claims: Iterable[Claim], reasons: Mapping[str, str], *, now: d
     ]
 
 
+def claims_stopped_by_safeguard(
+    claims: Iterable[Claim], reasons: Mapping[str, str], *, now: datetime
+) -> list[TrailEvent]:
+    """Validated claims a safeguard rejected before any grant (max_rewards, max_reward_amount)."""
+    return [
+        TrailEvent(
+            c.campaign_id,
+            c.customer_id,
+            now,
+            CLAIM_REJECTED,
+            {"claim_id": c.id, "reason": reasons[c.id], "before_grant": True},
+        )
+        for c in claims
+        if c.id in reasons
+    ]
+
+
 def activation_round(
     claims: Mapping[str, Claim],
     granted: Sequence[RewardGrant],

@@ -110,6 +110,7 @@ def _decide(
                 page_size=1,
                 kind=KIND_TRIGGERED,
                 state=CampaignState.READY,
+                mode_from=KIND_TRIGGERED,  # a triggered campaign is always in claim mode
             ),
             now=now,
         )

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from app.domain.audience import AudienceMember, DecidedPage, Decision, OperatorFlags, PageCounts
-from app.domain.campaigns import Campaign, CampaignSettings, CampaignState, NewCampaign
+from app.domain.campaigns import Campaign, CampaignMode, CampaignSettings, CampaignState, NewCampaign
 from app.domain.claims import (
     ActivatedClaim,
     Admission,
@@ -37,6 +37,7 @@ from app.domain.inbox import EventConflict, InboxEvent, NewInboxEvent, StoreResu
 from app.domain.outbox import ClaimedBatch, OutboxStats
 from app.domain.reconciliation import GrantSummary, IdSample, StatusComparison, StatusMatch
 from app.domain.rewards import RewardGrant
+from app.domain.safeguards import ServiceSwitch, SettingsRule
 from app.domain.trail import StatusRecord, TrailEvent
 
 
@@ -115,6 +116,18 @@ class ClaimRepository(Protocol):
 
     def mark_activated(self, activated: Sequence[ActivatedClaim], *, now: datetime) -> list[str]:
         """Validated claims (or failed ones whose grant was confirmed late) become activated."""
+        ...
+
+    def reserve_rewards(
+        self, campaign_id: int, amounts: Mapping[str, Decimal], *, now: datetime
+    ) -> list[str]:
+        """Hold each amount for a validated claim of the campaign holding none yet, and add what was
+        held to the campaign's reserved rewards and amount; the claims that now hold a reservation.
+        The caller locks the campaign row first (reservations of one campaign are serialised)."""
+        ...
+
+    def release_reservations(self, claim_ids: Sequence[str], *, now: datetime) -> int:
+        """Claims not activated give their reservation back to their campaign; how many did."""
         ...
 
     def mark_completed(self, campaign_id: int, customer_ids: Sequence[str], *, now: datetime) -> int:
@@ -226,6 +239,25 @@ class CampaignRepository(Protocol):
         """Flag the campaign as at risk of missing its deadline; True the first time."""
         ...
 
+    def hold(self, campaign_id: int, reason: str, *, now: datetime) -> bool:
+        """Hold a live campaign that is not held yet (no approval, validation or activation for it)."""
+        ...
+
+    def release(self, campaign_id: int, *, now: datetime) -> bool:
+        """Release a held campaign; False when it was not held."""
+        ...
+
+    def settle_first_page(
+        self, campaign_id: int, *, mode: CampaignMode, mode_from: str, promo_code: str | None, now: datetime
+    ) -> bool:
+        """At its first pages: record the campaign's promo code (if none yet) and fix its mode (if
+        not settled yet); False when both were there already."""
+        ...
+
+    def change_mode(self, campaign_id: int, mode: CampaignMode, *, mode_from: str, now: datetime) -> bool:
+        """Change an ingesting campaign's mode (the caller checked nothing was approved or claimed)."""
+        ...
+
 
 class PageRepository(Protocol):
     """A scheduled campaign's audience pages: created pending, claimed done exactly once."""
@@ -334,9 +366,17 @@ class OutboxRepository(Protocol):
         ...
 
     def claim_batch(
-        self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        linger: timedelta = timedelta(0),
+        approvals_paused: bool = False,
     ) -> ClaimedBatch | None:
-        """Lease up to `limit` due rows of the most urgent campaign; None when nothing is due."""
+        """Lease up to `limit` due rows of the most urgent campaign that is not held; None when
+        nothing is due. `approvals_paused` (the pause) leaves auto campaigns' approvals waiting:
+        only statuses of rewards already granted (claim mode) go."""
         ...
 
     def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:
@@ -516,6 +556,34 @@ class CampaignSettingsRepository(Protocol):
         ...
 
 
+class SettingsRuleRepository(Protocol):
+    """Defaults by promo code pattern, between a campaign's own settings and the environment."""
+
+    def all(self) -> list[SettingsRule]:
+        """Every rule, by pattern."""
+        ...
+
+    def save(self, rule: SettingsRule, *, now: datetime) -> None:
+        """Create or replace the rule of its pattern."""
+        ...
+
+    def delete(self, pattern: str) -> bool:
+        """Remove the rule of a pattern; False when there was none."""
+        ...
+
+
+class ServiceSwitchRepository(Protocol):
+    """Global switches every process reads per batch (the pause)."""
+
+    def get(self, name: str) -> ServiceSwitch | None:
+        """The switch, or None when it was never set (off)."""
+        ...
+
+    def set(self, name: str, *, on: bool, by: str | None, reason: str | None, now: datetime) -> bool:
+        """Turn the switch on or off; False when it already was so (nothing is changed then)."""
+        ...
+
+
 class ConsoleUserRepository(Protocol):
     """People who sign in to the campaign console."""
 
@@ -647,6 +715,16 @@ class UnitOfWork(Protocol):
     @property
     def campaign_settings(self) -> CampaignSettingsRepository:
         """The campaign settings of this unit of work."""
+        ...
+
+    @property
+    def settings_rules(self) -> SettingsRuleRepository:
+        """The settings rules of this unit of work."""
+        ...
+
+    @property
+    def switches(self) -> ServiceSwitchRepository:
+        """The global switches of this unit of work."""
         ...
 
     @property

@@ -31,6 +31,7 @@ from app.domain.optimove import ValidationContext
 from app.domain.optimove_errors import PermanentOptimoveError
 from app.services import trail_steps
 from app.services.ports import Coordination, Dispatcher, PromotionValidator
+from app.services.switches import is_paused
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -89,7 +90,9 @@ class ValidationDoorbell:
 class ValidationStep:
     """What one validator turn did, for logs and tests."""
 
-    outcome: str  # "validated", "busy" (another holds the lock) or "skipped" (nothing was pending)
+    # "validated", "busy" (another holds the lock), "skipped" (nothing was pending), "paused" (the
+    # global pause is on) or "held" (the campaign is held by a safeguard)
+    outcome: str
     calls: int = 0
     validated: int = 0
     rejected: int = 0
@@ -116,11 +119,13 @@ def validate_pending(
     if token is None:
         return ValidationStep("busy")  # the holder answers and looks again when its turn ends
     calls = validated = rejected = failed = 0
+    stopped: str | None = None
     ends_at = monotonic() + config.turn.total_seconds()
     try:
         while True:
-            pending = _pending(uow_factory, campaign_id, promo_code, config.max_contexts)
-            if not pending:
+            # Read per call, so a pause or a hold stops a turn in progress within one call.
+            stopped, pending = _stopped_or_pending(uow_factory, campaign_id, promo_code, config.max_contexts)
+            if stopped is not None or not pending:
                 break
             # Waiting before leasing lets the claims that arrive meanwhile join this call.
             validator.wait_for_budget(max_seconds=config.lease.total_seconds() / 2)
@@ -143,6 +148,10 @@ def validate_pending(
     finally:
         coordination.release(key, token)
     coordination.answer(key)  # from here on a claim's ring publishes: see the module docstring
+    if stopped is not None:
+        # Paused or held: the claims wait, and resume or release rings for them (no ring here, or
+        # the doorbell would loop).
+        return ValidationStep(stopped if not calls else "validated", calls, validated, rejected, failed)
     if _pending(uow_factory, campaign_id, promo_code, 1):
         doorbell.ring(campaign_id, promo_code)
     return ValidationStep("validated" if calls else "skipped", calls, validated, rejected, failed)
@@ -224,6 +233,19 @@ def _validate_one_call(
 
 def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _stopped_or_pending(
+    uow_factory: UnitOfWorkFactory, campaign_id: int, promo_code: str | None, up_to: int
+) -> tuple[str | None, int]:
+    """("paused" or "held", 0) when validation must wait; else (None, the pending claims up to `up_to`)."""
+    with uow_factory() as uow:
+        if is_paused(uow):
+            return "paused", 0
+        campaign = uow.campaigns.get(campaign_id)
+        if campaign is not None and campaign.hold is not None:
+            return "held", 0
+        return None, uow.claims.count_pending(campaign_id, promo_code, up_to=up_to)
 
 
 def _pending(uow_factory: UnitOfWorkFactory, campaign_id: int, promo_code: str | None, up_to: int) -> int:

@@ -17,6 +17,7 @@ from app.services.claim_watch import NOTIFIED_RECHECK_SECONDS, POLLED_RECHECK_SE
 from app.services.clients import KeyCache
 from app.services.long_poll_gate import LongPollGate
 from app.services.ports import Dispatcher
+from app.web.admin import admin_api
 from app.web.auth import ClientRateLimiter
 from app.web.claims import claims_api
 from app.web.console import install_console
@@ -95,6 +96,7 @@ def create_app(
     app.register_blueprint(ops)
     app.register_blueprint(webhooks)
     app.register_blueprint(claims_api)
+    app.register_blueprint(admin_api)
     app.register_blueprint(customers_api)
     app.register_blueprint(openapi)
     install_console(app, settings)

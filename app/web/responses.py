@@ -178,6 +178,23 @@ class CampaignReportView(Answer):
     error: str | None = Field(description="Why the campaign failed, if it did.")
     event_conflicts: int
     recent_event_conflicts: list[EventConflictView]
+    hold: str | None = Field(
+        description="Why the campaign is held (until `promobridge campaigns release`); null when not."
+    )
+    mode_from: str | None = Field(
+        description="Where the mode came from: settings, rule:<pattern> or environment (null until settled)."
+    )
+    rewards_reserved: int = Field(
+        description="Rewards reserved within max_rewards (granted or being granted)."
+    )
+    amount_reserved: str = Field(
+        description="Their total amount, within max_reward_amount (a decimal string)."
+    )
+    safeguard_trips: dict[str, int] = Field(
+        description="Safeguard trips by safeguard: claims rejected by max_rewards / max_reward_amount, and "
+        "1 for safeguard:max_audience while it holds the campaign."
+    )
+    paused: bool = Field(description="Whether the global pause is on (`promobridge pause`).")
 
     @classmethod
     def from_report(cls, report: CampaignReport) -> CampaignReportView:
@@ -271,3 +288,89 @@ class CustomerTrailView(Answer):
     recorded_since: str | None = Field(description="When the trail began: nothing before it was recorded.")
     truncated: bool = Field(description="Whether the customer has more steps than one answer shows.")
     campaigns: list[CampaignTrailView]
+
+
+# Operator control ---------------------------------------------------------------------------------
+
+
+class SafeguardsView(BaseModel):
+    """Limits; null is no limit. Amounts are decimal strings (no precision lost)."""
+
+    max_audience: int | None
+    max_rewards: int | None
+    max_reward_amount: str | None
+
+
+class OwnSettingsView(SafeguardsView):
+    """What the operator set for this campaign id (null fields fall back to a rule or the environment)."""
+
+    mode: CampaignMode | None
+    notes: str | None
+    updated_by: str | None
+    updated_at: Timestamp
+
+
+class EffectiveSettingsView(SafeguardsView):
+    """What applies to the campaign now, and where each value came from."""
+
+    mode: CampaignMode
+    mode_from: str | None = Field(
+        description="settings, rule:<pattern> or environment; null until its first page."
+    )
+    sources: dict[str, str] = Field(
+        description="Each safeguard's source: settings, rule:<pattern>, environment."
+    )
+
+
+class CampaignSettingsView(Answer):
+    """A campaign's settings: its own, what applies now, and whether it is held."""
+
+    campaign_id: int
+    announced: bool = Field(description="Whether Optimove announced the campaign (settings may come first).")
+    own: OwnSettingsView | None
+    effective: EffectiveSettingsView
+    hold: str | None = Field(description="Why the campaign is held; null when it is not.")
+
+
+class ReleaseView(Answer):
+    """What a release did."""
+
+    campaign_id: int
+    released: bool = Field(description="False when the campaign was not held.")
+
+
+class PauseView(Answer):
+    """The global pause: stops validations, activations and auto approvals everywhere."""
+
+    paused: bool
+    changed: bool = Field(description="Whether this request changed it (false on a read).")
+    by: str | None
+    at: Timestamp | None
+    reason: str | None
+
+
+class RuleView(SafeguardsView):
+    """A rule: defaults for campaigns whose promo code matches its pattern."""
+
+    pattern: str
+    priority: int
+    mode: CampaignMode | None
+    notes: str | None
+    updated_by: str | None
+    updated_at: Timestamp | None
+
+
+class RuleAnswer(Answer, RuleView):
+    """One rule, as saved."""
+
+
+class RulesView(Answer):
+    """Every rule, by pattern."""
+
+    rules: list[RuleView]
+
+
+class RuleDeletedView(Answer):
+    """A rule removed."""
+
+    deleted: str

@@ -6,7 +6,7 @@ headers, the query and the path parameters of each operation.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -168,4 +168,83 @@ class CustomerTrailQuery(BaseModel):
     campaign_id: Annotated[int, Field(ge=1, le=MAX_OPTIMOVE_ID)] | SkipJsonSchema[None] = Field(
         default=None,
         description="Optimove's CampaignID: only this campaign's story. Without it, every campaign's.",
+    )
+
+
+# Operator control (admin scope) ------------------------------------------------------------------
+
+Limit = Annotated[StrictInt, Field(ge=0, lt=2**63), BeforeValidator(_integral_float_as_int)]
+# Amounts travel as JSON numbers; they are kept to 4 decimal places (Numeric(18, 4)).
+Amount = (
+    Annotated[StrictInt, Field(ge=0, lt=10**14)]
+    | Annotated[StrictFloat, Field(ge=0, lt=10**14, allow_inf_nan=False)]
+)
+Mode = Literal["claim", "auto"]
+Notes = Annotated[StrictStr, Field(max_length=2000)]
+
+
+class CampaignSettingsBody(BaseModel):
+    """PUT /v1/campaigns/<id>/settings: the fields given change; null clears one back to the rule
+    or the environment; a field left out keeps its value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"mode": "claim", "max_rewards": 500, "max_reward_amount": 25000}]},
+    )
+
+    mode: Mode | None = Field(
+        default=None, description="claim or auto; refused (409) once approvals or claims have started."
+    )
+    max_audience: Limit | None = Field(
+        default=None, description="Hold the campaign past this many customers."
+    )
+    max_rewards: Limit | None = Field(default=None, description="Reject claims past this many rewards.")
+    max_reward_amount: Amount | None = Field(
+        default=None, description="Reject claims past this total reward amount."
+    )
+    notes: Notes | None = Field(default=None, description="Free text kept with the campaign.")
+
+
+class RuleBody(BaseModel):
+    """PUT /v1/settings/rules/<pattern>: the whole rule (a field left out is not set by the rule)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"priority": 10, "mode": "claim", "max_rewards": 1000}]},
+    )
+
+    priority: Annotated[StrictInt, Field(ge=-(2**31), lt=2**31), BeforeValidator(_integral_float_as_int)] = (
+        Field(
+            default=0, description="The highest priority matching rule wins, then the most specific pattern."
+        )
+    )
+    mode: Mode | None = None
+    max_audience: Limit | None = None
+    max_rewards: Limit | None = None
+    max_reward_amount: Amount | None = None
+    notes: Notes | None = None
+
+
+class PauseBody(BaseModel):
+    """PUT /v1/pause: turn the global pause on or off."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"paused": True, "reason": "incident 42"}]}
+    )
+
+    paused: StrictBool
+    reason: Annotated[StrictStr, Field(max_length=500)] | None = Field(
+        default=None, description="Why (kept with the switch)."
+    )
+
+
+RULE_PATTERN_PATTERN = r"^[^\x00-\x1f\x7f/]{1,128}$"
+
+
+class RulePath(BaseModel):
+    """The rule's promo code pattern, URL-encoded (`WELCOME*` is `WELCOME%2A`)."""
+
+    pattern: str = Field(
+        pattern=RULE_PATTERN_PATTERN,
+        description="A shell-style promo code pattern (*, ?, [seq]) of 1-128 characters, no '/'.",
     )

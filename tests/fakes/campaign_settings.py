@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 from app.domain.campaigns import CampaignSettings
-from tests.fakes.tables import Table, TableView
+from tests.fakes.tables import Table, TableView, numeric_column
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +21,22 @@ class SettingsRow:
     kind: str | None = None
     mode: str | None = None
     notes: str | None = None
+    max_audience: int | None = None
+    max_rewards: int | None = None
+    max_reward_amount: Decimal | None = None
 
     def to_settings(self) -> CampaignSettings:
         """The settings as the services read them."""
         return CampaignSettings(
-            self.campaign_id, self.kind, self.mode, self.notes, self.updated_at, self.updated_by
+            self.campaign_id,
+            self.kind,
+            self.mode,
+            self.notes,
+            self.updated_at,
+            self.updated_by,
+            self.max_audience,
+            self.max_rewards,
+            self.max_reward_amount,
         )
 
 
@@ -49,5 +61,7 @@ class FakeCampaignSettings:
         self._rows.insert(campaign_id, SettingsRow(campaign_id, now, now, updated_by))
         row = self._rows.get(campaign_id)
         assert row is not None
+        if values.get("max_reward_amount") is not None:
+            values["max_reward_amount"] = numeric_column(values["max_reward_amount"])  # type: ignore[arg-type]
         changed = replace(row, updated_at=now, updated_by=updated_by, **values)  # type: ignore[arg-type]
         self._rows.update(campaign_id, changed)

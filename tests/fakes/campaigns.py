@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from decimal import Decimal
 
 from app.domain.campaigns import PAGE_DONE, PAGE_PENDING, Campaign, CampaignMode, CampaignState, NewCampaign
 from tests.fakes.tables import Table, TableView, nulls_last
@@ -40,6 +41,11 @@ class CampaignRow:
     ingest_finished_at: datetime | None = None
     approvals_finished_at: datetime | None = None
     error: str | None = None
+    hold: str | None = None
+    mode_from: str | None = None
+    promo_code: str | None = None
+    rewards_reserved: int = 0
+    amount_reserved: Decimal = Decimal(0)
 
     def to_campaign(self) -> Campaign:
         """The campaign as every layer reads it."""
@@ -96,6 +102,7 @@ class FakeCampaigns:
             clearance_required_by=campaign.clearance_required_by,
             event_timestamp=campaign.event_timestamp,
             page_size=campaign.page_size,
+            mode_from=campaign.mode_from,
             created_at=now,
             updated_at=now,
             ingest_started_at=now,
@@ -205,6 +212,49 @@ class FakeCampaigns:
         if row is None or row.at_risk_since is not None:
             return False
         self._rows.update(campaign_id, replace(row, at_risk_since=now, updated_at=now))
+        return True
+
+    def hold(self, campaign_id: int, reason: str, *, now: datetime) -> bool:
+        """Hold a live campaign that is not held yet (no approval, validation or activation for it)."""
+        row = self._rows.get(campaign_id)
+        if row is None or row.hold is not None or row.state not in LIVE_STATES:
+            return False
+        self._rows.update(campaign_id, replace(row, hold=reason[:MAX_ERROR_CHARS], updated_at=now))
+        return True
+
+    def release(self, campaign_id: int, *, now: datetime) -> bool:
+        """Release a held campaign; False when it was not held."""
+        row = self._rows.get(campaign_id)
+        if row is None or row.hold is None:
+            return False
+        self._rows.update(campaign_id, replace(row, hold=None, updated_at=now))
+        return True
+
+    def settle_first_page(
+        self, campaign_id: int, *, mode: CampaignMode, mode_from: str, promo_code: str | None, now: datetime
+    ) -> bool:
+        """At its first pages: record the campaign's promo code (if none yet) and fix its mode (if
+        not settled yet); False when both were there already."""
+        row = self._rows.get(campaign_id)
+        if row is None or (row.mode_from is not None and row.promo_code is not None):
+            return False
+        settled = row.mode_from is not None
+        changed = replace(
+            row,
+            mode=row.mode if settled else mode,
+            mode_from=row.mode_from if settled else mode_from,
+            promo_code=row.promo_code if row.promo_code is not None else promo_code,
+            updated_at=now,
+        )
+        self._rows.update(campaign_id, changed)
+        return True
+
+    def change_mode(self, campaign_id: int, mode: CampaignMode, *, mode_from: str, now: datetime) -> bool:
+        """Change an ingesting campaign's mode (the caller checked nothing was approved or claimed)."""
+        row = self._rows.get(campaign_id)
+        if row is None or row.state != CampaignState.INGESTING:
+            return False
+        self._rows.update(campaign_id, replace(row, mode=mode, mode_from=mode_from, updated_at=now))
         return True
 
     def _move(

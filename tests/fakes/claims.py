@@ -64,6 +64,7 @@ class ClaimRow:
     validated_at: datetime | None = None
     activated_at: datetime | None = None
     completed_at: datetime | None = None
+    reserved_amount: Decimal | None = None
 
     def to_claim(self) -> Claim:
         """The claim as every layer reads it."""
@@ -313,6 +314,58 @@ class FakeClaims:
             )
             moved.append(row.id)
         return moved
+
+    def reserve_rewards(
+        self, campaign_id: int, amounts: Mapping[str, Decimal], *, now: datetime
+    ) -> list[str]:
+        """Hold each amount for a validated claim of the campaign holding none yet, and add what was
+        held to the campaign's reserved rewards and amount; the claims that now hold a reservation."""
+        reserved: list[tuple[str, Decimal]] = []
+        for claim_id, amount in amounts.items():
+            row = self._rows.get(claim_id)
+            if (
+                row is None
+                or row.campaign_id != campaign_id
+                or row.state != ClaimState.VALIDATED
+                or row.reserved_amount is not None
+            ):
+                continue
+            held = numeric_column(amount)
+            assert held is not None
+            self._rows.update(claim_id, replace(row, reserved_amount=held, updated_at=now))
+            reserved.append((claim_id, held))
+        if reserved:
+            self._add_reserved(campaign_id, len(reserved), sum((a for _, a in reserved), Decimal(0)), now)
+        return [claim_id for claim_id, _ in reserved]
+
+    def release_reservations(self, claim_ids: Sequence[str], *, now: datetime) -> int:
+        """Claims not activated give their reservation back to their campaign; how many did."""
+        released = 0
+        for claim_id in dict.fromkeys(claim_ids):
+            row = self._rows.get(claim_id)
+            if (
+                row is None
+                or row.reserved_amount is None
+                or row.state in (ClaimState.ACTIVATED, ClaimState.COMPLETED)
+            ):
+                continue
+            self._rows.update(claim_id, replace(row, reserved_amount=None, updated_at=now))
+            self._add_reserved(row.campaign_id, -1, -row.reserved_amount, now)
+            released += 1
+        return released
+
+    def _add_reserved(self, campaign_id: int, rewards: int, amount: Decimal, now: datetime) -> None:
+        campaign = self._campaigns.get(campaign_id)
+        if campaign is not None:
+            self._campaigns.update(
+                campaign_id,
+                replace(
+                    campaign,
+                    rewards_reserved=campaign.rewards_reserved + rewards,
+                    amount_reserved=campaign.amount_reserved + amount,
+                    updated_at=now,
+                ),
+            )
 
     def mark_completed(self, campaign_id: int, customer_ids: Sequence[str], *, now: datetime) -> int:
         """Activated claims whose status Optimove accepted become completed; how many did."""

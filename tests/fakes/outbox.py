@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from app.domain.campaigns import CampaignMode
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
@@ -154,9 +155,16 @@ class FakeOutbox:
         return self._rows.insert(self._key(row), row)
 
     def claim_batch(
-        self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        linger: timedelta = timedelta(0),
+        approvals_paused: bool = False,
     ) -> ClaimedBatch | None:
-        """Lease up to `limit` due rows of the most urgent campaign; None when nothing is due.
+        """Lease up to `limit` due rows of the most urgent campaign that is not held; None when
+        nothing is due. `approvals_paused` leaves auto campaigns' approvals waiting.
 
         As in SQL, the most urgent campaign is chosen among those with due rows whoever holds them,
         and only then are rows locked by another relay skipped: that campaign's batch may be empty.
@@ -164,6 +172,8 @@ class FakeOutbox:
         due = [row for row in self._rows.rows() if row.claimable(now)]
 
         def ready(campaign: CampaignRow) -> bool:
+            if campaign.hold is not None or (approvals_paused and campaign.mode == CampaignMode.AUTO):
+                return False
             rows = [row for row in due if row.campaign_id == campaign.id]
             if linger <= timedelta(0) or not rows:
                 return bool(rows)

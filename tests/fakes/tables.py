@@ -115,6 +115,7 @@ class TableView(Generic[K, R]):
         self._table = table
         self._owner = owner
         self._writes: dict[K, R] = {}
+        self._deleted: set[K] = set()
         self._held: set[Hashable] = set()
 
     @property
@@ -127,12 +128,15 @@ class TableView(Generic[K, R]):
         self._check_open()
         if key in self._writes:
             return self._writes[key]
+        if key in self._deleted:
+            return None
         return self._table.rows.get(key)
 
     def rows(self) -> list[R]:
         """Every row, in the order the rows were first inserted."""
         self._check_open()
-        return list({**self._table.rows, **self._writes}.values())
+        committed = {key: row for key, row in self._table.rows.items() if key not in self._deleted}
+        return list({**committed, **self._writes}.values())
 
     def where(self, predicate: Callable[[R], bool]) -> list[R]:
         """The rows matching `predicate`."""
@@ -152,6 +156,16 @@ class TableView(Generic[K, R]):
         for entry in entries:
             self._hold(entry)
         self._writes[key] = row
+        self._deleted.discard(key)
+        return True
+
+    def delete(self, key: K) -> bool:
+        """Delete the row (it stays locked until the transaction ends); False when there was none."""
+        if self.get(key) is None:
+            return False
+        self.lock(key)
+        self._writes.pop(key, None)
+        self._deleted.add(key)
         return True
 
     def update(self, key: K, row: R) -> None:
@@ -173,12 +187,15 @@ class TableView(Generic[K, R]):
 
     def apply(self) -> None:
         """Commit: the writes become the table's rows; the locks are released."""
+        for key in self._deleted:
+            self._table.rows.pop(key, None)
         self._table.rows.update(self._writes)
         self.forget()
 
     def forget(self) -> None:
         """Roll back: the writes are dropped; the locks are released."""
         self._writes.clear()
+        self._deleted.clear()
         for entry in self._held:
             if self._table.locks.get(entry) is self._owner:
                 del self._table.locks[entry]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from app.domain.safeguards import ServiceSwitch, SettingsRule
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.fakes.activations import (
     ActivationRow,
@@ -38,6 +39,12 @@ from tests.fakes.console import (
     console_users_table,
 )
 from tests.fakes.inbox import FakeInbox, InboxRow, inbox_table
+from tests.fakes.operator_control import (
+    FakeServiceSwitches,
+    FakeSettingsRules,
+    service_switches_table,
+    settings_rules_table,
+)
 from tests.fakes.operator_data import FakeOperatorData, FlagsRow, customer_flags_table
 from tests.fakes.outbox import FakeOutbox, OutboxKey, OutboxRow, outbox_table
 from tests.fakes.reconciliation import FakeReconciliation
@@ -64,6 +71,8 @@ class FakeDatabase:
     campaign_settings: Table[int, SettingsRow] = field(default_factory=campaign_settings_table)
     console_users: Table[int, ConsoleUserRow] = field(default_factory=console_users_table)
     console_audit: Table[int, AuditRow] = field(default_factory=console_audit_table)
+    settings_rules: Table[str, SettingsRule] = field(default_factory=settings_rules_table)
+    service_switches: Table[str, ServiceSwitch] = field(default_factory=service_switches_table)
     trail_events: Table[int, TrailRow] = field(default_factory=trail_table)
     status_calls: Table[int, StatusCallRow] = field(default_factory=status_calls_table)
 
@@ -84,6 +93,8 @@ class FakeUnitOfWork:
     campaign_settings: FakeCampaignSettings
     console_users: FakeConsoleUsers
     console_audit: FakeConsoleAudit
+    settings_rules: FakeSettingsRules
+    switches: FakeServiceSwitches
     trail: FakeTrail
 
     def __init__(self, db: FakeDatabase) -> None:
@@ -116,6 +127,8 @@ class FakeUnitOfWork:
         self.campaign_settings = FakeCampaignSettings(tx.view(db.campaign_settings))
         self.console_users = FakeConsoleUsers(tx.view(db.console_users))
         self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
+        self.settings_rules = FakeSettingsRules(tx.view(db.settings_rules))
+        self.switches = FakeServiceSwitches(tx.view(db.service_switches))
         self.trail = FakeTrail(
             tx.view(db.trail_events),
             tx.view(db.status_calls),

@@ -1570,3 +1570,172 @@ def test_an_insert_clashing_with_one_not_yet_committed_is_waited_for(concurrent_
         second.limit_statement_time(200)
         with pytest.raises(BLOCKED):
             second.claims.add(new_claim("a"))
+
+
+# Operator control: holds, modes, reservations, rules, switches -------------------------------------
+
+
+def test_a_live_campaign_is_held_once_and_released_once(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1), new_campaign(2, state=CampaignState.CANCELED))
+    with writing(backend) as uow:
+        assert uow.campaigns.hold(1, "safeguard:max_audience: too many", now=T0)
+        assert not uow.campaigns.hold(1, "again", now=T0)
+        assert not uow.campaigns.hold(2, "a canceled campaign is not held", now=T0)
+        assert not uow.campaigns.hold(99, "unknown", now=T0)
+    with reading(backend) as uow:
+        held = uow.campaigns.get(1)
+        assert held is not None and held.hold == "safeguard:max_audience: too many"
+    with writing(backend) as uow:
+        assert uow.campaigns.release(1, now=T0)
+        assert not uow.campaigns.release(1, now=T0)
+    with reading(backend) as uow:
+        released = uow.campaigns.get(1)
+        assert released is not None and released.hold is None
+
+
+def test_the_first_page_settles_the_mode_once_and_records_the_first_promo_code(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM))
+    with writing(backend) as uow:
+        assert uow.campaigns.settle_first_page(
+            1, mode=CampaignMode.AUTO, mode_from="rule:WELCOME*", promo_code=None, now=T0
+        )
+        assert uow.campaigns.settle_first_page(
+            1, mode=CampaignMode.CLAIM, mode_from="environment", promo_code="WELCOME10", now=T0
+        )
+        assert not uow.campaigns.settle_first_page(
+            1, mode=CampaignMode.CLAIM, mode_from="environment", promo_code="OTHER", now=T0
+        )
+    with reading(backend) as uow:
+        campaign = uow.campaigns.get(1)
+    assert campaign is not None
+    assert (campaign.mode, campaign.mode_from, campaign.promo_code) == (
+        CampaignMode.AUTO, "rule:WELCOME*", "WELCOME10"
+    )  # fmt: skip
+
+
+def test_a_campaign_created_with_its_mode_source_keeps_it(backend: Backend) -> None:
+    with writing(backend) as uow:
+        new = NewCampaign(1, CampaignMode.AUTO, None, None, 100, mode_from="settings")
+        assert uow.campaigns.add(new, now=T0)
+    with reading(backend) as uow:
+        campaign = uow.campaigns.get(1)
+    assert campaign is not None and (campaign.mode_from, campaign.rewards_reserved) == ("settings", 0)
+    assert campaign.amount_reserved == Decimal(0)
+
+
+def test_only_an_ingesting_campaign_changes_mode(backend: Backend) -> None:
+    add_campaigns(backend, new_campaign(1), new_campaign(2, state=CampaignState.READY))
+    with writing(backend) as uow:
+        assert uow.campaigns.change_mode(1, CampaignMode.CLAIM, mode_from="settings", now=T0)
+        assert not uow.campaigns.change_mode(2, CampaignMode.AUTO, mode_from="settings", now=T0)
+    with reading(backend) as uow:
+        one, two = uow.campaigns.get(1), uow.campaigns.get(2)
+    assert one is not None and (one.mode, one.mode_from) == (CampaignMode.CLAIM, "settings")
+    assert two is not None and two.mode == CampaignMode.AUTO
+
+
+def test_rewards_are_reserved_once_per_validated_claim_and_given_back_unless_granted(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM))
+    a, b, c = validated_claims(backend, "a", "b", "c")
+    [pending] = add_claims(backend, new_claim("d"))
+    with writing(backend) as uow:
+        reserved = uow.claims.reserve_rewards(
+            1, {a: Decimal("10.5"), b: Decimal(20), pending: Decimal(5)}, now=T0
+        )
+        assert sorted(reserved) == sorted([a, b])
+        assert uow.claims.reserve_rewards(1, {a: Decimal(99), c: Decimal(1)}, now=T0) == [c]
+        assert uow.claims.reserve_rewards(2, {a: Decimal(1)}, now=T0) == []  # another campaign's claim
+    with reading(backend) as uow:
+        campaign = uow.campaigns.get(1)
+        held = {claim.id: claim.reserved_amount for claim in uow.claims.get_many([a, b, c, pending])}
+    assert campaign is not None
+    assert (campaign.rewards_reserved, campaign.amount_reserved) == (3, Decimal("31.5"))
+    assert held == {a: Decimal("10.5"), b: Decimal(20), c: Decimal(1), pending: None}
+    with writing(backend) as uow:
+        uow.claims.mark_activated([ActivatedClaim(a, Decimal("10.5"))], now=T0)
+        uow.claims.mark_rejected({b: "activation_refused: no"}, source=ClaimState.VALIDATED, now=T0)
+        assert uow.claims.release_reservations([a, b, b, pending], now=T0) == 1
+        assert uow.claims.release_reservations([], now=T0) == 0
+    with reading(backend) as uow:
+        campaign = uow.campaigns.get(1)
+        after = {claim.id: claim.reserved_amount for claim in uow.claims.get_many([a, b])}
+    assert campaign is not None
+    assert (campaign.rewards_reserved, campaign.amount_reserved) == (2, Decimal("11.5"))
+    assert after == {a: Decimal("10.5"), b: None}
+
+
+def test_rules_are_saved_by_pattern_replaced_listed_and_deleted(backend: Backend) -> None:
+    from app.domain.safeguards import Safeguards, SettingsRule
+
+    with writing(backend) as uow:
+        uow.settings_rules.save(SettingsRule("WELCOME*", 5, "auto", Safeguards(100, None, None)), now=T0)
+        uow.settings_rules.save(
+            SettingsRule("BONUS?", 0, None, Safeguards(None, 50, Decimal("1000.25")), "vip", "ops"), now=T0
+        )
+        uow.settings_rules.save(
+            SettingsRule("WELCOME*", 7, "claim", Safeguards(None, 3, None)), now=T0 + timedelta(seconds=1)
+        )
+    with reading(backend) as uow:
+        rules = uow.settings_rules.all()
+    assert [(r.pattern, r.priority, r.mode, r.safeguards, r.notes, r.updated_by) for r in rules] == [
+        ("BONUS?", 0, None, Safeguards(None, 50, Decimal("1000.25")), "vip", "ops"),
+        ("WELCOME*", 7, "claim", Safeguards(None, 3, None), None, None),
+    ]
+    assert rules[1].updated_at == T0 + timedelta(seconds=1)
+    with writing(backend) as uow:
+        assert uow.settings_rules.delete("BONUS?")
+        assert not uow.settings_rules.delete("BONUS?")
+    with reading(backend) as uow:
+        assert [r.pattern for r in uow.settings_rules.all()] == ["WELCOME*"]
+
+
+def test_a_switch_is_off_until_set_and_reports_whether_a_change_changed_it(backend: Backend) -> None:
+    with reading(backend) as uow:
+        assert uow.switches.get("pause") is None
+    with writing(backend) as uow:
+        assert uow.switches.set("pause", on=True, by="cli", reason="incident 42", now=T0)
+        assert not uow.switches.set("pause", on=True, by="api", reason="again", now=T0)
+    with reading(backend) as uow:
+        switch = uow.switches.get("pause")
+    assert switch is not None and (switch.on, switch.by, switch.at, switch.reason) == (
+        True, "cli", T0, "incident 42"
+    )  # fmt: skip
+    with writing(backend) as uow:
+        assert uow.switches.set("pause", on=False, by="api", reason=None, now=T0 + timedelta(seconds=1))
+    with reading(backend) as uow:
+        off = uow.switches.get("pause")
+    assert off is not None and (off.on, off.by) == (False, "api")
+
+
+def test_campaign_settings_keep_the_safeguards_given(backend: Backend) -> None:
+    with writing(backend) as uow:
+        uow.campaign_settings.save(
+            5, now=T0, updated_by="ops", max_audience=1000, max_rewards=50, max_reward_amount=Decimal("12.5")
+        )
+        uow.campaign_settings.save(5, now=T0, updated_by="ops", max_rewards=None)
+    with reading(backend) as uow:
+        five = uow.campaign_settings.get(5)
+    assert five is not None
+    assert (five.max_audience, five.max_rewards, five.max_reward_amount) == (1000, None, Decimal("12.5"))
+
+
+def test_held_campaigns_send_nothing_and_the_pause_holds_back_only_auto_approvals(backend: Backend) -> None:
+    add_campaigns(
+        backend,
+        new_campaign(1, mode=CampaignMode.AUTO),
+        new_campaign(2, mode=CampaignMode.CLAIM, deadline=T0 + timedelta(hours=2)),
+        new_campaign(3, mode=CampaignMode.CLAIM, deadline=T0 + timedelta(hours=3)),
+    )
+    with writing(backend) as uow:
+        for campaign_id in (1, 2, 3):
+            uow.outbox.enqueue_statuses(campaign_id, ["x"], deadline=None, now=T0)
+        uow.campaigns.hold(2, "held", now=T0)
+    with writing(backend) as uow:
+        paused = uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE, approvals_paused=True)
+        assert paused is not None and paused.campaign_id == 3
+        assert uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE, approvals_paused=True) is None
+        running = uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE)
+        assert running is not None and running.campaign_id == 1
+        assert uow.outbox.claim_batch(now=T0, limit=10, lease=LEASE) is None  # 2 is held

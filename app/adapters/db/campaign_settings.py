@@ -31,6 +31,9 @@ class SqlCampaignSettings:
             notes=row["notes"],
             updated_at=as_utc(row["updated_at"]) or row["updated_at"],
             updated_by=row["updated_by"],
+            max_audience=row["max_audience"],
+            max_rewards=row["max_rewards"],
+            max_reward_amount=row["max_reward_amount"],
         )
 
     def save(self, campaign_id: int, *, now: datetime, updated_by: str | None, **values: object) -> None:

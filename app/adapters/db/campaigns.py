@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from app.adapters.db.dialect import (
     insert_ignoring_conflicts,
@@ -52,6 +53,11 @@ def _campaign(row: Any) -> Campaign:
         approvals_finished_at=as_utc(row["approvals_finished_at"]),
         error=row["error"],
         dead_count=row["dead_count"],
+        hold=row["hold"],
+        mode_from=row["mode_from"],
+        promo_code=row["promo_code"],
+        rewards_reserved=row["rewards_reserved"],
+        amount_reserved=Decimal(row["amount_reserved"]),
     )
 
 
@@ -82,6 +88,8 @@ class SqlCampaigns:
             created_at=now,
             updated_at=now,
             ingest_started_at=now,
+            # Left out when unknown, so that a database still before 0007 takes the insert.
+            **({"mode_from": campaign.mode_from} if campaign.mode_from is not None else {}),
         )
         return self._conn.execute(statement).rowcount == 1
 
@@ -190,6 +198,57 @@ class SqlCampaigns:
             .where(campaigns.c.id == campaign_id)
             .values(error=error[:MAX_ERROR_CHARS], updated_at=now)
         )
+
+    def hold(self, campaign_id: int, reason: str, *, now: datetime) -> bool:
+        """Hold a live campaign that is not held yet (no approval, validation or activation for it)."""
+        result = self._conn.execute(
+            update(campaigns)
+            .where(
+                campaigns.c.id == campaign_id,
+                campaigns.c.hold.is_(None),
+                campaigns.c.state.in_([s.value for s in LIVE_STATES]),
+            )
+            .values(hold=reason[:MAX_ERROR_CHARS], updated_at=now)
+        )
+        return result.rowcount == 1
+
+    def release(self, campaign_id: int, *, now: datetime) -> bool:
+        """Release a held campaign; False when it was not held."""
+        result = self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.hold.is_not(None))
+            .values(hold=None, updated_at=now)
+        )
+        return result.rowcount == 1
+
+    def settle_first_page(
+        self, campaign_id: int, *, mode: CampaignMode, mode_from: str, promo_code: str | None, now: datetime
+    ) -> bool:
+        """At its first pages: record the campaign's promo code (if none yet) and fix its mode (if
+        not settled yet); False when both were there already."""
+        result = self._conn.execute(
+            update(campaigns)
+            .where(
+                campaigns.c.id == campaign_id,
+                or_(campaigns.c.mode_from.is_(None), campaigns.c.promo_code.is_(None)),
+            )
+            .values(
+                mode=case((campaigns.c.mode_from.is_(None), mode.value), else_=campaigns.c.mode),
+                mode_from=func.coalesce(campaigns.c.mode_from, mode_from),
+                promo_code=func.coalesce(campaigns.c.promo_code, promo_code),
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1
+
+    def change_mode(self, campaign_id: int, mode: CampaignMode, *, mode_from: str, now: datetime) -> bool:
+        """Change an ingesting campaign's mode (the caller checked nothing was approved or claimed)."""
+        result = self._conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.state == CampaignState.INGESTING.value)
+            .values(mode=mode.value, mode_from=mode_from, updated_at=now)
+        )
+        return result.rowcount == 1
 
     def mark_at_risk(self, campaign_id: int, *, now: datetime) -> bool:
         """Flag the campaign as at risk of missing its deadline; True the first time."""

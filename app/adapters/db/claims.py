@@ -11,15 +11,17 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Numeric, String, bindparam, cast, func, or_, select, update
+from sqlalchemy import Connection, Numeric, String, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.types import TypeEngine
 
 from app.adapters.db.audience import SqlAudience
 from app.adapters.db.dialect import (
     insert_ignoring_any_conflict,
     is_postgres,
+    lock_for_update,
     locked_batch_ids,
     minute_of,
     row_sources,
@@ -112,6 +114,7 @@ def _claim(row: Any) -> Claim:
         validated_at=as_utc(row["validated_at"]),
         activated_at=as_utc(row["activated_at"]),
         completed_at=as_utc(row["completed_at"]),
+        reserved_amount=row.get("reserved_amount"),
     )
 
 
@@ -420,6 +423,75 @@ class SqlClaims:
             )
             moved += result.scalars()
         return moved
+
+    def reserve_rewards(
+        self, campaign_id: int, amounts: Mapping[str, Decimal], *, now: datetime
+    ) -> list[str]:
+        """Hold each amount for a validated claim of the campaign holding none yet, and add what was
+        held to the campaign's reserved rewards and amount; the claims that now hold a reservation."""
+        if not amounts:
+            return []
+        reserved: list[tuple[str, Decimal]] = []
+        for held in row_sources(
+            self._conn, "held", [("claim_id", String()), ("amount", _AMOUNT)], list(amounts.items())
+        ):
+            result = self._conn.execute(
+                update(claims)
+                .where(
+                    claims.c.id == held.c.claim_id,
+                    claims.c.campaign_id == campaign_id,
+                    claims.c.state == ClaimState.VALIDATED.value,
+                    claims.c.reserved_amount.is_(None),
+                )
+                .values(reserved_amount=held.c.amount, updated_at=now)
+                .returning(claims.c.id, claims.c.reserved_amount)
+            )
+            reserved += [(row[0], Decimal(row[1])) for row in result]
+        if reserved:
+            self._conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(
+                    rewards_reserved=campaigns.c.rewards_reserved + len(reserved),
+                    amount_reserved=campaigns.c.amount_reserved + sum(a for _, a in reserved),
+                    updated_at=now,
+                )
+            )
+        return [claim_id for claim_id, _ in reserved]
+
+    def release_reservations(self, claim_ids: Sequence[str], *, now: datetime) -> int:
+        """Claims not activated give their reservation back to their campaign; how many did."""
+        if not claim_ids:
+            return 0
+        holding = and_(
+            claims.c.id.in_(list(claim_ids)),
+            claims.c.reserved_amount.is_not(None),
+            claims.c.state.not_in([ClaimState.ACTIVATED.value, ClaimState.COMPLETED.value]),
+        )
+        held = self._conn.execute(
+            lock_for_update(
+                self._conn, select(claims.c.id, claims.c.campaign_id, claims.c.reserved_amount).where(holding)
+            )
+        ).all()
+        if not held:
+            return 0
+        self._conn.execute(
+            update(claims)
+            .where(claims.c.id.in_([row[0] for row in held]))
+            .values(reserved_amount=None, updated_at=now)
+        )
+        for campaign_id in sorted({row[1] for row in held}):
+            given = [Decimal(row[2]) for row in held if row[1] == campaign_id]
+            self._conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(
+                    rewards_reserved=campaigns.c.rewards_reserved - len(given),
+                    amount_reserved=campaigns.c.amount_reserved - sum(given),
+                    updated_at=now,
+                )
+            )
+        return len(held)
 
     def mark_completed(self, campaign_id: int, customer_ids: Sequence[str], *, now: datetime) -> int:
         """Activated claims whose status Optimove accepted become completed (their long polls wake)."""

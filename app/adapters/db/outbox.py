@@ -32,6 +32,7 @@ from app.adapters.db.dialect import insert_ignoring_conflicts, lock_rows_skip_lo
 from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
+from app.domain.campaigns import CampaignMode
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
@@ -175,9 +176,16 @@ class SqlOutbox:
         return eligible
 
     def claim_batch(
-        self, *, now: datetime, limit: int, lease: timedelta, linger: timedelta = timedelta(0)
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        linger: timedelta = timedelta(0),
+        approvals_paused: bool = False,
     ) -> ClaimedBatch | None:
-        """Lease up to `limit` pending rows of the most urgent campaign; None when nothing is due.
+        """Lease up to `limit` pending rows of the most urgent campaign that is not held; None when
+        nothing is due. `approvals_paused` leaves auto campaigns' approvals waiting.
 
         With a `linger`, a campaign's rows wait until the oldest is that old or a full batch is waiting,
         so that under a scarce rate budget each call carries as many statuses as it can.
@@ -204,9 +212,12 @@ class SqlOutbox:
                 .scalar_subquery()
             )
             ready = or_(ripe.exists(), full.exists(), full_pages >= limit)
+        sendable: list[ColumnElement[bool]] = [campaigns.c.hold.is_(None)]
+        if approvals_paused:
+            sendable.append(campaigns.c.mode != CampaignMode.AUTO.value)
         head = self._conn.execute(
             select(campaigns.c.id, due.scalar_subquery())
-            .where(ready)
+            .where(ready, *sendable)
             .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
             .limit(1)
         ).first()

@@ -104,6 +104,14 @@ campaigns = Table(
     _utc_timestamp("ingest_finished_at"),
     _utc_timestamp("approvals_finished_at"),
     Column("error", Text),
+    # Safeguards (issue 11): why the campaign is held (NULL: not held); where its mode came from
+    # (settings, rule:<pattern>, environment; NULL until settled at the first page); the promo code
+    # its rules match; the rewards and amount reserved within max_rewards / max_reward_amount.
+    Column("hold", Text),
+    Column("mode_from", String(160)),
+    Column("promo_code", String(128)),
+    Column("rewards_reserved", BigInteger, nullable=False, server_default=text("0")),
+    Column("amount_reserved", Numeric(18, 4), nullable=False, server_default=text("0")),
 )
 
 campaign_pages = Table(
@@ -206,9 +214,38 @@ campaign_settings = Table(
     Column("kind", String(16)),
     Column("mode", String(16)),
     Column("notes", Text),
+    Column("max_audience", BigInteger),
+    Column("max_rewards", BigInteger),
+    Column("max_reward_amount", Numeric(18, 4)),
     _utc_timestamp("created_at", nullable=False),
     _utc_timestamp("updated_at", nullable=False),
     Column("updated_by", String(64)),
+)
+
+# Defaults by promo code pattern (fnmatch), between a campaign's own settings and the environment.
+settings_rules = Table(
+    "settings_rules",
+    metadata,
+    Column("pattern", String(128), primary_key=True),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("mode", String(16)),
+    Column("max_audience", BigInteger),
+    Column("max_rewards", BigInteger),
+    Column("max_reward_amount", Numeric(18, 4)),
+    Column("notes", Text),
+    Column("updated_by", String(64)),
+    _utc_timestamp("updated_at", nullable=False),
+)
+
+# Global switches every process reads per batch: 'pause' stops validations, activations, approvals.
+service_switches = Table(
+    "service_switches",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("on", Boolean, nullable=False),
+    Column("by", String(64)),
+    _utc_timestamp("at"),
+    Column("reason", Text),
 )
 
 
@@ -258,6 +295,8 @@ claims = Table(
     Column("reward_type", String(64)),
     Column("reward_amount", Numeric(18, 4)),
     Column("granted_amount", Numeric(18, 4)),
+    # The amount held within the campaign's reward limits for this claim (NULL: none held).
+    Column("reserved_amount", Numeric(18, 4)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     # Grant attempts made (counted before each POST), so re-dispatches cannot make them unbounded.
     Column("activation_attempts", Integer, nullable=False, server_default=text("0")),

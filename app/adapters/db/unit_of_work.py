@@ -16,6 +16,7 @@ from app.adapters.db.clients import SqlClients
 from app.adapters.db.console import SqlConsoleAudit, SqlConsoleUsers
 from app.adapters.db.dialect import limit_statement_time
 from app.adapters.db.inbox import SqlInbox
+from app.adapters.db.operator_control import SqlServiceSwitches, SqlSettingsRules
 from app.adapters.db.operator_data import SqlOperatorData
 from app.adapters.db.outbox import SqlOutbox
 from app.adapters.db.reconciliation import SqlReconciliation
@@ -42,6 +43,8 @@ class SqlAlchemyUnitOfWork:
     campaign_settings: SqlCampaignSettings
     console_users: SqlConsoleUsers
     console_audit: SqlConsoleAudit
+    settings_rules: SqlSettingsRules
+    switches: SqlServiceSwitches
     trail: SqlTrail | NoTrail
 
     def __init__(self, engine: Engine, *, trail_enabled: bool = True) -> None:
@@ -65,6 +68,8 @@ class SqlAlchemyUnitOfWork:
         self.campaign_settings = SqlCampaignSettings(conn)
         self.console_users = SqlConsoleUsers(conn)
         self.console_audit = SqlConsoleAudit(conn)
+        self.settings_rules = SqlSettingsRules(conn)
+        self.switches = SqlServiceSwitches(conn)
         self.trail = SqlTrail(conn) if self._trail_enabled else NoTrail()
         return self
 

@@ -137,3 +137,14 @@ def test_without_a_multiprocess_dir_process_bookkeeping_is_a_no_op() -> None:
 )
 def test_webhook_responses_map_to_rejection_reasons(status: int, reason: str | None) -> None:
     assert webhook_rejection_reason(status) == reason
+
+
+def test_a_safeguard_trip_is_counted_by_safeguard_and_an_unknown_one_as_other() -> None:
+    before = _value("promobridge_safeguard_trips_total", safeguard="max_rewards")
+    other = _value("promobridge_safeguard_trips_total", safeguard="other")
+
+    metrics.record_safeguard_trip("safeguard:max_rewards", 3)
+    metrics.record_safeguard_trip("safeguard:whatever", 1)
+
+    assert _value("promobridge_safeguard_trips_total", safeguard="max_rewards") == before + 3
+    assert _value("promobridge_safeguard_trips_total", safeguard="other") == other + 1

@@ -1,7 +1,7 @@
 """page approvals: an auto campaign's approvals queued as one outbox row per page
 
 Revision ID: 0008
-Revises: 0007_customer_trail
+Revises: 0007_operator_control
 Create Date: 2026-11-27 12:00:00.000000
 
 An auto campaign used to queue one outbox row per eligible customer (a million inserts, and as
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007_customer_trail"
+down_revision = "0007_operator_control"  # re-chained when issue11-control merged
 branch_labels = None
 depends_on = None
 
