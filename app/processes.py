@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ import requests
 
 PROMOBRIDGE = [sys.executable, "-m", "app.cli"]
 STOP_GRACE_SECONDS = 10.0
+# After a SIGTERM: time to stop every started process (several stacks, each up to STOP_GRACE_SECONDS).
+SIGTERM_GRACE_SECONDS = 90.0
 
 
 def stop_like_ctrl_c_on_sigterm() -> None:
@@ -33,6 +36,12 @@ def stop_like_ctrl_c_on_sigterm() -> None:
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    # Unwinding stops what the run started; but worker threads that are not daemons (a load
+    # generator's pool still retrying) would keep the interpreter alive after that, so the process
+    # ends by itself once the grace period has passed (seen: a chaos run lingering an hour).
+    deadline = threading.Timer(SIGTERM_GRACE_SECONDS, os._exit, args=(128 + signum,))
+    deadline.daemon = True
+    deadline.start()
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
