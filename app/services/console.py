@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from app.clock import utcnow
@@ -18,6 +19,8 @@ from app.domain.budget import BudgetUsage
 from app.domain.claims import Claim
 from app.domain.console import DONE, REFUSED, AuditEntry, ConsoleUser, may_act
 from app.domain.funnel import TimeBucket
+from app.services import operator_control
+from app.services.campaign_settings import KEEP, Keep, SettingsRefused, set_campaign_settings
 from app.services.claim_recovery import retry_failed
 from app.services.ports import BudgetLedger
 from app.services.reports import CampaignReport, report_in
@@ -30,6 +33,10 @@ RECENT_MINUTES = 15
 RECENT_BATCHES = 20
 RECENT_FAILED = 20
 RETRY_FAILED_CLAIMS = "retry_failed_claims"
+PAUSE = "pause"
+RESUME = "resume"
+RELEASE_CAMPAIGN = "release_campaign"
+CHANGE_SETTINGS = "change_campaign_settings"
 
 
 class ActionRefused(Exception):
@@ -121,6 +128,110 @@ def retry_campaign_failed_claims(
     return retry_failed(
         uow_factory, doorbell, campaign_id=campaign_id, record=record, replayed_by="console", clock=clock
     )
+
+
+def pause_everything(
+    uow_factory: UnitOfWorkFactory,
+    user: ConsoleUser,
+    reason: str | None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> bool:
+    """Turn the global pause on (an operator's action, audited); whether it was off before."""
+    if not may_act(user.role):
+        refuse(uow_factory, user, PAUSE, "promobridge", clock=clock)
+    _, changed = operator_control.pause(uow_factory, by=f"console:{user.name}", reason=reason, clock=clock)
+    detail = {"reason": reason, "changed": changed}
+    record(uow_factory, user, PAUSE, "promobridge", detail=detail, clock=clock)
+    return changed
+
+
+def resume_everything(
+    uow_factory: UnitOfWorkFactory,
+    doorbell: ValidationDoorbell,
+    user: ConsoleUser,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> bool:
+    """Turn the global pause off and wake the waiting claims (audited); whether it was on before."""
+    if not may_act(user.role):
+        refuse(uow_factory, user, RESUME, "promobridge", clock=clock)
+    _, changed = operator_control.resume(uow_factory, doorbell, by=f"console:{user.name}", clock=clock)
+    record(uow_factory, user, RESUME, "promobridge", detail={"changed": changed}, clock=clock)
+    return changed
+
+
+def release_held_campaign(
+    uow_factory: UnitOfWorkFactory,
+    doorbell: ValidationDoorbell,
+    user: ConsoleUser,
+    campaign_id: int,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> bool:
+    """Release a held campaign (audited); False when it was not held."""
+    target = f"campaign {campaign_id}"
+    if not may_act(user.role):
+        refuse(uow_factory, user, RELEASE_CAMPAIGN, target, clock=clock)
+    released = operator_control.release_campaign(
+        uow_factory, doorbell, campaign_id, by=f"console:{user.name}", clock=clock
+    )
+    record(uow_factory, user, RELEASE_CAMPAIGN, target, detail={"released": released}, clock=clock)
+    return released
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsForm:
+    """What the campaign page's settings form asks for: KEEP leaves a field, None clears it."""
+
+    mode: str | Keep | None = KEEP
+    max_audience: int | Keep | None = KEEP
+    max_rewards: int | Keep | None = KEEP
+    max_reward_amount: Decimal | Keep | None = KEEP
+
+    def changed(self) -> dict[str, str | None]:
+        """The fields this form changes, as text for the audit log."""
+        values = {
+            "mode": self.mode,
+            "max_audience": self.max_audience,
+            "max_rewards": self.max_rewards,
+            "max_reward_amount": self.max_reward_amount,
+        }
+        return {name: None if v is None else str(v) for name, v in values.items() if v is not KEEP}
+
+
+def change_campaign_settings(
+    uow_factory: UnitOfWorkFactory,
+    control: operator_control.ControlConfig,
+    user: ConsoleUser,
+    campaign_id: int,
+    form: SettingsForm,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Set a campaign's mode and safeguards (audited, a refusal too); raises SettingsRefused."""
+    target = f"campaign {campaign_id}"
+    if not may_act(user.role):
+        refuse(uow_factory, user, CHANGE_SETTINGS, target, clock=clock)
+    try:
+        set_campaign_settings(
+            uow_factory,
+            campaign_id,
+            updated_by=f"console:{user.name}",
+            mode=form.mode,
+            max_audience=form.max_audience,
+            max_rewards=form.max_rewards,
+            max_reward_amount=form.max_reward_amount,
+            control=control,
+            clock=clock,
+        )
+    except SettingsRefused as exc:
+        detail = {"changes": form.changed(), "why": str(exc)}
+        with uow_factory() as uow:
+            uow.console_audit.add(AuditEntry(clock(), user.name, CHANGE_SETTINGS, target, REFUSED, detail))
+            uow.commit()
+        raise
+    record(uow_factory, user, CHANGE_SETTINGS, target, detail={"changes": form.changed()}, clock=clock)
 
 
 def refuse(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -27,7 +29,9 @@ from app.domain.console import may_act
 from app.domain.trail import is_valid_customer_id
 from app.services import console as console_service
 from app.services import console_users
+from app.services.campaign_settings import KEEP, Keep, SettingsRefused, campaign_settings_view
 from app.services.console_users import LockoutPolicy, SignInRefused
+from app.services.operator_control import UnknownCampaign, pause_state
 from app.services.reports import campaign_reports
 from app.services.trail import customer_trail, render_trail
 from app.web.console.auth import SignInThrottle, end_session, safe_next, signed_in_user, start_session
@@ -49,7 +53,18 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 # What each action route does, as the audit log names it.
-ACTIONS = {"console.retry_failed_claims": console_service.RETRY_FAILED_CLAIMS}
+ACTIONS = {
+    "console.retry_failed_claims": console_service.RETRY_FAILED_CLAIMS,
+    "console.pause": console_service.PAUSE,
+    "console.resume": console_service.RESUME,
+    "console.release_campaign": console_service.RELEASE_CAMPAIGN,
+    "console.campaign_settings": console_service.CHANGE_SETTINGS,
+}
+MAX_PAUSE_REASON_CHARS = 200
+# A limit field left blank keeps the campaign's own value; "none" clears it (the rule or the
+# environment applies again), as `promobridge campaigns set … none` does.
+CLEAR = "none"
+Limit = TypeVar("Limit", int, Decimal)
 
 
 @dataclass
@@ -181,8 +196,42 @@ def sign_out() -> Any:
 
 @console.get("/")
 def campaigns() -> Any:
-    """Every recent campaign: state, mode, deadline and its funnel."""
-    return _page("campaigns.html", reports=campaign_reports(_container().uow, limit=CAMPAIGNS_LISTED))
+    """Every recent campaign: state, mode, deadline and its funnel; the global pause."""
+    container = _container()
+    return _page(
+        "campaigns.html",
+        reports=campaign_reports(container.uow, limit=CAMPAIGNS_LISTED),
+        pause=pause_state(container.uow),
+        can_act=may_act(g.console_user.role),
+    )
+
+
+def _confirmed(what: str) -> tuple[str, int] | None:
+    if request.form.get("confirm") == "yes":
+        return None
+    return _page("error.html", 400, title="Not confirmed", message=f"Tick the box to confirm {what}.")
+
+
+@console.post("/pause")
+def pause() -> Any:
+    """Pause every validation, activation and approval (an operator's action, confirmed, audited)."""
+    if (refusal := _confirmed("the pause")) is not None:
+        return refusal
+    reason = request.form.get("reason", "").strip()[:MAX_PAUSE_REASON_CHARS] or None
+    changed = console_service.pause_everything(_container().uow, g.console_user, reason)
+    flash("promobridge is paused." if changed else "promobridge was already paused.")
+    return redirect(url_for("console.campaigns"))
+
+
+@console.post("/resume")
+def resume() -> Any:
+    """Resume after a pause and wake the waiting claims (an operator's action, confirmed, audited)."""
+    if (refusal := _confirmed("resuming")) is not None:
+        return refusal
+    container = _container()
+    changed = console_service.resume_everything(container.uow, container.validation_doorbell, g.console_user)
+    flash("promobridge resumed." if changed else "promobridge was not paused.")
+    return redirect(url_for("console.campaigns"))
 
 
 @console.get("/live")
@@ -203,11 +252,88 @@ def _activity(campaign_id: int) -> console_service.CampaignActivity:
 
 @console.get("/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int) -> Any:
-    """One campaign: the funnel chart, claims per minute, batches, backlog, budget, failures."""
+    """One campaign: the funnel chart, claims per minute, batches, backlog, budget, failures, and
+    its settings (its own, and what applies with where it comes from)."""
     activity = _activity(campaign_id)
+    container = _container()
+    own, effective, _ = campaign_settings_view(container.uow, campaign_id, container.control)
     return _page(
-        "campaign.html", activity=activity, report=activity.report, can_act=may_act(g.console_user.role)
+        "campaign.html",
+        activity=activity,
+        report=activity.report,
+        own=own,
+        effective=effective,
+        can_act=may_act(g.console_user.role),
     )
+
+
+@console.post("/campaigns/<int:campaign_id>/release")
+def release_campaign(campaign_id: int) -> Any:
+    """Release a held campaign: its approvals go and its claims move (confirmed, audited)."""
+    if (refusal := _confirmed("the release")) is not None:
+        return refusal
+    container = _container()
+    try:
+        released = console_service.release_held_campaign(
+            container.uow, container.validation_doorbell, g.console_user, campaign_id
+        )
+    except UnknownCampaign:
+        abort(404, f"There is no campaign {campaign_id}.")
+    flash(f"Campaign {campaign_id} released." if released else f"Campaign {campaign_id} was not held.")
+    return redirect(url_for("console.campaign", campaign_id=campaign_id))
+
+
+@console.post("/campaigns/<int:campaign_id>/settings")
+def campaign_settings(campaign_id: int) -> Any:
+    """Set a campaign's mode and safeguards (confirmed, audited, refusals too)."""
+    if (refusal := _confirmed("the new settings")) is not None:
+        return refusal
+    _activity(campaign_id)  # 404 for an unknown campaign
+    try:
+        form = console_service.SettingsForm(
+            mode=_mode_field(request.form.get("mode", "")),
+            max_audience=_limit_field("max_audience", int),
+            max_rewards=_limit_field("max_rewards", int),
+            max_reward_amount=_limit_field("max_reward_amount", Decimal),
+        )
+    except ValueError as exc:
+        return _page("error.html", 400, title="Not a valid setting", message=str(exc))
+    container = _container()
+    try:
+        console_service.change_campaign_settings(
+            container.uow, container.control, g.console_user, campaign_id, form
+        )
+    except SettingsRefused as exc:
+        return _page("error.html", 409, title="Settings refused", message=str(exc))
+    changed = ", ".join(f"{k}={'none' if v is None else v}" for k, v in form.changed().items())
+    flash(f"Campaign {campaign_id}: {changed or 'nothing changed'}.")
+    return redirect(url_for("console.campaign", campaign_id=campaign_id))
+
+
+def _mode_field(value: str) -> str | Keep | None:
+    if value in ("", "keep"):
+        return KEEP
+    if value == CLEAR:
+        return None
+    if value in ("claim", "auto"):
+        return value
+    raise ValueError("mode is claim, auto, none (back to the rule or the environment) or left as it is")
+
+
+def _limit_field(name: str, kind: Callable[[str], Limit]) -> Limit | Keep | None:
+    text = request.form.get(name, "").strip()
+    if not text:
+        return KEEP
+    if text.lower() == CLEAR:
+        return None
+    label = name.replace("_", " ")
+    try:
+        value = kind(text)
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"{label} is a number, 'none' to clear it, or blank to keep it") from None
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError(f"{label} is a finite number")
+    return value
 
 
 @console.get("/campaigns/<int:campaign_id>/live")

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -289,6 +290,126 @@ def test_a_customer_search_refuses_bad_ids_and_says_when_nobody_is_known(console
     assert client.get("/console/customers?customer_id=" + "x" * 129).status_code == 400
     assert client.get("/console/customers?customer_id=a%01b").status_code == 400
     assert console.client().get("/console/customers?customer_id=c0").status_code == 302  # signed out
+
+
+def _paused(engine: Engine) -> bool:
+    with reading(engine) as uow:
+        switch = uow.switches.get("pause")
+    return switch is not None and switch.on
+
+
+def test_an_operator_pauses_and_resumes_everything_and_both_are_audited(console: Console) -> None:
+    console.user("otto", Role.OPERATOR)
+    client = console.signed_in("otto")
+    assert 'data-test="pause"' in client.get("/console/").text
+    paused = client.post(
+        "/console/pause",
+        data={"csrf_token": token(client, "/console/"), "confirm": "yes", "reason": "fraud review"},
+    )
+    assert paused.status_code == 302 and _paused(console.engine)
+    page = client.get("/console/").text
+    assert "Paused" in page and "fraud review" in page and 'data-test="resume"' in page
+    resumed = client.post(
+        "/console/resume", data={"csrf_token": token(client, "/console/"), "confirm": "yes"}
+    )
+    assert resumed.status_code == 302 and not _paused(console.engine)
+    assert [(u, a, t, o) for u, a, t, o in _audit(console.engine)[:2]] == [
+        ("otto", "resume", "promobridge", "done"),
+        ("otto", "pause", "promobridge", "done"),
+    ]
+    with reading(console.engine) as uow:
+        assert uow.console_audit.recent(limit=2)[1].detail["reason"] == "fraud review"
+
+
+def test_a_viewer_sees_no_pause_button_and_a_forged_pause_is_refused(console: Console) -> None:
+    console.user("vera", Role.VIEWER)
+    client = console.signed_in("vera")
+    page = client.get("/console/").text
+    assert 'data-test="pause-state"' in page and 'data-test="pause"' not in page
+    forged = client.post("/console/pause", data={"csrf_token": token(client, "/console/"), "confirm": "yes"})
+    assert forged.status_code == 403 and not _paused(console.engine)
+    assert _audit(console.engine)[0] == ("vera", "pause", "/console/pause", "refused")
+
+
+def test_an_operator_releases_a_held_campaign_and_it_is_audited(console: Console) -> None:
+    _failed_claims(console.engine)
+    with writing(console.engine) as uow:
+        assert uow.campaigns.hold(CAMPAIGN, "audience 3,000,000 over max_audience 1,000,000", now=utcnow())
+    console.user("otto", Role.OPERATOR)
+    client = console.signed_in("otto")
+    page = client.get(f"/console/campaigns/{CAMPAIGN}").text
+    assert 'data-test="hold"' in page and 'data-test="release"' in page
+    released = client.post(
+        f"/console/campaigns/{CAMPAIGN}/release",
+        data={"csrf_token": token(client, f"/console/campaigns/{CAMPAIGN}"), "confirm": "yes"},
+    )
+    assert released.status_code == 302
+    with reading(console.engine) as uow:
+        campaign = uow.campaigns.get(CAMPAIGN)
+    assert campaign is not None and campaign.hold is None
+    assert _audit(console.engine)[0] == ("otto", "release_campaign", f"campaign {CAMPAIGN}", "done")
+    assert 'data-test="release"' not in client.get(f"/console/campaigns/{CAMPAIGN}").text
+
+
+def test_an_operator_sets_a_campaigns_safeguards_and_the_page_shows_where_each_applies_from(
+    console: Console,
+) -> None:
+    _failed_claims(console.engine)
+    console.user("otto", Role.OPERATOR)
+    client = console.signed_in("otto")
+    path = f"/console/campaigns/{CAMPAIGN}"
+    saved = client.post(
+        f"{path}/settings",
+        data={
+            "csrf_token": token(client, path),
+            "confirm": "yes",
+            "max_rewards": "50",
+            "max_reward_amount": "25.5",
+        },
+    )
+    assert saved.status_code == 302
+    with reading(console.engine) as uow:
+        own = uow.campaign_settings.get(CAMPAIGN)
+    assert own is not None and (own.max_rewards, own.max_reward_amount) == (50, Decimal("25.5"))
+    assert own.updated_by == "console:otto"
+    page = client.get(path).text
+    assert 'data-test="effective-max_rewards">50<' in page
+    entry = _audit(console.engine)[0]
+    assert entry == ("otto", "change_campaign_settings", f"campaign {CAMPAIGN}", "done")
+    cleared = client.post(
+        f"{path}/settings", data={"csrf_token": token(client, path), "confirm": "yes", "max_rewards": "none"}
+    )
+    assert cleared.status_code == 302
+    with reading(console.engine) as uow:
+        own = uow.campaign_settings.get(CAMPAIGN)
+    assert own is not None and own.max_rewards is None and own.max_reward_amount == Decimal("25.5")
+
+
+def test_bad_or_refused_settings_change_nothing_and_a_refusal_is_audited(console: Console) -> None:
+    _failed_claims(console.engine)  # the campaign has claims: its mode can no longer change
+    console.user("otto", Role.OPERATOR)
+    client = console.signed_in("otto")
+    path = f"/console/campaigns/{CAMPAIGN}"
+    for field, value in (("max_rewards", "lots"), ("max_reward_amount", "NaN"), ("mode", "sometimes")):
+        answer = client.post(
+            f"{path}/settings", data={"csrf_token": token(client, path), "confirm": "yes", field: value}
+        )
+        assert answer.status_code == 400, (field, value)
+    negative = client.post(
+        f"{path}/settings", data={"csrf_token": token(client, path), "confirm": "yes", "max_rewards": "-1"}
+    )
+    mode = client.post(
+        f"{path}/settings", data={"csrf_token": token(client, path), "confirm": "yes", "mode": "auto"}
+    )
+    assert (negative.status_code, mode.status_code) == (409, 409)
+    assert "mode" in mode.text
+    with reading(console.engine) as uow:
+        own = uow.campaign_settings.get(CAMPAIGN)
+        campaign = uow.campaigns.get(CAMPAIGN)
+    assert own is None or (own.max_rewards is None and own.mode is None)
+    assert campaign is not None and campaign.mode.value == "claim"
+    outcomes = [(a, o) for _, a, _, o in _audit(console.engine)[:2]]
+    assert outcomes == [("change_campaign_settings", "refused"), ("change_campaign_settings", "refused")]
 
 
 def test_a_disabled_users_open_session_stops_working(console: Console) -> None:

@@ -9,15 +9,25 @@ import pytest
 from app.domain.budget import BudgetUsage
 from app.domain.claims import ClaimState
 from app.domain.console import DONE, REFUSED, ConsoleUser, Role
+from app.services.campaign_settings import SettingsRefused
 from app.services.console import (
+    CHANGE_SETTINGS,
+    PAUSE,
     RECENT_MINUTES,
+    RESUME,
     RETRY_FAILED_CLAIMS,
     ActionRefused,
+    SettingsForm,
     audit_log,
     campaign_activity,
+    change_campaign_settings,
+    pause_everything,
     record,
+    release_held_campaign,
+    resume_everything,
     retry_campaign_failed_claims,
 )
+from app.services.operator_control import ControlConfig
 from app.services.validation import ValidationDoorbell
 from tests.fakes.clock import T0, FixedClock
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
@@ -130,3 +140,63 @@ def test_the_audit_log_is_newest_first_and_bounded(uow: FakeUnitOfWorkFactory, c
         record(uow, user(Role.OPERATOR), "sign_out", f"session {n}", clock=clock)
         clock.advance(seconds=1)
     assert [entry.target for entry in audit_log(uow, limit=2)] == ["session 2", "session 1"]
+
+
+def test_an_operator_pauses_and_resumes_and_each_is_audited_with_whether_it_changed_anything(
+    uow: FakeUnitOfWorkFactory, clock: FixedClock, doorbell: ValidationDoorbell
+) -> None:
+    otto = user(Role.OPERATOR, "otto")
+    assert pause_everything(uow, otto, "fraud review", clock=clock)
+    assert not pause_everything(uow, otto, None, clock=clock)  # already paused
+    assert resume_everything(uow, doorbell, otto, clock=clock)
+    entries = [(e.action, e.outcome, e.detail.get("changed")) for e in audit_log(uow)]
+    assert entries == [(RESUME, DONE, True), (PAUSE, DONE, False), (PAUSE, DONE, True)]
+
+
+def test_a_viewer_cannot_pause_release_or_change_settings(
+    uow: FakeUnitOfWorkFactory, clock: FixedClock, doorbell: ValidationDoorbell
+) -> None:
+    claim_campaign(uow)
+    vic = user(Role.VIEWER, "vic")
+    with pytest.raises(ActionRefused):
+        pause_everything(uow, vic, None, clock=clock)
+    with pytest.raises(ActionRefused):
+        release_held_campaign(uow, doorbell, vic, CAMPAIGN, clock=clock)
+    with pytest.raises(ActionRefused):
+        change_campaign_settings(
+            uow, ControlConfig(), vic, CAMPAIGN, SettingsForm(max_rewards=5), clock=clock
+        )
+    assert [e.outcome for e in audit_log(uow)] == [REFUSED, REFUSED, REFUSED]
+    with uow() as u:
+        assert u.campaign_settings.get(CAMPAIGN) is None
+        switch = u.switches.get("pause")
+    assert switch is None or not switch.on
+
+
+def test_a_refused_settings_change_is_audited_with_why(uow: FakeUnitOfWorkFactory, clock: FixedClock) -> None:
+    claim_campaign(uow)
+    pending_claims(uow, "alice")  # claims exist: the mode is settled
+    with pytest.raises(SettingsRefused):
+        change_campaign_settings(
+            uow, ControlConfig(), user(Role.OPERATOR), CAMPAIGN, SettingsForm(mode="auto"), clock=clock
+        )
+    (entry,) = audit_log(uow)
+    assert (entry.action, entry.outcome, entry.detail["changes"]) == (
+        CHANGE_SETTINGS,
+        REFUSED,
+        {"mode": "auto"},
+    )
+    assert "mode" in entry.detail["why"]
+
+
+def test_an_operator_sets_a_limit_and_the_audit_names_the_change(
+    uow: FakeUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    claim_campaign(uow)
+    form = SettingsForm(max_rewards=50, max_reward_amount=None)
+    change_campaign_settings(uow, ControlConfig(), user(Role.OPERATOR), CAMPAIGN, form, clock=clock)
+    with uow() as u:
+        own = u.campaign_settings.get(CAMPAIGN)
+    assert own is not None and own.max_rewards == 50 and own.updated_by == "console:dana"
+    (entry,) = audit_log(uow)
+    assert entry.detail["changes"] == {"max_rewards": "50", "max_reward_amount": None}
