@@ -132,6 +132,8 @@ def step_text(event: TrailEvent) -> str:
             idem = "with" if d.get("idempotency_key") else "without"
             claim = d.get("claim_id")
             return f"claimed the reward (claim {claim}) through {via}{key}, {idem} an Idempotency-Key"
+        case steps.CLAIM_REJECTED if d.get("before_grant"):
+            return f"claim rejected before any grant, never reported: {reason_in_words(d.get('reason'))}"
         case steps.CLAIM_REJECTED:
             return f"claim rejected at once, without asking OptiPromo: {reason_in_words(d.get('reason'))}"
         case steps.VALIDATION_ANSWERED if d.get("eligible"):

@@ -8,6 +8,7 @@ retry. Each test saves screenshots under test-artifacts/console/.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -65,6 +66,13 @@ def _signed_in(browser: Browser, stack: Stack, name: str) -> Page:
     page.click("button[type=submit]")
     page.wait_for_url(f"{stack.web_url}/console/")
     return page
+
+
+def _confirm_and_click(page: Page, button: str) -> None:
+    """Tick the confirmation box of the form holding this button, then press it."""
+    form = page.locator("form", has=page.locator(f"[data-test={button}]"))
+    form.locator("input[name=confirm]").check()
+    form.locator(f"[data-test={button}]").click()
 
 
 def _claim(stack: Stack, session: requests.Session, customers: list[str]) -> None:
@@ -133,8 +141,7 @@ def test_an_operator_watches_a_campaign_live_and_retries_its_failed_claims_to_co
         screenshot(page, name, "3-failed-claims")
 
         stack.sim.set_operator_faults(latency_ms=5)  # fixed: now retry from the page
-        page.check("input[name=confirm]")
-        page.click("[data-test=retry-failed]")
+        _confirm_and_click(page, "retry-failed")
         assert "3 failed claim(s)" in page.locator("[data-test=flash]").inner_text()
         wait_until(
             lambda: figures(page).get("reported") == 15, timeout=60, what="the retried claims to complete"
@@ -177,8 +184,71 @@ def test_a_viewer_sees_no_action_and_a_forged_one_is_refused_and_audited(stack: 
         )
         assert forged == 403
 
+        page.goto(f"{stack.web_url}/console/")
+        assert page.locator("[data-test=pause-state]").count() == 1
+        assert page.locator("[data-test=pause]").count() == 0  # a viewer sees the state, not the button
+
         operator = _signed_in(browser, stack, "olga")
         operator.goto(f"{stack.web_url}/console/audit")
         rows = operator.locator("[data-test=audit] tr").all_inner_texts()
         assert any("vic" in r and "retry_failed_claims" in r and "refused" in r for r in rows), rows
         screenshot(operator, name, "2-refusal-in-the-audit-log")
+
+
+def test_an_operator_pauses_sets_a_safeguard_resumes_and_reads_a_customers_trail(stack: Stack) -> None:
+    name = "test_operator_control"
+    eligible = _ready_claim_campaign(stack, 60)
+    _user(stack, "olga", "operator")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {stack.api_key()}"
+
+    def states() -> dict[str, int]:
+        with reading(stack.engine) as uow:
+            return uow.claims.counts_by_state(CLAIM_CAMPAIGN_ID)
+
+    with chromium() as browser:
+        page = _signed_in(browser, stack, "olga")
+        page.fill("input[name=reason]", "fraud review")
+        _confirm_and_click(page, "pause")
+        assert "paused" in page.locator("[data-test=flash]").inner_text()
+        assert "fraud review" in page.locator("[data-test=pause-state]").inner_text()
+        screenshot(page, name, "1-paused")
+
+        _claim(stack, session, eligible[:5])
+        time.sleep(4)  # several validator turns: none may run while paused
+        assert states() == {"pending": 5}
+
+        page.goto(f"{stack.web_url}/console/campaigns/{CLAIM_CAMPAIGN_ID}")
+        page.fill("[data-test=max-rewards]", "3")
+        _confirm_and_click(page, "save-settings")
+        assert "max_rewards=3" in page.locator("[data-test=flash]").inner_text()
+        assert page.locator("[data-test=effective-max_rewards]").inner_text() == "3"
+        screenshot(page, name, "2-safeguard-set")
+
+        page.goto(f"{stack.web_url}/console/")
+        _confirm_and_click(page, "resume")
+        wait_until(
+            lambda: states() == {"completed": 3, "rejected": 2}, timeout=60, what="3 rewarded, 2 stopped"
+        )
+        with reading(stack.engine) as uow:
+            failed = uow.claims.recent_failed(CLAIM_CAMPAIGN_ID, limit=10)
+            stopped = [
+                c for c in (uow.claims.find_by_customer(CLAIM_CAMPAIGN_ID, x) for x in eligible[:5]) if c
+            ]
+        assert not failed
+        refused = next(c for c in stopped if c.state.value == "rejected")
+        assert refused.reason == "safeguard:max_rewards"
+
+        page.goto(f"{stack.web_url}/console/customers")
+        page.fill("input[name=customer_id]", refused.customer_id)
+        page.fill("input[name=campaign_id]", str(CLAIM_CAMPAIGN_ID))
+        page.click("form[data-test=customer-search] button[type=submit]")
+        story = page.locator("[data-test=trail]").inner_text()
+        assert refused.customer_id in story and "max_rewards" in story
+        screenshot(page, name, "3-customer-trail")
+
+        page.goto(f"{stack.web_url}/console/audit")
+        rows = page.locator("[data-test=audit] tr").all_inner_texts()
+        for action in ("pause", "change_campaign_settings", "resume", "view_customer_trail"):
+            assert any("olga" in r and action in r and "done" in r for r in rows), (action, rows)
+        screenshot(page, name, "4-audit-log")

@@ -33,7 +33,7 @@ from app.services.activation import ActivationConfig, activate_validated
 from app.services.claim_recovery import fail_claims, retry_failed
 from app.services.claims import Submission, submit_claim
 from app.services.relay import RelayConfig, relay_once
-from app.services.trail import customer_trail, render_trail, trail_json
+from app.services.trail import customer_trail, render_trail, step_text, trail_json
 from app.services.validation import ValidationConfig, ValidationDoorbell, validate_pending
 from tests.fakes.activators import ScriptedActivator
 from tests.fakes.clock import T0, FixedClock
@@ -370,3 +370,14 @@ def test_reasons_read_in_words_and_unknown_ones_as_they_are() -> None:
     assert (
         reason_in_words("something_new") == "something_new" and reason_in_words(None) == "no reason recorded"
     )
+
+
+def test_a_claim_a_safeguard_stopped_is_told_as_stopped_before_the_grant_not_rejected_at_once() -> None:
+    at = T0
+    stopped = TrailEvent(
+        1, "c", at, CLAIM_REJECTED, {"reason": "safeguard:max_rewards", "before_grant": True}
+    )
+    at_once = TrailEvent(1, "c", at, CLAIM_REJECTED, {"reason": "not_in_audience", "at_once": True})
+    assert "without asking OptiPromo" not in step_text(stopped)
+    assert "before any grant" in step_text(stopped) and "max_rewards" in step_text(stopped)
+    assert "without asking OptiPromo" in step_text(at_once)
