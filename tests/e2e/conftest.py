@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from app.security import fresh_secrets_env
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
 from tests.support.databases import migrated_engine, redis_test_url, throwaway_postgres_database
-from tests.support.sim_control import SimControl
+from tests.support.sim_control import SimControl, expected_scrub_reason
+from tests.support.uow import reading
 
 E2E_REDIS_URL = redis_test_url(11)
 E2E_SECRETS = fresh_secrets_env()  # the simulator below accepts this run's OPTIMOVE_API_KEY
@@ -107,3 +108,22 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
         finally:
             group.stop_all()
             engine.dispose()
+
+
+def ready_claim_campaign(stack: Stack, size: int) -> list[str]:
+    """Register, create and fire the claim campaign; once ingested, its eligible customers' ids."""
+    stack.processes.run("register")
+    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.1, fraud_rate=0.05)
+    stack.sim.fire(CLAIM_CAMPAIGN_ID)
+
+    def ready() -> bool:
+        with reading(stack.engine) as uow:
+            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
+        return campaign is not None and campaign.state.value == "ready"
+
+    wait_until(ready, timeout=60, what="the claim campaign to be ingested")
+    return [
+        c["customer_id"]
+        for c in stack.sim.customers(CLAIM_CAMPAIGN_ID)
+        if expected_scrub_reason(c["attributes"]) is None
+    ]

@@ -16,9 +16,8 @@ import requests
 from playwright.sync_api import Browser, Page
 
 from benchmarks.stack import wait_until
-from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
+from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack, ready_claim_campaign
 from tests.support.browser import chromium, figures, screenshot
-from tests.support.sim_control import expected_scrub_reason
 from tests.support.uow import reading
 
 PASSWORD = "a long and random enough passphrase"
@@ -32,24 +31,6 @@ pytestmark = [
         CONSOLE_REFRESH_SECONDS="1",
     ),
 ]
-
-
-def _ready_claim_campaign(stack: Stack, size: int) -> list[str]:
-    stack.processes.run("register")
-    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.1, fraud_rate=0.05)
-    stack.sim.fire(CLAIM_CAMPAIGN_ID)
-
-    def ready() -> bool:
-        with reading(stack.engine) as uow:
-            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
-        return campaign is not None and campaign.state.value == "ready"
-
-    wait_until(ready, timeout=60, what="the claim campaign to be ingested")
-    return [
-        c["customer_id"]
-        for c in stack.sim.customers(CLAIM_CAMPAIGN_ID)
-        if expected_scrub_reason(c["attributes"]) is None
-    ]
 
 
 def _user(stack: Stack, name: str, role: str) -> str:
@@ -108,7 +89,7 @@ def test_an_operator_watches_a_campaign_live_and_retries_its_failed_claims_to_co
     stack: Stack,
 ) -> None:
     name = "test_operator"
-    eligible = _ready_claim_campaign(stack, 150)
+    eligible = ready_claim_campaign(stack, 150)
     _user(stack, "olga", "operator")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {stack.api_key()}"
@@ -162,7 +143,7 @@ def test_an_operator_watches_a_campaign_live_and_retries_its_failed_claims_to_co
 
 def test_a_viewer_sees_no_action_and_a_forged_one_is_refused_and_audited(stack: Stack) -> None:
     name = "test_viewer"
-    _ready_claim_campaign(stack, 20)
+    ready_claim_campaign(stack, 20)
     _user(stack, "vic", "viewer")
     _user(stack, "olga", "operator")
 
@@ -197,7 +178,7 @@ def test_a_viewer_sees_no_action_and_a_forged_one_is_refused_and_audited(stack: 
 
 def test_an_operator_pauses_sets_a_safeguard_resumes_and_reads_a_customers_trail(stack: Stack) -> None:
     name = "test_operator_control"
-    eligible = _ready_claim_campaign(stack, 60)
+    eligible = ready_claim_campaign(stack, 60)
     _user(stack, "olga", "operator")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {stack.api_key()}"
