@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.security import fresh_secrets_env
+from app.services.reconciliation import ReconcileConfig, reconcile_campaign
 from benchmarks.kill_watch import KillDelay, KillWatch
 from benchmarks.servers import Nemesis, PrivatePostgres, PrivateRedis
 from benchmarks.stack import ProcessGroup, free_port, http_ready, wait_until
@@ -58,6 +61,7 @@ SIMULATOR_RATE_LIMIT = "200/2"
 KILL_DELAY_SLACK_SECONDS = 15.0
 KILL_DELAY_BOUND_SECONDS = float(STACK_SETTINGS["CLAIM_STALE_AFTER_SECONDS"]) + KILL_DELAY_SLACK_SECONDS
 LATE_KILLS = "kills whose claims moved past the bound"
+RECONCILE_DISCREPANCIES = "discrepancies promobridge reconcile finds"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class ChaosReport:
     crashes: list[str] = field(default_factory=list)  # restarted, as the deployment's supervisor would
     reconciler_rounds: int = 0
     unacked_messages: int = 0
+    reconcile_findings: dict[str, int] = field(default_factory=dict)  # kind -> count, the non-zero ones
     converge_seconds: float | None = None
     total_seconds: float = 0.0
     nemesis_injected: dict[str, int] = field(default_factory=dict)  # faults really injected, by kind
@@ -301,6 +306,17 @@ class _Run:
         self.report.nemesis_injected = dict(nemesis.injected)
         self.report.kill_delays = self.kill_watch.finish()
 
+    def _reconcile_discrepancies(self) -> int:
+        """What finance's reconciliation (`promobridge reconcile`) finds once the run converged."""
+        stale = timedelta(seconds=float(STACK_SETTINGS["CLAIM_STALE_AFTER_SECONDS"]))
+        found = reconcile_campaign(
+            SqlAlchemyUnitOfWorkFactory(self.engine), CAMPAIGN_ID, ReconcileConfig(stale_after=stale)
+        )
+        if found is None:
+            return 1  # the campaign itself is missing
+        self.report.reconcile_findings = {f.kind: f.count for f in found.findings if f.count}
+        return found.discrepancies
+
     def check(self, driver: ClaimDriver, broker: PrivateRedis, relay_log: str) -> None:
         """Judge the whole history: the database, the simulator's ledger, the driver's answers, the logs."""
         report = self.report
@@ -321,6 +337,7 @@ class _Run:
             "repeat clicks answered with another claim": driver.mismatches,
             "outbox rows dead-lettered": self._rows(DEAD_SQL)[0][0],
             LATE_KILLS: sum(not kill.within(report.kill_delay_bound) for kill in report.kill_delays),
+            RECONCILE_DISCREPANCIES: self._reconcile_discrepancies(),
         }
         report.submitted, report.client_retries = driver.submitted, dict(driver.retries)
         report.states = dict(Counter(state for state, _ in rows.values()))

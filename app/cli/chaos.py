@@ -188,6 +188,7 @@ def render(report: ChaosReport) -> str:
         f"{'processes that died on their own':<46}{len(report.crashes):>8,}  "
         f"({'; '.join(report.crashes) or 'none'}; restarted, as `restart: unless-stopped` would)",
         f"{'reconciler rounds that re-dispatched claims':<46}{report.reconciler_rounds:>8,}",
+        f"{'promobridge reconcile findings':<46}{_counts(report.reconcile_findings)}",
         f"{'broker messages still unacknowledged':<46}{report.unacked_messages:>8,}  "
         "(held by killed workers: Redis redelivers them only after its visibility timeout)",
         f"{'time to converge after the last fault':<46}{converged:>8}",
