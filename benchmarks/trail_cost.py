@@ -37,6 +37,7 @@ from app.adapters.db.schema import upgrade_database
 from app.adapters.db.tables import campaigns
 from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from app.clock import utcnow
+from app.domain.audience import Candidate, CustomerPage
 from app.domain.campaigns import CampaignMode, CampaignState, NewCampaign
 from app.domain.claims import ClaimRequest
 from app.domain.optimove import CampaignCustomer, PromoStatus, ValidationContext, ValidationResult
@@ -80,10 +81,13 @@ class Audience:
 
     page_size: int
 
-    def get_campaign_customers_page(
+    def get_customer_page(
         self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str] = ()
-    ) -> list[CampaignCustomer]:
-        return _customers(campaign_id, top, offset=skip)
+    ) -> CustomerPage:
+        rows = _customers(campaign_id, top, offset=skip)
+        return CustomerPage.of(
+            Candidate(c.customer_id, c.promo_code, c.action_id, c.attributes) for c in rows
+        )
 
 
 @dataclass

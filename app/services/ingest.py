@@ -169,6 +169,14 @@ def ingest_page(
         flags = uow.operator_data.flags_for(customers.customer_ids) if has_flags else {}
     decided = pipeline.decide_page(customers, flags)
     now = clock()
+    promo_code = _promo_code(customers)
+    if needs_settling(campaign, promo_code):  # its first pages: a rule may match the promo code
+        # In a transaction of its own: the page's transaction must take the campaign row last (its
+        # counters), after the page rows it creates, as every other page's does, or two pages
+        # written at once deadlock (seen: a page retried and fetched again, 106 calls for 101).
+        with uow_factory() as uow:
+            campaign = settle_first_page(uow, config.control, campaign, promo_code, now=now)
+            uow.commit()
     with uow_factory() as uow:
         if not uow.pages.claim(
             campaign_id, page_no, row_count=len(customers), first_customer_id=first_id, now=now
@@ -180,9 +188,6 @@ def ingest_page(
             uow.commit()
             log.error("paging broken", extra={"campaign_id": campaign_id, "page_no": page_no})
             return PageResult("failed_skip_ignored")
-        promo_code = _promo_code(customers)
-        if needs_settling(campaign, promo_code):  # its first pages: a rule may match the promo code
-            campaign = settle_first_page(uow, config.control, campaign, promo_code, now=now)
         counts = uow.audience.write_page(campaign_id, page_no, decided)
         # Only the scrubbed customers have a trail event at ingest: no object for the eligible ones.
         scrubbed = list(decided.scrubbed())
