@@ -50,6 +50,43 @@ class Policy:
         return {}
 
 
+class AttributePolicy(Policy):
+    """A policy that judges one Optimove attribute's value and the customer's operator flags.
+
+    A page is judged once per distinct attribute value (most customers carry the same few values);
+    a customer with operator flags of their own is judged on their own. Subclasses set `attribute`
+    and implement `judge`.
+    """
+
+    attribute: str
+
+    def judge(self, value: str | None, flags: OperatorFlags) -> Verdict:
+        """The verdict for this attribute value and these operator flags."""
+        raise NotImplementedError
+
+    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+        """Judge the candidate's attribute value and operator flags."""
+        return self.judge(candidate.attributes.get(self.attribute), flags)
+
+    def evaluate_page(
+        self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
+    ) -> Sequence[Verdict]:
+        """The same verdicts for a page: judged once per distinct attribute value."""
+        values, ids = page.column(self.attribute), page.customer_ids
+        known: dict[str | None, Verdict] = {}
+        verdicts = []
+        for i in rows:
+            own = flags.get(ids[i]) if flags else None
+            if own is not None:
+                verdicts.append(self.judge(values[i], own))
+                continue
+            verdict = known.get(values[i])
+            if verdict is None:
+                verdict = known[values[i]] = self.judge(values[i], NO_FLAGS)
+            verdicts.append(verdict)
+        return verdicts
+
+
 class PolicyPipeline:
     """Runs the policies in order; the first scrub wins, the last segment assigned wins."""
 

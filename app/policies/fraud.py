@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from app.domain.audience import KEEP, Candidate, CustomerPage, OperatorFlags, Verdict, attribute_flag
-from app.policies.base import NO_FLAGS, Policy
+from app.domain.audience import KEEP, Candidate, OperatorFlags, Verdict, attribute_flag
+from app.policies.base import AttributePolicy
 
 FRAUD_FLAGGED = "fraud_flagged"
 _FLAGGED = Verdict(scrub_reason=FRAUD_FLAGGED)
 
 
-class FraudCheck(Policy):
+class FraudCheck(AttributePolicy):
     """Scrub customers flagged for fraud by the Optimove attribute or by the operator's own data."""
 
     name = "fraud"
@@ -19,29 +17,8 @@ class FraudCheck(Policy):
     def __init__(self, attribute: str = "FraudFlag") -> None:
         self.attribute = attribute
 
-    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
-        """Scrub when either source says fraud."""
-        return self._judge(candidate.attributes.get(self.attribute), flags)
-
-    def evaluate_page(
-        self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
-    ) -> Sequence[Verdict]:
-        """The same verdicts for a page: judged once per distinct attribute value."""
-        values, ids = page.column(self.attribute), page.customer_ids
-        known: dict[str | None, Verdict] = {}
-        verdicts = []
-        for i in rows:
-            own = flags.get(ids[i]) if flags else None
-            if own is not None:
-                verdicts.append(self._judge(values[i], own))
-                continue
-            verdict = known.get(values[i])
-            if verdict is None:
-                verdict = known[values[i]] = self._judge(values[i], NO_FLAGS)
-            verdicts.append(verdict)
-        return verdicts
-
-    def _judge(self, value: str | None, flags: OperatorFlags) -> Verdict:
+    def judge(self, value: str | None, flags: OperatorFlags) -> Verdict:
+        """The verdict for this attribute value and these operator flags."""
         return _FLAGGED if flags.fraud or attribute_flag(value) else KEEP
 
     def evidence(self, candidate: Candidate, flags: OperatorFlags) -> dict[str, object]:
