@@ -227,9 +227,7 @@ def change_campaign_settings(
         )
     except SettingsRefused as exc:
         detail = {"changes": form.changed(), "why": str(exc)}
-        with uow_factory() as uow:
-            uow.console_audit.add(AuditEntry(clock(), user.name, CHANGE_SETTINGS, target, REFUSED, detail))
-            uow.commit()
+        record(uow_factory, user, CHANGE_SETTINGS, target, detail=detail, outcome=REFUSED, clock=clock)
         raise
     record(uow_factory, user, CHANGE_SETTINGS, target, detail={"changes": form.changed()}, clock=clock)
 
@@ -245,9 +243,7 @@ def refuse(
 ) -> None:
     """Audit an action `user` may not take, then raise ActionRefused."""
     entry_detail = {"role": user.role.value, **(detail or {})}
-    with uow_factory() as uow:
-        uow.console_audit.add(AuditEntry(clock(), user.name, action, target, REFUSED, entry_detail))
-        uow.commit()
+    record(uow_factory, user, action, target, detail=entry_detail, outcome=REFUSED, clock=clock)
     log.warning("console action refused", extra={"user": user.name, "action": action, "target": target})
     raise ActionRefused(f"{user.name} is a {user.role.value}: only operators may {action.replace('_', ' ')}")
 
@@ -259,11 +255,12 @@ def record(
     target: str,
     *,
     detail: dict[str, Any] | None = None,
+    outcome: str = DONE,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Audit something a user did that changes no other state (signing out)."""
+    """Audit, in a unit of work of its own, something a user did or was refused."""
     with uow_factory() as uow:
-        uow.console_audit.add(AuditEntry(clock(), user.name, action, target, DONE, detail or {}))
+        uow.console_audit.add(AuditEntry(clock(), user.name, action, target, outcome, detail or {}))
         uow.commit()
 
 
