@@ -57,6 +57,12 @@ class CampaignActivity:
     budget_note: str | None  # why the budget is not shown, when it is not
 
 
+def campaign_exists(uow_factory: UnitOfWorkFactory, campaign_id: int) -> bool:
+    """Whether promobridge knows the campaign (an action's target must exist)."""
+    with uow_factory() as uow:
+        return uow.campaigns.get(campaign_id) is not None
+
+
 def campaign_activity(
     uow_factory: UnitOfWorkFactory,
     ledger: BudgetLedger,

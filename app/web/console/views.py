@@ -240,6 +240,13 @@ def campaigns_live() -> Any:
     return _page("_campaigns_live.html", reports=campaign_reports(_container().uow, limit=CAMPAIGNS_LISTED))
 
 
+def _known_campaign_or_404(campaign_id: int) -> None:
+    """An action's 404 for an unknown campaign, without computing its whole page."""
+    known = 1 <= campaign_id <= MAX_OPTIMOVE_ID  # no such campaign can exist, nor fit the query
+    if not known or not console_service.campaign_exists(_container().uow, campaign_id):
+        abort(404, f"There is no campaign {campaign_id}.")
+
+
 def _activity(campaign_id: int) -> console_service.CampaignActivity:
     activity = None
     if 1 <= campaign_id <= MAX_OPTIMOVE_ID:  # no such campaign can exist, nor fit the query
@@ -288,7 +295,7 @@ def campaign_settings(campaign_id: int) -> Any:
     """Set a campaign's mode and safeguards (confirmed, audited, refusals too)."""
     if (refusal := _confirmed("the new settings")) is not None:
         return refusal
-    _activity(campaign_id)  # 404 for an unknown campaign
+    _known_campaign_or_404(campaign_id)
     try:
         form = console_service.SettingsForm(
             mode=_mode_field(request.form.get("mode", "")),
@@ -348,7 +355,7 @@ def retry_failed_claims(campaign_id: int) -> Any:
     """Replay the campaign's failed claims (an operator's action, confirmed in the form, audited)."""
     if request.form.get("confirm") != "yes":
         return _page("error.html", 400, title="Not confirmed", message="Tick the box to confirm the retry.")
-    _activity(campaign_id)  # 404 for an unknown campaign
+    _known_campaign_or_404(campaign_id)
     container = _container()
     replayed = console_service.retry_campaign_failed_claims(
         container.uow, container.validation_doorbell, g.console_user, campaign_id

@@ -449,6 +449,21 @@ def test_unknown_and_impossible_campaigns_are_404_pages(console: Console) -> Non
         assert answer.status_code == 404 and "text/html" in answer.headers["Content-Type"]
 
 
+def test_an_action_on_an_unknown_campaign_is_a_404_and_changes_nothing(console: Console) -> None:
+    console.user("otto", Role.OPERATOR)
+    client = console.signed_in("otto")
+    for campaign_id in (999, 2**63):
+        for action in ("retry-failed", "settings"):
+            answer = client.post(
+                f"/console/campaigns/{campaign_id}/{action}",
+                data={"csrf_token": token(client, "/console/"), "confirm": "yes", "max_rewards": "5"},
+            )
+            assert answer.status_code == 404, (campaign_id, action)
+    with reading(console.engine) as uow:
+        assert uow.campaign_settings.get(999) is None
+    assert not console.publisher.validations
+
+
 def test_console_pages_forbid_framing_and_foreign_scripts(console: Console) -> None:
     answer = console.client().get("/console/sign-in")
     assert answer.headers["X-Frame-Options"] == "DENY"
