@@ -57,6 +57,11 @@ class CampaignActivity:
     budget_note: str | None  # why the budget is not shown, when it is not
 
 
+def _by(user: ConsoleUser) -> str:
+    """Who changed something, as the operator-control services record it."""
+    return f"console:{user.name}"
+
+
 def campaign_exists(uow_factory: UnitOfWorkFactory, campaign_id: int) -> bool:
     """Whether promobridge knows the campaign (an action's target must exist)."""
     with uow_factory() as uow:
@@ -146,7 +151,7 @@ def pause_everything(
     """Turn the global pause on (an operator's action, audited); whether it was off before."""
     if not may_act(user.role):
         refuse(uow_factory, user, PAUSE, "promobridge", clock=clock)
-    _, changed = operator_control.pause(uow_factory, by=f"console:{user.name}", reason=reason, clock=clock)
+    _, changed = operator_control.pause(uow_factory, by=_by(user), reason=reason, clock=clock)
     detail = {"reason": reason, "changed": changed}
     record(uow_factory, user, PAUSE, "promobridge", detail=detail, clock=clock)
     return changed
@@ -162,7 +167,7 @@ def resume_everything(
     """Turn the global pause off and wake the waiting claims (audited); whether it was on before."""
     if not may_act(user.role):
         refuse(uow_factory, user, RESUME, "promobridge", clock=clock)
-    _, changed = operator_control.resume(uow_factory, doorbell, by=f"console:{user.name}", clock=clock)
+    _, changed = operator_control.resume(uow_factory, doorbell, by=_by(user), clock=clock)
     record(uow_factory, user, RESUME, "promobridge", detail={"changed": changed}, clock=clock)
     return changed
 
@@ -180,7 +185,7 @@ def release_held_campaign(
     if not may_act(user.role):
         refuse(uow_factory, user, RELEASE_CAMPAIGN, target, clock=clock)
     released = operator_control.release_campaign(
-        uow_factory, doorbell, campaign_id, by=f"console:{user.name}", clock=clock
+        uow_factory, doorbell, campaign_id, by=_by(user), clock=clock
     )
     record(uow_factory, user, RELEASE_CAMPAIGN, target, detail={"released": released}, clock=clock)
     return released
@@ -223,7 +228,7 @@ def change_campaign_settings(
         set_campaign_settings(
             uow_factory,
             campaign_id,
-            updated_by=f"console:{user.name}",
+            updated_by=_by(user),
             mode=form.mode,
             max_audience=form.max_audience,
             max_rewards=form.max_rewards,

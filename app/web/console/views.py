@@ -353,8 +353,8 @@ def campaign_live(campaign_id: int) -> Any:
 @console.post("/campaigns/<int:campaign_id>/retry-failed")
 def retry_failed_claims(campaign_id: int) -> Any:
     """Replay the campaign's failed claims (an operator's action, confirmed in the form, audited)."""
-    if request.form.get("confirm") != "yes":
-        return _page("error.html", 400, title="Not confirmed", message="Tick the box to confirm the retry.")
+    if (refusal := _confirmed("the retry")) is not None:
+        return refusal
     _known_campaign_or_404(campaign_id)
     container = _container()
     replayed = console_service.retry_campaign_failed_claims(
