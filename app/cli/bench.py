@@ -8,7 +8,7 @@ import click
 
 from app.procfile import DEFAULT_WORKER_CONCURRENCY
 
-CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f")  # benchmarks.claims.SECTIONS, without importing it
+CLAIMS_SECTIONS = ("a", "b", "c", "d", "e", "f", "g")  # benchmarks.claims.SECTIONS, without importing it
 
 
 @click.group("bench")
@@ -108,7 +108,14 @@ def ingest(
     default=",".join(CLAIMS_SECTIONS),
     show_default=True,
     help="Which sections to run, comma-separated (a: ingress, b: end to end, c: latency, d: rate "
-    "limit, e: one vs two workers, f: HTTP activator).",
+    "limit, e: one vs two workers, f: HTTP activator, g: the trail's cost).",
+)
+@click.option(
+    "--trail-rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bursts with the trail off, and as many on, alternating, in (g).",
 )
 @click.option(
     "--worker-concurrency",
@@ -166,6 +173,7 @@ def ingest(
 def claims_command(
     claims: int,
     sections: str,
+    trail_rounds: int,
     worker_concurrency: int,
     ingress_seconds: float,
     connections: int,
@@ -176,7 +184,8 @@ def claims_command(
     redis_url: str,
     json_path: Path | None,
 ) -> None:
-    """Flow C: every figure of issue 9 from one run (ingress, end to end, latency, limit, scaling, HTTP)."""
+    """Flow C: every figure of issue 9 from one run (ingress, end to end, latency, limit, scaling, HTTP),
+    and the trail's cost (issue 11)."""
     from benchmarks.claims import ClaimsBenchConfig, run_benchmark
 
     limit, _, window = rate_limit.partition("/")
@@ -188,6 +197,7 @@ def claims_command(
     config = ClaimsBenchConfig(
         claims=claims,
         sections=chosen,
+        trail_rounds=trail_rounds,
         worker_concurrency=worker_concurrency,
         ingress_seconds=ingress_seconds,
         connections=connections,

@@ -220,6 +220,9 @@ class ClaimDraft:
     request_hash: str
     correlation_id: str | None
     created_at: datetime
+    # Who sent it, for the customer's trail only: the client's name and the id of the key it presented.
+    client_name: str | None = None
+    key_id: str | None = None
 
     def judged(self, member: AudienceMember | None) -> NewClaim:
         """The claim to store given the customer's audience row: pending with its promo code when

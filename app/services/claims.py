@@ -15,7 +15,6 @@ from datetime import datetime
 from app.clock import utcnow
 from app.domain.campaigns import CampaignState
 from app.domain.claims import Claim, ClaimDraft, ClaimRequest, ClaimState, is_claim_id, new_claim_id
-from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell
 
@@ -83,6 +82,8 @@ def submit_claim(
         request_hash=fingerprint,
         correlation_id=submission.correlation_id,
         created_at=clock(),
+        client_name=submission.client_name,
+        key_id=submission.key_id,
     )
     with uow_factory() as uow:
         if submission.client_id is None and submission.idempotency_key is not None:
@@ -91,7 +92,8 @@ def submit_claim(
             if existing is not None:
                 return SubmittedClaim(existing, created=False)
         # The common case in one step: the campaign, the customer's place in its audience, the
-        # insert. Replays, races and refusals are sorted out when nothing was inserted.
+        # insert and its `claim.received` step on the trail. Replays, races and refusals are sorted
+        # out when nothing was inserted.
         admission = uow.claims.admit(draft, claimable=CLAIMABLE_STATES)
         stored = admission.stored
         if stored is None:  # a replay, the customer's earlier claim, a concurrent request's, or a refusal
@@ -104,11 +106,6 @@ def submit_claim(
                 detail = f"mode {admission.mode}, state {admission.state}"
                 raise CampaignNotClaimable(f"campaign {request.campaign_id} takes no claims ({detail})")
             raise RuntimeError("claim insert conflicted but no conflicting claim was found")
-        uow.trail.append(
-            trail_steps.claim_received(
-                stored, client_name=submission.client_name, key_id=submission.key_id, now=stored.created_at
-            )
-        )
         uow.commit()
     if stored.state == ClaimState.PENDING:
         doorbell.ring(stored.campaign_id, stored.promo_code)

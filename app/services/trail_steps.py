@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from app.domain.audience import Decision, OperatorFlags
-from app.domain.claims import Claim
+from app.domain.claims import Claim, ClaimDraft
 from app.domain.optimove import ValidationResult
 from app.domain.outbox import ClaimedBatch
 from app.domain.rewards import GrantOutcome, RewardGrant
@@ -94,6 +94,11 @@ def claim_received(
         rejected = {"claim_id": claim.id, "reason": claim.reason, "at_once": True}
         events.append(TrailEvent(claim.campaign_id, claim.customer_id, now, CLAIM_REJECTED, rejected))
     return events
+
+
+def claim_admitted(draft: ClaimDraft, stored: Claim) -> list[TrailEvent]:
+    """``claim_received`` for a claim just admitted: its sender is the draft's, its time the row's."""
+    return claim_received(stored, client_name=draft.client_name, key_id=draft.key_id, now=stored.created_at)
 
 
 def validation_answered(

@@ -68,8 +68,9 @@ class ClaimRepository(Protocol):
     def admit(self, draft: ClaimDraft, *, claimable: frozenset[CampaignState]) -> Admission:
         """Read the claim's campaign and, when it is in claim mode and in a `claimable` state, insert
         the claim its customer's audience row decides (``ClaimDraft.judged``) unless one exists for its
-        (campaign, customer) or (client, idempotency key). The hot path of a claim: one statement
-        where the database allows it."""
+        (campaign, customer) or (client, idempotency key); with the claim stored, its
+        ``trail_steps.claim_received`` steps go on the trail (when the unit of work keeps one). The
+        hot path of a claim: one statement where the database allows it."""
         ...
 
     def lease_pending(
@@ -632,6 +633,9 @@ class ConsoleAuditRepository(Protocol):
 
 class TrailRepository(Protocol):
     """Every step of every (campaign, customer), append-only: written with the work, read per customer."""
+
+    # Whether what is appended is kept (False: TRAIL_ENABLED=false, appends are dropped).
+    recording: bool
 
     def append(self, events: Sequence[TrailEvent]) -> None:
         """Append the events in one statement (a COPY for a big batch); nothing for none."""

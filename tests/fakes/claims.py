@@ -23,6 +23,8 @@ from app.domain.claims import (
     check_transition,
 )
 from app.domain.funnel import ClaimFunnel, TimeBucket
+from app.services.trail_steps import claim_admitted
+from app.services.unit_of_work import TrailRepository
 from tests.fakes.audience import AudienceRow
 from tests.fakes.campaigns import CampaignRow
 from tests.fakes.tables import Table, TableView, json_column, json_value, numeric_column
@@ -91,10 +93,12 @@ class FakeClaims:
         rows: TableView[str, ClaimRow],
         campaigns: TableView[int, CampaignRow],
         audience: TableView[tuple[int, str], AudienceRow],
+        trail: TrailRepository,
     ) -> None:
         self._rows = rows
         self._campaigns = campaigns
         self._audience = audience
+        self._trail = trail
 
     def get(self, claim_id: str) -> Claim | None:
         """One claim."""
@@ -149,6 +153,8 @@ class FakeClaims:
             return admission
         member = self._audience.get((draft.campaign_id, draft.customer_id))
         stored = self.add(draft.judged(member.to_member() if member is not None else None))
+        if stored is not None:
+            self._trail.append(claim_admitted(draft, stored))
         return Admission(campaign.mode, campaign.state, stored)
 
     def lease_pending(

@@ -54,6 +54,8 @@ def status_calls_table() -> Table[int, StatusCallRow]:
 class FakeTrail:
     """The trail in memory (see ``app.services.unit_of_work.TrailRepository``)."""
 
+    recording = True
+
     def __init__(
         self,
         rows: TableView[int, TrailRow],

@@ -107,7 +107,13 @@ class FakeUnitOfWork:
         db = self.db
         claims, campaigns = tx.view(db.claims), tx.view(db.campaigns)
         audience = tx.view(db.campaign_audience)
-        self.claims = FakeClaims(claims, campaigns, audience)
+        self.trail = FakeTrail(
+            tx.view(db.trail_events),
+            tx.view(db.status_calls),
+            tx.view(db.outbox),
+            tx.view(db.campaign_audience),
+        )
+        self.claims = FakeClaims(claims, campaigns, audience, self.trail)
         self.campaigns = FakeCampaigns(campaigns)
         self.pages = FakePages(tx.view(db.campaign_pages), campaigns)
         self.audience = FakeAudience(audience)
@@ -129,12 +135,6 @@ class FakeUnitOfWork:
         self.console_audit = FakeConsoleAudit(tx.view(db.console_audit))
         self.settings_rules = FakeSettingsRules(tx.view(db.settings_rules))
         self.switches = FakeServiceSwitches(tx.view(db.service_switches))
-        self.trail = FakeTrail(
-            tx.view(db.trail_events),
-            tx.view(db.status_calls),
-            tx.view(db.outbox),
-            tx.view(db.campaign_audience),
-        )
         return self
 
     def __exit__(

@@ -6,28 +6,36 @@ kept in its own module so that the trail reads in one place.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from app.adapters.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.outbox import ClaimedBatch
 from app.domain.trail import (
     CALL_AMBIGUOUS,
     CALL_SENT,
     CLAIM_RECEIVED,
+    CLAIM_REJECTED,
     STATUS_SENT,
     VALIDATION_ANSWERED,
     StatusCall,
     StatusRecord,
     TrailEvent,
 )
+from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork
 from tests.integration.test_unit_of_work_contract import (
+    CLAIMABLE,
     LEASE,
     T0,
     Backend,
     _backend,
     add_campaigns,
+    decision,
+    draft,
     ingested_pages,
     new_campaign,
     reading,
@@ -187,3 +195,48 @@ def test_a_customer_approved_with_their_page_is_told_by_the_pages_row_and_its_la
     assert (
         waiting is not None and waiting.sent_at is None and waiting.sends == 0 and waiting.last_call is None
     )
+
+
+def test_an_admitted_claim_puts_its_received_steps_on_the_trail_in_the_same_unit_of_work(
+    backend: Backend,
+) -> None:
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM, state=CampaignState.READY))
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("alice", segment="gold"), decision("bob", eligible=False)])
+    drafts = {
+        "alice": replace(draft("alice", key="k-1"), client_name="shop", key_id="key-7"),
+        "bob": draft("bob", client_id=None),
+        "carol": replace(draft("carol"), client_name="ünï\tab\tcode", key_id=None),
+    }
+    with writing(backend) as uow:
+        stored = {name: uow.claims.admit(d, claimable=CLAIMABLE).stored for name, d in drafts.items()}
+        assert uow.claims.admit(draft("alice"), claimable=CLAIMABLE).stored is None  # her place is taken
+    with reading(backend) as uow:
+        told = {name: uow.trail.for_customer(name, limit=10) for name in drafts}
+    for name, claim in stored.items():
+        assert claim is not None
+        # The statement that admits says what trail_steps says, step for step, in that order.
+        assert told[name] == trail_steps.claim_admitted(drafts[name], claim), name
+    assert [e.step for e in told["bob"]] == [CLAIM_RECEIVED, CLAIM_REJECTED]
+    assert told["bob"][1].details == {
+        "claim_id": stored["bob"].id,
+        "reason": "scrubbed:no_consent",
+        "at_once": True,
+    }  # type: ignore[union-attr]
+    assert told["alice"][0].details["client"] == "shop" and told["alice"][0].details["segment"] == "gold"
+
+
+@pytest.mark.parametrize("engine_name", ["pg_engine", "sqlite_engine"])
+def test_with_the_trail_off_an_admitted_claim_leaves_no_step(
+    engine_name: str, request: pytest.FixtureRequest
+) -> None:
+    engine = request.getfixturevalue(engine_name)
+    backend = Backend(engine_name, SqlAlchemyUnitOfWorkFactory(engine, trail_enabled=False), engine=engine)
+    add_campaigns(backend, new_campaign(1, mode=CampaignMode.CLAIM, state=CampaignState.READY))
+    with writing(backend) as uow:
+        uow.audience.write_page(1, 0, [decision("alice")])
+    with writing(backend) as uow:
+        assert uow.claims.admit(draft("alice"), claimable=CLAIMABLE).stored is not None
+        assert uow.claims.admit(draft("dave"), claimable=CLAIMABLE).stored is not None
+    with SqlAlchemyUnitOfWorkFactory(engine)() as uow:
+        assert uow.trail.for_customer("alice", limit=10) == uow.trail.for_customer("dave", limit=10) == []

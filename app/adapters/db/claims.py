@@ -28,6 +28,7 @@ from app.adapters.db.dialect import (
 )
 from app.adapters.db.notifications import notify_claims_final
 from app.adapters.db.tables import campaigns, claims
+from app.adapters.db.trail import NoTrail, SqlTrail
 from app.clock import as_utc
 from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.claims import (
@@ -45,6 +46,8 @@ from app.domain.claims import (
     check_transition,
 )
 from app.domain.funnel import ClaimFunnel, TimeBucket
+from app.domain.trail import CLAIM_RECEIVED, CLAIM_REJECTED
+from app.services.trail_steps import claim_admitted
 
 MAX_REASON_CHARS = 255
 _AMOUNT = Numeric(18, 4)
@@ -55,7 +58,9 @@ LIVE_STATES = (ClaimState.PENDING, ClaimState.VALIDATING, ClaimState.VALIDATED)
 # endpoint's transaction is this statement and its COMMIT. Written as driver SQL: it runs once per
 # claim request, and building and compiling a Core INSERT with RETURNING cost more CPU than the
 # database spends on it. Exactly one row comes back: the campaign's mode and state (NULL when it
-# is unknown) and the stored claim (NULL when nothing was inserted).
+# is unknown) and the stored claim (NULL when nothing was inserted). With the trail on, the stored
+# claim's steps (``trail_steps.claim_received``, said in SQL: the received step, then the rejection
+# when it was rejected at once) are appended by the same statement: no round trip of their own.
 _ADMIT_SQL = """
 WITH campaign AS (
     SELECT mode, state FROM campaigns WHERE id = %(campaign_id)s
@@ -82,6 +87,22 @@ WITH campaign AS (
     WHERE campaign.mode = %(claim_mode)s AND campaign.state IN %(claimable)s
     ON CONFLICT DO NOTHING
     RETURNING *
+), trail AS (
+    INSERT INTO trail_events (campaign_id, customer_id, at, step, details)
+    SELECT stored.campaign_id, stored.customer_id, stored.created_at, step.name, step.details
+    FROM stored CROSS JOIN LATERAL (VALUES
+        (1, %(received_step)s, jsonb_build_object(
+            'claim_id', stored.id, 'source', stored.source, 'client_id', stored.client_id,
+            'client', CAST(%(client_name)s AS TEXT), 'key_id', CAST(%(key_id)s AS TEXT),
+            'idempotency_key', stored.idempotency_key IS NOT NULL, 'request_id', stored.correlation_id,
+            'promo_code', stored.promo_code, 'segment', stored.segment
+        )),
+        (2, %(rejected_step)s, CASE WHEN stored.reason IS NOT NULL THEN jsonb_build_object(
+            'claim_id', stored.id, 'reason', stored.reason, 'at_once', TRUE
+        ) END)
+    ) AS step (n, name, details)
+    WHERE %(record_trail)s AND step.details IS NOT NULL
+    ORDER BY step.n
 )
 SELECT campaign.mode AS campaign_mode, campaign.state AS campaign_state, stored.*
 FROM (SELECT 1) AS one LEFT JOIN campaign ON TRUE LEFT JOIN stored ON TRUE
@@ -121,8 +142,10 @@ def _claim(row: Any) -> Claim:
 class SqlClaims:
     """The claim repository on one connection (see ``app.services.unit_of_work.ClaimRepository``)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, trail: SqlTrail | NoTrail | None = None) -> None:
         self._conn = conn
+        # Where admit() puts a new claim's steps (its unit of work's trail; none by default).
+        self._trail: SqlTrail | NoTrail = trail if trail is not None else NoTrail()
 
     def get(self, claim_id: str) -> Claim | None:
         """One claim."""
@@ -204,6 +227,11 @@ class SqlClaims:
             "created_at": draft.created_at,
             "claim_mode": CampaignMode.CLAIM.value,
             "claimable": tuple(sorted(state.value for state in claimable)),
+            "record_trail": self._trail.recording,
+            "received_step": CLAIM_RECEIVED,
+            "rejected_step": CLAIM_REJECTED,
+            "client_name": draft.client_name,
+            "key_id": draft.key_id,
         }
         row = self._conn.exec_driver_sql(_ADMIT_SQL, parameters).mappings().one()
         mode, state = row["campaign_mode"], row["campaign_state"]
@@ -226,7 +254,10 @@ class SqlClaims:
         if not admission.takes_claims(claimable):
             return admission
         member = SqlAudience(self._conn).member(draft.campaign_id, draft.customer_id)
-        return Admission(admission.mode, admission.state, self.add(draft.judged(member)))
+        stored = self.add(draft.judged(member))
+        if stored is not None:
+            self._trail.append(claim_admitted(draft, stored))
+        return Admission(admission.mode, admission.state, stored)
 
     def lease_pending(
         self, *, campaign_id: int, promo_code: str | None, limit: int, lease: timedelta, now: datetime

@@ -72,6 +72,8 @@ def _utc(value: datetime) -> datetime:
 class SqlTrail:
     """The trail repository on one connection (see ``app.services.unit_of_work.TrailRepository``)."""
 
+    recording = True  # what is appended is kept
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
@@ -212,6 +214,8 @@ class SqlTrail:
 
 class NoTrail:
     """A trail that records nothing (TRAIL_ENABLED=false): reads find no event."""
+
+    recording = False
 
     def append(self, events: Sequence[TrailEvent]) -> None:
         """Record nothing."""

@@ -55,7 +55,6 @@ class SqlAlchemyUnitOfWork:
     def __enter__(self) -> Self:
         conn = self._engine.connect()
         self._conn = conn
-        self.claims = SqlClaims(conn)
         self.campaigns = SqlCampaigns(conn)
         self.pages = SqlPages(conn)
         self.audience = SqlAudience(conn)
@@ -71,6 +70,7 @@ class SqlAlchemyUnitOfWork:
         self.settings_rules = SqlSettingsRules(conn)
         self.switches = SqlServiceSwitches(conn)
         self.trail = SqlTrail(conn) if self._trail_enabled else NoTrail()
+        self.claims = SqlClaims(conn, self.trail)  # admit() puts a new claim's steps on the trail
         return self
 
     def __exit__(
