@@ -21,6 +21,7 @@ from benchmarks.claims.pipeline import run_end_to_end, run_paced, run_scaling
 from benchmarks.claims.report import SectionResult, render
 from benchmarks.claims.runs import ClaimRunner
 from benchmarks.claims.stack import WEB_WORKERS, BenchStack, Pipeline
+from benchmarks.claims.trail import run_trail_cost
 from benchmarks.stack import throwaway_postgres_database
 
 Say = Callable[[str], None]
@@ -31,6 +32,7 @@ SECTION_RUNNERS: dict[str, Callable[[Context], SectionResult]] = {
     "d": run_budget,
     "e": run_scaling,
     "f": run_http_activator,
+    "g": run_trail_cost,
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from app.procfile import DEFAULT_WORKER_CONCURRENCY
 
-SECTIONS = ("a", "b", "c", "d", "e", "f")
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g")
 SECTION_TITLES = {
     "a": "POST /v1/claims beside the ingress skeleton, with and without 50 long polls",
     "b": "end-to-end claims/s beside the bare no-op chain and the naive per-claim pipeline",
@@ -15,6 +15,7 @@ SECTION_TITLES = {
     "d": "claims/s under the shared rate limit beside the ceiling it allows",
     "e": "end-to-end claims/s with one worker process and with two",
     "f": "the HTTP reward activator against an operator endpoint answering in ~20 ms",
+    "g": "the customers' trail: end-to-end claims/s with TRAIL_ENABLED on beside off (issue 11)",
 }
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -44,6 +45,8 @@ class ClaimsBenchConfig:
     operator_latency_ms: float = 20.0
     grant_failure_rate: float = 0.05
     retry_backoff_base_seconds: float = 0.5
+    # (g) bursts with the trail off and on, alternating off, on, on, off, …: this many of each
+    trail_rounds: int = 3
     final_timeout_seconds: float = 900.0
     prefer_wrk: bool = True  # False: the Python load generator even where wrk is installed
 

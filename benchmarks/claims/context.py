@@ -16,6 +16,7 @@ Say = Callable[[str], None]
 INGRESS, BURST, PACED, BUDGET = 9101, 9102, 9103, 9104
 ONE_WORKER, TWO_WORKERS, HTTP_ACTIVATOR, HTTP_FAILING = 9105, 9106, 9107, 9108
 NAIVE = 9110  # the naive pipeline's campaign: in the simulator only, promobridge never hears of it
+TRAIL_ROUNDS_FROM = 9120  # (g): one campaign per burst, 9120, 9121, …
 
 
 @dataclass
@@ -54,4 +55,6 @@ def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int
         sizes[ONE_WORKER] = sizes[TWO_WORKERS] = claims
     if "f" in chosen:
         sizes[HTTP_ACTIVATOR] = sizes[HTTP_FAILING] = claims
+    if "g" in chosen:
+        sizes |= {TRAIL_ROUNDS_FROM + n: claims for n in range(2 * config.trail_rounds)}
     return sizes

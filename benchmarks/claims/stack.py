@@ -130,11 +130,22 @@ class BenchStack:
         )
         sim_args = ["--port", str(self.sim_port), "--no-rate-limit", "--api-key", self.api_key_for_simulator]
         self.group.start("simulator", ["simulator", *sim_args, "--operator-latency-ms", "0"])
-        self.group.start("web", ["web", "--port", str(self.web_port), "--workers", str(WEB_WORKERS)])
+        self._start_web()
         wait_until(http_ready(f"{self.sim_url}/_sim/state"), timeout=30, what="the simulator")
-        wait_until(http_ready(f"{self.web_url}/healthz"), timeout=30, what="the web app")
         self.group.run("register")
         self.api_key = self.client_key("bench")
+
+    def restart_with(self, settings: dict[str, str]) -> None:
+        """Stop the pipeline and the web, set `settings` in every process's environment, start the web
+        again on its port (the pipeline starts at the next `run_pipeline`)."""
+        self.stop_pipeline()
+        self._stop("web")
+        self.group.env.update(settings)
+        self._start_web()
+
+    def _start_web(self) -> None:
+        self.group.start("web", ["web", "--port", str(self.web_port), "--workers", str(WEB_WORKERS)])
+        wait_until(http_ready(f"{self.web_url}/healthz"), timeout=30, what="the web app")
 
     def client_key(self, name: str) -> str:
         """A new client API key with a limit the benchmark never reaches."""

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from app.cli.bench import CLAIMS_SECTIONS
 from benchmarks.claims.budget import steady_rate
-from benchmarks.claims.config import ClaimsBenchConfig
+from benchmarks.claims.config import SECTIONS, ClaimsBenchConfig
+from benchmarks.claims.context import BURST, TRAIL_ROUNDS_FROM, campaign_sizes
 from benchmarks.claims.cpu import MACHINE, OTHERS, CpuReport
 from benchmarks.claims.load import PythonLoad, WrkLoad, load_generator
 from benchmarks.claims.pipeline import scaling_verdict
 from benchmarks.claims.report import Row, SectionResult, Target
 from benchmarks.claims.stack import Pipeline
+from benchmarks.claims.trail import trail_order
 
 
 def test_the_ceiling_of_issue_9_is_about_100_claims_a_second_with_20_contexts_a_call() -> None:
@@ -130,3 +133,21 @@ def test_wrk_is_used_when_it_is_installed(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert isinstance(load_generator(16, prefer_wrk=True, warn=warnings.append), WrkLoad)
     assert isinstance(load_generator(16, prefer_wrk=False, warn=warnings.append), PythonLoad)
     assert warnings == []
+
+
+def test_the_trail_bursts_alternate_off_on_on_off_so_both_sides_meet_the_same_drift() -> None:
+    assert trail_order(1) == [False, True]
+    assert trail_order(3) == [False, True, True, False, False, True]
+    assert trail_order(4).count(True) == trail_order(4).count(False) == 4
+
+
+def test_the_trail_section_claims_on_a_campaign_of_its_own_per_burst() -> None:
+    config = ClaimsBenchConfig(sections=("b", "g"), trail_rounds=2, claims=500)
+    sizes = campaign_sizes(config, ingress_audience=0)
+    bursts = [campaign for campaign in sizes if campaign >= TRAIL_ROUNDS_FROM]
+    assert len(bursts) == 4 and all(sizes[c] == 500 for c in bursts)
+    assert BURST in sizes and BURST not in bursts
+
+
+def test_the_command_line_offers_exactly_the_benchmarks_sections() -> None:
+    assert CLAIMS_SECTIONS == SECTIONS
