@@ -6,7 +6,8 @@ throwaway PostgreSQL database and a Redis database, then prints, side by side:
     indexed table in the same run (the floor of what PostgreSQL itself costs);
   * the worker's peak memory for a small and a large audience (it must not grow with the size);
   * with the rate limit on, the time from webhook to the last approval sent, beside the floor
-    the limit allows (calls needed ÷ limit per second).
+    the limit allows (calls needed ÷ limit per second);
+  * the customers' trail: customers/s with TRAIL_ENABLED on beside off, runs alternating.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from sqlalchemy import Engine, create_engine, text
 from app.adapters.db.campaigns import SqlCampaigns
 from app.domain.campaigns import Campaign
 from app.security import fresh_secrets_env
+from benchmarks.alternation import off_on_order
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
 
@@ -57,6 +60,9 @@ class IngestBenchConfig:
     rate_limit: int = 50
     rate_window_seconds: float = 10.0
     limited_customers: int | None = None  # defaults to `customers`
+    # The trail's cost: this many campaigns of `small_customers` with TRAIL_ENABLED off and as many on,
+    # one worker process, alternating off, on, on, off, … (0: not measured)
+    trail_rounds: int = 3
 
 
 @dataclass
@@ -96,6 +102,13 @@ class BenchResult:
     limited: CampaignRun | None = None
     limited_floor_seconds: float = 0.0
     limited_calls_needed: tuple[int, int] = (0, 0)  # pages, status updates
+    trail_runs: list[tuple[bool, CampaignRun]] = field(default_factory=list)  # (trail on?, run), in order
+
+    def trail_medians(self) -> tuple[float, float]:
+        """Median customers/s ingested with the trail on, and off."""
+        on = [run.ingest_rate for trail, run in self.trail_runs if trail]
+        off = [run.ingest_rate for trail, run in self.trail_runs if not trail]
+        return statistics.median(on), statistics.median(off)
 
     def large_run(self, workers: int) -> CampaignRun | None:
         """The large audience's run with this many worker processes."""
@@ -257,6 +270,17 @@ def run_benchmark(config: IngestBenchConfig, say: Say = print) -> BenchResult:
             result.copy_rows_per_second = _bare_copy_rate(
                 engine, campaign_id=_last_campaign_id(engine), say=say
             )
+            for n, trail in enumerate(off_on_order(config.trail_rounds)):
+                say(
+                    f"the trail's cost: run {n + 1} of {2 * config.trail_rounds}, TRAIL_ENABLED="
+                    f"{'true' if trail else 'false'}, {_workers_text(1, config)}"
+                )
+                group.env["TRAIL_ENABLED"] = "true" if trail else "false"
+                pids = _start_pipeline(group, config, limiter=False, workers=1)
+                run = _run_campaign(engine, sim, pids, config.small_customers, 1, say, others(group))
+                result.trail_runs.append((trail, run))
+                _stop_pipeline(group, 1, config)
+            group.env.pop("TRAIL_ENABLED", None)
 
             best = counts[-1]
             say(
@@ -453,6 +477,7 @@ TARGET_ONE_WORKER = 0.5  # of the bare COPY, with one worker process
 TARGET_BEST = 0.8  # of the bare COPY, with the best worker count
 TARGET_MEMORY = 1.10  # peak at the large audience over the small one
 TARGET_LIMITED = 1.1  # webhook → last approval over the floor
+TARGET_TRAIL = 0.9  # issue 11: the trail makes ingest at most 10 % slower
 
 
 def _verdict(ok: bool) -> str:
@@ -513,6 +538,18 @@ def render(result: BenchResult, config: IngestBenchConfig) -> str:
             f"{f'{limited.page_calls} / {limited.status_calls} / {limited.rate_limited}':>14}"
             f"{f'{pages} / {statuses} / 0':>14}  (needed)",
             f"{'  customers approved (once) / eligible / approved twice':<60}{once:>28}",
+        ]
+    if result.trail_runs:
+        on, off = result.trail_medians()
+        ratio = on / off if off else 0.0
+        label = f"customers/s ingested, trail on vs off, {config.small_customers:,} (medians)"
+        order = ", ".join(
+            f"{'on' if trail else 'off'} {run.ingest_rate:,.0f}" for trail, run in result.trail_runs
+        )
+        lines += [
+            f"{label:<60}{on:>14,.0f}{off:>14,.0f}{ratio:>8.2f}  >= {TARGET_TRAIL}  "
+            f"{_verdict(ratio >= TARGET_TRAIL)}",
+            f"  (baseline: TRAIL_ENABLED=false; 1 worker process, runs in this order: {order})",
         ]
     for run in (large, result.large_run(max(config.worker_processes)), result.limited):
         if run is not None and run.cpu:

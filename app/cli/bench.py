@@ -29,6 +29,13 @@ def bench_group() -> None:
     help="A smaller audience run first, to show memory does not grow with the audience.",
 )
 @click.option("--limited-customers", type=click.IntRange(min=1), help="Audience of the rate-limited run.")
+@click.option(
+    "--trail-rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Campaigns of --small-customers with the trail off, and as many on, alternating (0: none).",
+)
 @click.option("--page-size", default=10_000, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--rate-limit", default="50/10", show_default=True, help="LIMIT/WINDOW_SECONDS for phase 2.")
 @click.option(
@@ -59,6 +66,7 @@ def ingest(
     customers: int,
     small_customers: int,
     limited_customers: int | None,
+    trail_rounds: int,
     page_size: int,
     rate_limit: str,
     workers: str,
@@ -87,6 +95,7 @@ def ingest(
         rate_limit=int(limit),
         rate_window_seconds=float(window),
         limited_customers=limited_customers,
+        trail_rounds=trail_rounds,
         worker_processes=tuple(int(part) for part in counts),
         worker_pool=worker_pool,
         worker_threads=worker_threads,

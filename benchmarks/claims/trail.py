@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 
+from benchmarks.alternation import off_on_order
 from benchmarks.claims.config import SECTION_TITLES
 from benchmarks.claims.context import TRAIL_ROUNDS_FROM, Context
 from benchmarks.claims.report import Row, SectionResult, Target
@@ -20,16 +21,11 @@ from benchmarks.claims.stack import Pipeline
 MOST_SLOWDOWN = 0.10  # issue 11: the trail makes the flow at most 10 % slower
 
 
-def trail_order(rounds: int) -> list[bool]:
-    """Trail on (True) or off for each burst: off, on, on, off, … (`rounds` of each)."""
-    return [n % 4 in (1, 2) for n in range(2 * rounds)]
-
-
 def run_trail_cost(ctx: Context) -> SectionResult:
     """Run the alternating bursts; compare the medians."""
     config, stack = ctx.config, ctx.stack
     ran: list[tuple[bool, ClaimsRun]] = []
-    for n, on in enumerate(trail_order(config.trail_rounds)):
+    for n, on in enumerate(off_on_order(config.trail_rounds)):
         ctx.say(f"  burst {n + 1} of {2 * config.trail_rounds}: trail {'on' if on else 'off'} (restarting) …")
         stack.restart_with({"TRAIL_ENABLED": "true" if on else "false"})
         stack.run_pipeline(Pipeline())

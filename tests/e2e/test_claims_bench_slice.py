@@ -55,3 +55,23 @@ def test_the_claims_benchmark_slice_prints_sections_b_and_d_and_completes_every_
     assert set(written["sections"]) == {"b", "d"} and written["config"]["claims"] == config.claims
     assert any("chains done" in line or "chains/s" in line for line in progress)  # progress was shown
     assert elapsed < 60, f"the slice took {elapsed:.0f} s:\n" + "\n".join(progress)
+
+
+def test_the_trail_section_runs_a_burst_with_the_trail_off_then_on_and_compares_them() -> None:
+    config = ClaimsBenchConfig(
+        claims=100, sections=("g",), trail_rounds=1, redis_url=SLICE_REDIS_URL, final_timeout_seconds=40
+    )
+    progress: list[str] = []
+    report = run_benchmark(config, say=progress.append)
+    trail = report.section("g")
+
+    assert len(trail.figures["off_claims_per_second"]) == len(trail.figures["on_claims_per_second"]) == 1
+    assert all(
+        rate > 0 for rate in trail.figures["off_claims_per_second"] + trail.figures["on_claims_per_second"]
+    )
+    assert {"trail_on_vs_off", "p99_seconds"} == {row.key for row in trail.rows}
+    assert "(target >= 0.9)" in report.render()
+    assert [line for line in progress if "trail" in line and "restarting" in line] == [
+        "  burst 1 of 2: trail off (restarting) …",
+        "  burst 2 of 2: trail on (restarting) …",
+    ]

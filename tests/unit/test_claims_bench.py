@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.cli.bench import CLAIMS_SECTIONS
+from benchmarks.alternation import off_on_order
 from benchmarks.claims.budget import steady_rate
 from benchmarks.claims.config import SECTIONS, ClaimsBenchConfig
 from benchmarks.claims.context import BURST, TRAIL_ROUNDS_FROM, campaign_sizes
@@ -16,7 +17,6 @@ from benchmarks.claims.load import PythonLoad, WrkLoad, load_generator
 from benchmarks.claims.pipeline import scaling_verdict
 from benchmarks.claims.report import Row, SectionResult, Target
 from benchmarks.claims.stack import Pipeline
-from benchmarks.claims.trail import trail_order
 
 
 def test_the_ceiling_of_issue_9_is_about_100_claims_a_second_with_20_contexts_a_call() -> None:
@@ -136,9 +136,9 @@ def test_wrk_is_used_when_it_is_installed(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_the_trail_bursts_alternate_off_on_on_off_so_both_sides_meet_the_same_drift() -> None:
-    assert trail_order(1) == [False, True]
-    assert trail_order(3) == [False, True, True, False, False, True]
-    assert trail_order(4).count(True) == trail_order(4).count(False) == 4
+    assert off_on_order(1) == [False, True]
+    assert off_on_order(3) == [False, True, True, False, False, True]
+    assert off_on_order(4).count(True) == off_on_order(4).count(False) == 4
 
 
 def test_the_trail_section_claims_on_a_campaign_of_its_own_per_burst() -> None:
