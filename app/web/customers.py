@@ -22,7 +22,8 @@ def _services() -> Any:
     return current_app.config["PROMOBRIDGE_SERVICES"]
 
 
-@customers_api.get("/v1/customers/<customer_id>/trail")
+# `path:` so that an id with a "/" (or "%2F") reaches the view whole; the id rules are checked there.
+@customers_api.get("/v1/customers/<path:customer_id>/trail")
 @documented(
     path=CustomerPath,
     query=CustomerTrailQuery,

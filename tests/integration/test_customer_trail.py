@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from app.cli import main
 from app.clock import utcnow
 from app.domain.backoff import Backoff
+from app.domain.trail import CLAIM_RECEIVED, TrailEvent
 from app.services.clients import create_client
 from app.services.relay import RelayConfig, relay_once
 from app.web import create_app
@@ -166,3 +167,22 @@ def test_explain_refuses_an_unknown_customer_and_a_bad_id_changing_nothing(pg_en
     bad = CliRunner().invoke(main, ["explain", "x" * 129], env=env)
     assert unknown.exit_code == 2 and "knows nothing of customer 'nobody'" in unknown.output
     assert bad.exit_code == 2 and "1-128 characters" in bad.output
+
+
+def test_the_trail_endpoint_answers_for_a_customer_id_with_a_slash(pg_engine: Engine) -> None:
+    # Operators' ids such as "eu/1042" are legal (1-128 characters, no control characters).
+    uow = SqlAlchemyUnitOfWorkFactory(pg_engine)
+    with uow() as work:
+        work.trail.append([TrailEvent(77, "eu/1042", utcnow(), CLAIM_RECEIVED, {"claim_id": "c-1"})])
+        work.commit()
+    support = create_client(uow, "support", rate_limit_per_minute=1000, scopes=frozenset({"customers:read"}))
+    api = create_app(safe_settings(), pg_engine, publisher=RecordingDispatcher()).test_client()  # type: ignore[arg-type]
+    read = {"Authorization": f"Bearer {support.key}"}
+
+    for path in ("/v1/customers/eu/1042/trail", "/v1/customers/eu%2F1042/trail"):
+        answer = api.get(path, headers=read)
+        assert answer.status_code == 200, (path, answer.json)
+        assert answer.json["customer_id"] == "eu/1042"
+        assert [s["step"] for s in answer.json["campaigns"][0]["steps"]] == [CLAIM_RECEIVED]
+    assert api.get("/v1/customers/eu/1043/trail", headers=read).status_code == 404
+    assert api.get("/v1/customers//trail", headers=read).status_code in (400, 404)
