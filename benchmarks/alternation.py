@@ -7,6 +7,11 @@ warming) meets both sides alike; the medians of each side are then compared.
 from __future__ import annotations
 
 
+def on_at(n: int) -> bool:
+    """Whether the n-th run (from 0) is on: off, on, on, off, off, on, …"""
+    return n % 4 in (1, 2)
+
+
 def off_on_order(rounds: int) -> list[bool]:
     """On (True) or off for each run: off, on, on, off, … (`rounds` of each side)."""
-    return [n % 4 in (1, 2) for n in range(2 * rounds)]
+    return [on_at(n) for n in range(2 * rounds)]

@@ -51,6 +51,7 @@ from app.services.claims import Submission, submit_claim
 from app.services.ingest import IngestConfig, ingest_page
 from app.services.relay import RelayConfig, relay_once
 from app.services.validation import ValidationConfig, ValidationDoorbell, validate_pending
+from benchmarks.alternation import on_at
 from benchmarks.stack import throwaway_postgres_database
 
 PROMO = "TRAIL-BENCH"
@@ -156,12 +157,6 @@ def _campaign(
         u.commit()
 
 
-def _abba(n: int) -> bool:
-    """Whether the n-th unit of work records the trail: off, on, on, off, … so that neither side
-    always goes first, and both meet the same load on a shared machine."""
-    return n % 4 in (1, 2)
-
-
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -244,7 +239,7 @@ def ingest_split(
     config = IngestConfig(size, 0, ATTRIBUTES, mode, {})
     stubs, source, split = Stubs(), Audience(size), Split(backends)
     for page_no in range(pages):
-        on = _abba(page_no)
+        on = on_at(page_no)
         split.timed(on, ingest_page, factories[on], source, POLICIES, stubs, config, campaign_id, page_no)
     return split
 
@@ -278,10 +273,10 @@ def claims_split(
             1, f"key-{campaign_id}-{n}", "http", None, client_name="bench", key_id="Bench123"
         )
         request = ClaimRequest(campaign_id, customer, {"deposit": 20})
-        splits["submit"].timed(_abba(n), submit_claim, factories[_abba(n)], doorbell, request, submission)
+        splits["submit"].timed(on_at(n), submit_claim, factories[on_at(n)], doorbell, request, submission)
     one_call = ValidationConfig(max_contexts=100, turn=timedelta(0))
     for n in range(-(-claims // 100)):
-        on = _abba(n)
+        on = on_at(n)
         splits["validate"].timed(
             on, validate_pending, factories[on], stubs, doorbell, one_call, campaign_id, PROMO
         )
@@ -289,11 +284,11 @@ def claims_split(
     ids = stubs.to_activate
     assert len(ids) == claims, (len(ids), claims)
     for n, start in enumerate(range(0, len(ids), ACTIVATION_ROUND)):
-        on, batch = _abba(n), ids[start : start + ACTIVATION_ROUND]
+        on, batch = on_at(n), ids[start : start + ACTIVATION_ROUND]
         splits["activate"].timed(on, activate_validated, factories[on], activator, rewards, batch)
     config = RelayConfig(batch_size=relay_batch)
     for n in range(-(-claims // relay_batch)):
-        on = _abba(n)
+        on = on_at(n)
         splits["relay"].timed(on, relay_once, factories[on], stubs, config)
     return splits
 
