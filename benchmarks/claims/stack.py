@@ -12,6 +12,7 @@ reads.
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import signal
 import subprocess
@@ -38,6 +39,8 @@ from simulator.control_client import SimControl
 WORKER_INCLUDES = "benchmarks.noop_tasks,benchmarks.claims.naive"  # the baselines' tasks
 ALL_ELIGIBLE = {"no_consent_rate": 0.0, "fraud_rate": 0.0, "clearance_in_seconds": 3600}
 WEB_WORKERS = 2
+# A client backend's title ends with its client: "… postgres mydb 127.0.0.1(51234) idle", "[local]".
+_CLIENT_BACKEND = re.compile(r"\(\d+\)|\[local\]")
 # 50 polls over 2 processes split unevenly: let either hold them all (64 threads - 8 kept free).
 MAX_LONG_POLLS_PER_PROCESS = 56
 STOP_SECONDS = 30.0
@@ -214,6 +217,11 @@ class BenchStack:
             "simulator": self.tree("simulator"),
             "postgres (our backends)": matching(
                 lambda name, cmdline: name == "postgres" and any(f" {db} " in cmdline for db in databases)
+            ),
+            # The server's own processes (WAL writer, checkpointer, background writer, autovacuum):
+            # shared by every database, but busy with the benchmark's writes while it runs.
+            "postgres (server processes)": matching(
+                lambda name, cmdline: name == "postgres" and not _CLIENT_BACKEND.search(cmdline)
             ),
             "redis": matching(
                 lambda name, cmdline: name.startswith("redis-server") and redis_port in cmdline
