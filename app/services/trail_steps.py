@@ -70,6 +70,18 @@ def page_ingested(
     return events
 
 
+def gateway_scrubbed(
+    campaign_id: int, decision: Decision, flags: OperatorFlags, pipeline: PolicyPipeline, *, now: datetime
+) -> list[TrailEvent]:
+    """A customer the triggered gateway scrubbed (it answered Optimove no): which policy, on which data.
+
+    Like a page's, an allowed customer needs no event: the audience row tells it.
+    """
+    policy, data = pipeline.explain_scrub(decision, flags)
+    details = {"policy": policy, "reason": decision.scrub_reason, "data": data, "gateway": True}
+    return [TrailEvent(campaign_id, decision.candidate.customer_id, now, AUDIENCE_SCRUBBED, details)]
+
+
 def claim_received(
     claim: Claim,
     *,

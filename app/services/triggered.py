@@ -20,6 +20,7 @@ from app.domain.audience import Candidate
 from app.domain.campaigns import KIND_TRIGGERED, CampaignMode, CampaignState, NewCampaign
 from app.domain.optimove import TriggeredCall
 from app.policies.base import NO_FLAGS, PolicyPipeline
+from app.services import trail_steps
 from app.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -142,5 +143,6 @@ def _decide(
                 return no(GatewayOutcome.ALREADY_SCRUBBED, member.scrub_reason)
     if not decision.eligible:
         uow.audience.scrub_member(call.campaign_id, call.user_id, reason=decision.scrub_reason or "scrubbed")
+        uow.trail.append(trail_steps.gateway_scrubbed(call.campaign_id, decision, flags, pipeline, now=now))
         return no(GatewayOutcome.SCRUBBED, decision.scrub_reason)
     return GatewayAnswer(call.user_id, True, GatewayOutcome.ALLOWED)

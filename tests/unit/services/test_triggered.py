@@ -8,11 +8,13 @@ from app.domain.audience import Candidate, OperatorFlags, Verdict
 from app.domain.campaigns import KIND_TRIGGERED, CampaignMode, CampaignState
 from app.domain.claims import ClaimRequest, ClaimState
 from app.domain.optimove import TriggeredCall
+from app.domain.trail import AUDIENCE_SCRUBBED
 from app.policies.base import Policy, PolicyPipeline
 from app.policies.consent import ConsentScrub
 from app.policies.fraud import FraudCheck
 from app.policies.segmentation import VipSegmentation
 from app.services.claims import Submission, submit_claim
+from app.services.trail import step_text
 from app.services.triggered import TRIGGERED_PAGE, GatewayAnswer, GatewayOutcome, decide_triggered
 from app.services.unit_of_work import UnitOfWorkFactory
 from app.services.validation import ValidationDoorbell
@@ -149,6 +151,29 @@ def test_an_allowed_customer_the_policies_now_scrub_is_narrowed(
     assert (
         len(db.campaign_audience.rows) == 1 and not db.campaign_audience.rows[(TRIGGERED, "alice")].eligible
     )
+
+
+def test_the_gateways_scrub_is_on_the_customers_trail_with_the_policy_and_its_data(
+    uow: FakeUnitOfWorkFactory,
+) -> None:
+    declare_triggered(uow)
+    flag(uow, "mallory", OperatorFlags(fraud=True))
+    assert ask(uow, "mallory").outcome == GatewayOutcome.SCRUBBED
+    assert ask(uow, "mallory").outcome == GatewayOutcome.ALREADY_SCRUBBED  # the first decision stands
+    assert ask(uow, "alice").allowed  # allowed: the audience row tells it, no event
+
+    with uow() as u:
+        mallory = u.trail.for_customer("mallory", limit=10)
+        alice = u.trail.for_customer("alice", limit=10)
+    assert alice == []
+    assert [(e.campaign_id, e.step, e.at) for e in mallory] == [(TRIGGERED, AUDIENCE_SCRUBBED, T0)]
+    assert mallory[0].details == {
+        "policy": "fraud",
+        "reason": "fraud_flagged",
+        "data": {"attribute": "FraudFlag", "value": None, "operator_fraud": True},
+        "gateway": True,
+    }
+    assert step_text(mallory[0]).startswith("scrubbed when Optimove's triggered gateway asked (answered no)")
 
 
 class Exploding(Policy):
