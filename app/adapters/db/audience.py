@@ -23,7 +23,7 @@ from app.adapters.db.dialect import (
     upsert,
 )
 from app.adapters.db.tables import audience_breakdown, campaign_audience
-from app.domain.audience import AudienceMember, Candidate, DecidedPage, Decision, PageCounts
+from app.domain.audience import AttributeColumns, AudienceMember, Candidate, DecidedPage, Decision, PageCounts
 
 _COLUMNS = (
     "campaign_id",
@@ -80,6 +80,22 @@ def _json_object(value: object) -> object:
 
 def _attributes_json(attributes: Sequence[Mapping[str, str | None]]) -> list[str]:
     dumps = orjson.dumps
+    if isinstance(attributes, AttributeColumns):
+        # Row by row from the columns, each distinct combination of values (a handful on a page)
+        # encoded once: the text orjson writes for the customer's mapping, with no dict per customer.
+        names = attributes.names
+        if not names:
+            return ["{}"] * len(attributes)
+        encoded: dict[tuple[str | None, ...], str] = {}
+
+        def encode(values: tuple[str | None, ...]) -> str:
+            text = encoded[values] = dumps(dict(zip(names, values, strict=True))).decode()
+            return text
+
+        known = encoded.get
+        return [
+            known(values) or encode(values) for values in zip(*map(attributes.column, names), strict=True)
+        ]
     return [dumps(a, default=_json_object).decode() for a in attributes]
 
 

@@ -46,7 +46,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from app.adapters.optimove._lenient import as_int, as_scalar_text, as_text, get_field, normalize_key
-from app.domain.audience import CustomerPage
+from app.domain.audience import AttributeColumns, CustomerPage
 from app.domain.optimove import CampaignCustomer, CampaignEvent, InvalidCampaignEvent, RegisteredListener
 
 __all__ = [
@@ -167,15 +167,15 @@ class OptimoveContract:
         if not set(map(type, distinct_promos)) <= {str, type(None)} or "" in distinct_promos:
             return None
         if not names:
-            attributes: list[dict[str, str | None]] = [{} for _ in page]
-        else:
-            raw = [row.get(self.customer_attributes_field) for row in page]
-            if set(map(type, raw)) != {list} or set(map(len, raw)) != {len(names)}:  # type: ignore[arg-type]
-                return None
-            if not set(map(type, itertools.chain.from_iterable(raw))) <= {str, type(None)}:  # type: ignore[arg-type]
-                return None
-            attributes = [dict(zip(names, values, strict=True)) for values in raw]  # type: ignore[call-overload]
-        return CustomerPage(ids, actions, promos, attributes)  # type: ignore[arg-type]
+            return CustomerPage(ids, actions, promos, AttributeColumns((), (), len(page)))  # type: ignore[arg-type]
+        raw = [row.get(self.customer_attributes_field) for row in page]
+        if set(map(type, raw)) != {list} or set(map(len, raw)) != {len(names)}:  # type: ignore[arg-type]
+            return None
+        if not set(map(type, itertools.chain.from_iterable(raw))) <= {str, type(None)}:  # type: ignore[arg-type]
+            return None
+        # Transposed into one column per attribute, in C: no dict per customer.
+        columns = list(zip(*raw, strict=True))
+        return CustomerPage(ids, actions, promos, AttributeColumns(names, columns, len(page)))  # type: ignore[arg-type]
 
     def _parse_exact_row(self, row: Mapping[str, object], names: Sequence[str]) -> CampaignCustomer | None:
         # Pages hold up to 10,000 rows: when a row has exactly the documented keys and types, skip the
