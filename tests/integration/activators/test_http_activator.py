@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from app.adapters.activators.http import (
     GrantKind,
@@ -231,6 +232,36 @@ def test_a_request_that_cannot_be_sent_is_a_misconfiguration(
     assert outcome.kind is GrantKind.MISCONFIGURED and outcome.reason is not None
     assert outcome.reason.startswith("request not sent: InvalidHeader")
     assert server.requests == []
+
+
+def test_a_claim_id_that_cannot_be_a_header_is_a_misconfiguration_and_is_never_sent(
+    server: ScriptedHTTPServer, activator: HttpRewardActivator
+) -> None:
+    server.set_fallback(lambda request: Scripted(status=201))
+
+    outcomes = activator.grant([reward("claim-1\r\nX-Injected: 1"), reward("claim-2")])
+
+    assert outcomes[0].kind is GrantKind.MISCONFIGURED and outcomes[0].reason is not None
+    assert outcomes[0].reason.startswith("request not sent: InvalidHeader")
+    assert outcomes[1].granted is True
+    assert [r.headers["Idempotency-Key"] for r in server.requests] == ["claim-2"]
+
+
+def test_a_session_passed_in_is_used_as_given(server: ScriptedHTTPServer) -> None:
+    session = requests.Session()
+    session.headers["X-Operator-Tenant"] = "casino-7"
+    server.enqueue(Scripted(status=201))
+    activator = HttpRewardActivator(url=server.url + GRANT_PATH, session=session)
+    try:
+        [outcome] = activator.grant([reward()])
+    finally:
+        activator.close()
+        session.close()
+
+    assert outcome.granted is True
+    [request] = server.requests
+    assert request.headers["X-Operator-Tenant"] == "casino-7"
+    assert request.headers["Idempotency-Key"] == "claim-1"
 
 
 def test_a_422_is_a_refusal_with_the_platforms_reason(
