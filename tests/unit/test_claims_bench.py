@@ -12,7 +12,7 @@ from benchmarks.alternation import off_on_order
 from benchmarks.claims.budget import steady_rate
 from benchmarks.claims.config import SECTIONS, ClaimsBenchConfig
 from benchmarks.claims.context import BURST, TRAIL_ROUNDS_FROM, campaign_sizes
-from benchmarks.claims.cpu import MACHINE, OTHERS, CpuReport
+from benchmarks.claims.cpu import KERNEL, MACHINE, OTHERS, CpuReport
 from benchmarks.claims.load import PythonLoad, WrkLoad, load_generator
 from benchmarks.claims.pipeline import scaling_verdict
 from benchmarks.claims.report import Row, SectionResult, Target
@@ -93,6 +93,13 @@ def test_two_workers_under_the_ratio_pass_only_when_our_processes_saturated_the_
     # Saturated, but by other sessions on the machine: that says nothing about promobridge.
     saturated_by_others = scaling_verdict(1.2, one, _cpu(195, 80, 90))
     assert saturated_by_others[1] is False and "did not saturate" in saturated_by_others[0]
+    # The kernel's own work (the loopback traffic between the benchmark's processes) is not another session's.
+    with_kernel = CpuReport(10.0, 2, {MACHINE: 198, OTHERS: 6, KERNEL: 35, "web": 157}, {})
+    verdict, met = scaling_verdict(1.0, one, with_kernel)
+    assert (
+        met is True and "kernel not charged to a process 35 %" in verdict and "other processes 6 %" in verdict
+    )
+    assert with_kernel.busiest(1) == [("web", 157)]  # the kernel is shown, not named the busiest
 
 
 def test_a_pipeline_sets_only_what_it_changes_and_lets_the_rest_fall_back_to_defaults() -> None:
