@@ -32,7 +32,7 @@ def run_trail_cost(ctx: Context) -> SectionResult:
         run = ctx.runner.burst(TRAIL_ROUNDS_FROM + n, config.claims)
         ctx.say(f"    {run.rate:,.1f} claims/s, p99 {run.p99:.2f} s")
         ran.append((on, run))
-    stack.restart_with({"TRAIL_ENABLED": "true"})  # what the other sections run with
+    # (g) runs last (SECTIONS' order): no section after it needs the trail's setting back.
     runs = {side: [run for on, run in ran if on == side] for side in (False, True)}
     on_rate = statistics.median(r.rate for r in runs[True])
     off_rate = statistics.median(r.rate for r in runs[False])

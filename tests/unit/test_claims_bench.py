@@ -158,3 +158,8 @@ def test_the_trail_section_claims_on_a_campaign_of_its_own_per_burst() -> None:
 
 def test_the_command_line_offers_exactly_the_benchmarks_sections() -> None:
     assert CLAIMS_SECTIONS == SECTIONS
+
+
+def test_the_trail_section_runs_last_so_no_section_after_it_runs_with_the_trail_switched_off() -> None:
+    assert SECTIONS[-1] == "g"
+    assert ClaimsBenchConfig(sections=("g", "b")).ordered_sections() == ["b", "g"]
