@@ -244,6 +244,8 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=True, alias="LOG_JSON")
     # 0 = off. Serve this host's metrics from a worker pool / the relay when no web process does.
     worker_metrics_port: int = Field(default=0, alias="WORKER_METRICS_PORT", ge=0, le=65535)
+    # Workers and the relay collect young objects every this many allocations (see app.gc_tuning).
+    worker_gc_gen0_threshold: int = Field(default=50_000, alias="WORKER_GC_GEN0_THRESHOLD", ge=100)
     relay_metrics_port: int = Field(default=0, alias="RELAY_METRICS_PORT", ge=0, le=65535)
 
     @field_validator(

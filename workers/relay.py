@@ -132,6 +132,7 @@ def main() -> None:
     from app.adapters.dispatch import CeleryDispatcher
     from app.bootstrap import close_process_container, process_container
     from app.config import process_settings
+    from app.gc_tuning import settle_heap_for_bulk_work
     from app.observability.logging import configure_logging
     from app.observability.metrics import start_worker_metrics_server
     from app.security import exit_unless_secrets_are_safe
@@ -142,6 +143,7 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_json)
     start_worker_metrics_server(settings.relay_metrics_port)
     loop = RelayLoop(process_container(lambda: CeleryDispatcher(celery_app)))
+    settle_heap_for_bulk_work(settings.worker_gc_gen0_threshold)  # status calls of 10,000 customers
     loop.install_signal_handlers()
     log.info("relay started")
     try:
