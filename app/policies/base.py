@@ -10,7 +10,7 @@ Operators plug their own in by dotted path (``package.module:ClassName``), in or
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from app.domain.audience import KEEP, Candidate, CustomerPage, DecidedPage, Decision, OperatorFlags, Verdict
@@ -49,6 +49,11 @@ class Policy:
         """
         return {}
 
+    def evidence_key(self, candidate: Candidate, flags: OperatorFlags) -> Hashable | None:
+        """What `evidence` depends on, when two customers with equal keys get equal evidence (a page
+        then asks once per key); None, the default, asks for every customer."""
+        return None
+
 
 class AttributePolicy(Policy):
     """A policy that judges one Optimove attribute's value and the customer's operator flags.
@@ -67,6 +72,11 @@ class AttributePolicy(Policy):
     def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
         """Judge the candidate's attribute value and operator flags."""
         return self.judge(candidate.attributes.get(self.attribute), flags)
+
+    def evidence_key(self, candidate: Candidate, flags: OperatorFlags) -> Hashable | None:
+        """Its attribute's value and the flags: what an attribute policy's evidence is about (a
+        subclass whose evidence says more returns None)."""
+        return (candidate.attributes.get(self.attribute), flags)
 
     def evaluate_page(
         self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
@@ -103,6 +113,16 @@ class PolicyPipeline:
             if verdict.scrubs:
                 return Decision(candidate, False, verdict.scrub_reason, segment, scrubbed_by=index)
         return Decision(candidate, eligible=True, scrub_reason=None, segment=segment)
+
+    def evidence_key(self, decision: Decision, flags: OperatorFlags = NO_FLAGS) -> Hashable | None:
+        """A key under which `explain_scrub` gives this decision the same answer as any other with the
+        same key (the policy that scrubbed, its reason, what its evidence depends on); None when the
+        policy cannot say."""
+        index = decision.scrubbed_by
+        if index is None or not 0 <= index < len(self.policies):
+            return None
+        key = self.policies[index].evidence_key(decision.candidate, flags)
+        return None if key is None else (index, decision.scrub_reason, key)
 
     def explain_scrub(
         self, decision: Decision, flags: OperatorFlags = NO_FLAGS

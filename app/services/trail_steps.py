@@ -7,7 +7,7 @@ listed in ``app.domain.trail``: ids, codes, flag values, amounts; never session 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from app.domain.audience import Decision, OperatorFlags
@@ -54,18 +54,26 @@ def page_ingested(
     """
     events = []
     # Customers scrubbed for the same reason on the same data share one details object (a page
-    # has a handful of distinct verdicts), which the adapter then encodes once.
+    # has a handful of distinct verdicts), which the adapter then encodes once; a policy that says
+    # what its evidence depends on is asked once per page and key, not once per customer.
     shared: dict[tuple[str, str | None, str], dict[str, object]] = {}
+    by_key: dict[Hashable, dict[str, object]] = {}
     for d in decisions:
         if d.eligible:
             continue
         c = d.candidate
-        policy, data = pipeline.explain_scrub(d, flags.get(c.customer_id, NO_FLAGS))
-        key = (policy, d.scrub_reason, repr(data))  # a policy's evidence keeps its keys in one order
-        details = shared.get(key)
+        own = flags.get(c.customer_id, NO_FLAGS)
+        evidence_key = pipeline.evidence_key(d, own)
+        details = by_key.get(evidence_key) if evidence_key is not None else None
         if details is None:
-            # The page and promo code are on the audience row: the event keeps what only it knows.
-            details = shared[key] = {"policy": policy, "reason": d.scrub_reason, "data": data}
+            policy, data = pipeline.explain_scrub(d, own)
+            key = (policy, d.scrub_reason, repr(data))  # a policy's evidence keeps its keys in one order
+            details = shared.get(key)
+            if details is None:
+                # The page and promo code are on the audience row: the event keeps what only it knows.
+                details = shared[key] = {"policy": policy, "reason": d.scrub_reason, "data": data}
+            if evidence_key is not None:
+                by_key[evidence_key] = details
         events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, details))
     return events
 
