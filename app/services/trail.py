@@ -121,14 +121,14 @@ def step_text(event: TrailEvent) -> str:
     """One step in a support agent's words."""
     d: Mapping[str, Any] = event.details
     match event.step:
-        case steps.AUDIENCE_SCRUBBED if d.get("gateway"):
-            return (
-                f"scrubbed when Optimove's triggered gateway asked (answered no), by the {d.get('policy')} "
-                f"policy: {reason_in_words(d.get('reason'))}{_evidence(d.get('data'))}"
-            )
         case steps.AUDIENCE_SCRUBBED:
+            where = (
+                "when Optimove's triggered gateway asked (answered no),"
+                if d.get("gateway")
+                else "from the audience"
+            )
             return (
-                f"scrubbed from the audience by the {d.get('policy')} policy: "
+                f"scrubbed {where} by the {d.get('policy')} policy: "
                 f"{reason_in_words(d.get('reason'))}{_evidence(d.get('data'))}"
             )
         case steps.CLAIM_RECEIVED:

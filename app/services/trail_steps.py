@@ -56,7 +56,7 @@ def page_ingested(
     # Customers scrubbed for the same reason on the same data share one details object (a page
     # has a handful of distinct verdicts), which the adapter then encodes once; a policy that says
     # what its evidence depends on is asked once per page and key, not once per customer.
-    shared: dict[tuple[str, str | None, str], dict[str, object]] = {}
+    shared: dict[tuple[object, object, str], dict[str, object]] = {}
     by_key: dict[Hashable, dict[str, object]] = {}
     for d in decisions:
         if d.eligible:
@@ -66,16 +66,20 @@ def page_ingested(
         evidence_key = pipeline.evidence_key(d, own)
         details = by_key.get(evidence_key) if evidence_key is not None else None
         if details is None:
-            policy, data = pipeline.explain_scrub(d, own)
-            key = (policy, d.scrub_reason, repr(data))  # a policy's evidence keeps its keys in one order
-            details = shared.get(key)
-            if details is None:
-                # The page and promo code are on the audience row: the event keeps what only it knows.
-                details = shared[key] = {"policy": policy, "reason": d.scrub_reason, "data": data}
+            found = _scrub_details(pipeline, d, own)
+            # A policy's evidence keeps its keys in one order: its repr tells equal data apart.
+            details = shared.setdefault((found["policy"], found["reason"], repr(found["data"])), found)
             if evidence_key is not None:
                 by_key[evidence_key] = details
         events.append(TrailEvent(campaign_id, c.customer_id, now, AUDIENCE_SCRUBBED, details))
     return events
+
+
+def _scrub_details(pipeline: PolicyPipeline, decision: Decision, flags: OperatorFlags) -> dict[str, object]:
+    """What a scrub step keeps: the policy, its reason, the data it decided on. (The page and promo
+    code are on the audience row: the step keeps what only it knows.)"""
+    policy, data = pipeline.explain_scrub(decision, flags)
+    return {"policy": policy, "reason": decision.scrub_reason, "data": data}
 
 
 def gateway_scrubbed(
@@ -85,8 +89,7 @@ def gateway_scrubbed(
 
     Like a page's, an allowed customer needs no event: the audience row tells it.
     """
-    policy, data = pipeline.explain_scrub(decision, flags)
-    details = {"policy": policy, "reason": decision.scrub_reason, "data": data, "gateway": True}
+    details = _scrub_details(pipeline, decision, flags) | {"gateway": True}
     return [TrailEvent(campaign_id, decision.candidate.customer_id, now, AUDIENCE_SCRUBBED, details)]
 
 
