@@ -4,9 +4,6 @@ policies run on it, what would change counted exactly, and not one row written."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from app.policies.segmentation import VipSegmentation
 from app.services.policy_dry_run import dry_run_policies
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import claim_mode_campaign
+from tests.support.cli import promobridge
 from tests.support.sim_control import SimControl
 from tests.support.uow import SqlAlchemyUnitOfWorkFactory, writing
 
@@ -33,25 +31,6 @@ FRAUD_FIRST = ",".join(
         "app.policies.segmentation:VipSegmentation",
     ]
 )
-
-
-def promobridge(*args: str, engine: Engine, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run the command line as an operator would, on this database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL")}
-    env |= {
-        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-        "PROMOBRIDGE_DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=data_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def every_row(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -110,10 +89,10 @@ def test_the_command_shows_what_would_change_and_writes_nothing(
     shown = promobridge(
         "policies", "dry-run", "--campaign", str(campaign_id), "--policies", FRAUD_FIRST,
         "--options", '{"VipSegmentation": {"segments": "0:all"}}', "--json",
-        engine=any_engine, data_dir=tmp_path,
+        database=any_engine, data_dir=tmp_path,
     )  # fmt: skip
     text = promobridge(
-        "policies", "dry-run", "--campaign", str(campaign_id), engine=any_engine, data_dir=tmp_path
+        "policies", "dry-run", "--campaign", str(campaign_id), database=any_engine, data_dir=tmp_path
     )
 
     assert every_row(any_engine) == before
@@ -149,6 +128,6 @@ def test_the_command_shows_what_would_change_and_writes_nothing(
 def test_what_cannot_be_run_is_refused_with_exit_code_2(
     sqlite_engine: Engine, tmp_path: Path, arguments: list[str], exit_code: int, message: str
 ) -> None:
-    result = promobridge("policies", "dry-run", *arguments, engine=sqlite_engine, data_dir=tmp_path)
+    result = promobridge("policies", "dry-run", *arguments, database=sqlite_engine, data_dir=tmp_path)
 
     assert result.returncode == exit_code and message in result.stderr, result.stderr

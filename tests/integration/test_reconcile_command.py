@@ -4,9 +4,6 @@ it safely can and leaves the rest reported; a clean claims run reconciles to zer
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,26 +18,12 @@ from app.domain.outbox import PROMOTION_STATUS
 from app.services.reconciliation import reconcile_campaign
 from simulator.server import SimulatorServer
 from tests.support.claims_flow import InProcessClaims, claim_mode_campaign
+from tests.support.cli import promobridge
 from tests.support.sim_control import SimControl, expected_scrub_reason
 from tests.support.uow import SqlAlchemyUnitOfWorkFactory, reading, writing
 
 CAMPAIGN = 1359
 PROMO = "SPRING"
-
-
-def promobridge(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run the command line as an operator would, against this database (embedded broker, no Redis)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL")}
-    env |= {"DATABASE_URL": database_url, "PROMOBRIDGE_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=data_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def claim(engine: Engine, customer_id: str, *, ago: timedelta = timedelta(0), promo: str = PROMO) -> str:
@@ -134,7 +117,7 @@ def test_each_planted_discrepancy_is_found_and_fix_repairs_what_it_safely_can(
     with reading(pg_engine) as uow:
         credits_before = uow.activations.credits_per_claim()
 
-    found = promobridge("reconcile", str(CAMPAIGN), "--json", database_url=postgres_url, data_dir=tmp_path)
+    found = promobridge("reconcile", str(CAMPAIGN), "--json", database=postgres_url, data_dir=tmp_path)
 
     assert found.returncode == 1, found.stdout + found.stderr
     report = json.loads(found.stdout)
@@ -155,7 +138,7 @@ def test_each_planted_discrepancy_is_found_and_fix_repairs_what_it_safely_can(
         "statuses_waiting": 0, "statuses_dead": 2, "statuses_resent": 0, "resent_examples": [],
     }  # fmt: skip
 
-    fixed = promobridge("reconcile", str(CAMPAIGN), "--fix", database_url=postgres_url, data_dir=tmp_path)
+    fixed = promobridge("reconcile", str(CAMPAIGN), "--fix", database=postgres_url, data_dir=tmp_path)
 
     assert fixed.returncode == 1, fixed.stdout + fixed.stderr  # the status without a reward is left
     text = fixed.stdout
@@ -182,7 +165,7 @@ def test_each_planted_discrepancy_is_found_and_fix_repairs_what_it_safely_can(
         assert sorted(waiting) == ["C-dead-1", "C-dead-2", "C-ledger-no-status"]
         assert uow.connection.execute(select(func.count()).select_from(outbox)).scalar_one() == 5
 
-    again = promobridge("reconcile", str(CAMPAIGN), database_url=postgres_url, data_dir=tmp_path)
+    again = promobridge("reconcile", str(CAMPAIGN), database=postgres_url, data_dir=tmp_path)
 
     assert again.returncode == 1 and "1 discrepancy left." in again.stdout
     assert "status reported (or queued) without a reward recorded" in again.stdout
@@ -191,7 +174,7 @@ def test_each_planted_discrepancy_is_found_and_fix_repairs_what_it_safely_can(
 def test_an_unknown_campaign_is_an_error_with_exit_code_2(
     postgres_url: str, pg_engine: Engine, tmp_path: Path
 ) -> None:
-    result = promobridge("reconcile", "424242", database_url=postgres_url, data_dir=tmp_path)
+    result = promobridge("reconcile", "424242", database=postgres_url, data_dir=tmp_path)
 
     assert result.returncode == 2 and "campaign 424242 is unknown" in result.stderr
 
@@ -210,7 +193,7 @@ def test_a_clean_run_of_the_claims_flow_reconciles_to_zero(
     run.drain()
 
     report = reconcile_campaign(SqlAlchemyUnitOfWorkFactory(pg_engine), campaign_id)
-    shown = promobridge("reconcile", str(campaign_id), database_url=postgres_url, data_dir=tmp_path)
+    shown = promobridge("reconcile", str(campaign_id), database=postgres_url, data_dir=tmp_path)
 
     assert report is not None and report.discrepancies == 0, report
     assert report.totals.rewarded_customers == report.totals.credits == report.totals.statuses_sent == 60
