@@ -110,10 +110,12 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
             engine.dispose()
 
 
-def ready_claim_campaign(stack: Stack, size: int) -> list[str]:
+def ready_claim_campaign(stack: Stack, size: int, *, no_consent_rate: float = 0.1) -> list[str]:
     """Register, create and fire the claim campaign; once ingested, its eligible customers' ids."""
     stack.processes.run("register")
-    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.1, fraud_rate=0.05)
+    stack.sim.create_campaign(
+        size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=no_consent_rate, fraud_rate=0.05
+    )
     stack.sim.fire(CLAIM_CAMPAIGN_ID)
 
     def ready() -> bool:

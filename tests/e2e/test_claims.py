@@ -12,31 +12,15 @@ from sqlalchemy import select
 
 from app.adapters.db.tables import claims as claims_table
 from benchmarks.stack import wait_until
-from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
-from tests.support.sim_control import expected_scrub_reason
+from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack, ready_claim_campaign
 from tests.support.uow import reading
 
 pytestmark = pytest.mark.e2e
 CLAIMS = 200
 
 
-def _ready_claim_campaign(stack: Stack, size: int) -> list[str]:
-    stack.processes.run("register")
-    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.05, fraud_rate=0.05)
-    stack.sim.fire(CLAIM_CAMPAIGN_ID)
-
-    def ready() -> bool:
-        with reading(stack.engine) as uow:
-            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
-        return campaign is not None and campaign.state.value == "ready"
-
-    wait_until(ready, timeout=60, what="the claim campaign to be ingested")
-    customers = stack.sim.customers(CLAIM_CAMPAIGN_ID)
-    return [c["customer_id"] for c in customers if expected_scrub_reason(c["attributes"]) is None]
-
-
 def test_claims_complete_with_one_reward_and_one_status_each_despite_double_clicks(stack: Stack) -> None:
-    eligible = _ready_claim_campaign(stack, 400)[:CLAIMS]
+    eligible = ready_claim_campaign(stack, 400, no_consent_rate=0.05)[:CLAIMS]
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {stack.api_key()}"
     url = f"{stack.web_url}/v1/claims"

@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from benchmarks.stack import wait_until
-from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
-from tests.support.sim_control import expected_scrub_reason
+from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack, ready_claim_campaign
 from tests.support.uow import reading
 
 MAX_RETRIES = 2
@@ -29,21 +28,6 @@ pytestmark = [
         RETRY_BACKOFF_MAX_SECONDS="1",
     ),
 ]
-
-
-def _eligible_customers(stack: Stack, size: int) -> list[str]:
-    stack.processes.run("register")
-    stack.sim.create_campaign(size, campaign_id=CLAIM_CAMPAIGN_ID, no_consent_rate=0.05, fraud_rate=0.05)
-    stack.sim.fire(CLAIM_CAMPAIGN_ID)
-
-    def ready() -> bool:
-        with reading(stack.engine) as uow:
-            campaign = uow.campaigns.get(CLAIM_CAMPAIGN_ID)
-        return campaign is not None and campaign.state.value == "ready"
-
-    wait_until(ready, timeout=60, what="the claim campaign to be ingested")
-    customers = stack.sim.customers(CLAIM_CAMPAIGN_ID)
-    return [c["customer_id"] for c in customers if expected_scrub_reason(c["attributes"]) is None]
 
 
 def _claim_all(stack: Stack, session: requests.Session, customers: list[str]) -> dict[str, str]:
@@ -68,7 +52,7 @@ def _wait_for(stack: Stack, expected: dict[str, int], what: str) -> None:
 def test_over_http_each_grant_settles_alone_and_a_fixed_misconfiguration_is_replayed_to_completion(
     stack: Stack,
 ) -> None:
-    eligible = _eligible_customers(stack, 80)
+    eligible = ready_claim_campaign(stack, 80, no_consent_rate=0.05)
     first, later = eligible[:30], eligible[30:36]
     failing = set(first[:5])
     stack.sim.set_operator_faults(latency_ms=20, failing_customers=sorted(failing))

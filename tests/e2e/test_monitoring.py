@@ -7,8 +7,7 @@ import requests
 
 from app.adapters.dispatch import ACTIVATE_CLAIMS, MAINTENANCE_SWEEP, VALIDATE_PENDING
 from benchmarks.stack import free_port, http_ready, wait_until
-from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack
-from tests.e2e.test_claims import _ready_claim_campaign
+from tests.e2e.conftest import CLAIM_CAMPAIGN_ID, Stack, ready_claim_campaign
 
 pytestmark = pytest.mark.e2e
 AUTH = ("ops", "s3cret-flower")
@@ -23,7 +22,7 @@ def test_flower_shows_the_claim_tasks_and_beat_runs_the_sweep(stack: Stack) -> N
     wait_until(http_ready(f"{flower}/healthcheck"), timeout=60, what="Flower")
     assert requests.get(f"{flower}/api/workers", timeout=5).status_code == 401  # basic auth is on
 
-    customer = _ready_claim_campaign(stack, 30)[0]
+    customer = ready_claim_campaign(stack, 30, no_consent_rate=0.05)[0]
     response = requests.post(
         f"{stack.web_url}/v1/claims",
         json={"campaign_id": CLAIM_CAMPAIGN_ID, "customer_id": customer},
