@@ -6,6 +6,9 @@ warming) meets both sides alike; the medians of each side are then compared.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
+
 
 def on_at(n: int) -> bool:
     """Whether the n-th run (from 0) is on: off, on, on, off, off, on, …"""
@@ -15,3 +18,11 @@ def on_at(n: int) -> bool:
 def off_on_order(rounds: int) -> list[bool]:
     """On (True) or off for each run: off, on, on, off, … (`rounds` of each side)."""
     return [on_at(n) for n in range(2 * rounds)]
+
+
+def medians(runs: Iterable[tuple[bool, float]]) -> tuple[float, float]:
+    """The median figure of the runs that were on, and of those that were off."""
+    ran = list(runs)
+    on = statistics.median(value for side, value in ran if side)
+    off = statistics.median(value for side, value in ran if not side)
+    return on, off

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import math
 import signal
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from sqlalchemy import Engine, create_engine, text
 from app.adapters.db.campaigns import SqlCampaigns
 from app.domain.campaigns import Campaign
 from app.security import fresh_secrets_env
-from benchmarks.alternation import off_on_order
+from benchmarks.alternation import medians, off_on_order
 from benchmarks.stack import ProcessGroup, free_port, http_ready, throwaway_postgres_database, wait_until
 from simulator.control_client import SimControl
 
@@ -106,9 +105,7 @@ class BenchResult:
 
     def trail_medians(self) -> tuple[float, float]:
         """Median customers/s ingested with the trail on, and off."""
-        on = [run.ingest_rate for trail, run in self.trail_runs if trail]
-        off = [run.ingest_rate for trail, run in self.trail_runs if not trail]
-        return statistics.median(on), statistics.median(off)
+        return medians((trail, run.ingest_rate) for trail, run in self.trail_runs)
 
     def large_run(self, workers: int) -> CampaignRun | None:
         """The large audience's run with this many worker processes."""

@@ -9,9 +9,7 @@ figure is the median claims/s with the trail beside the median without it; the t
 
 from __future__ import annotations
 
-import statistics
-
-from benchmarks.alternation import off_on_order
+from benchmarks.alternation import medians, off_on_order
 from benchmarks.claims.config import SECTION_TITLES
 from benchmarks.claims.context import TRAIL_ROUNDS_FROM, Context
 from benchmarks.claims.report import Row, SectionResult, Target
@@ -34,10 +32,8 @@ def run_trail_cost(ctx: Context) -> SectionResult:
         ran.append((on, run))
     # (g) runs last (SECTIONS' order): no section after it needs the trail's setting back.
     runs = {side: [run for on, run in ran if on == side] for side in (False, True)}
-    on_rate = statistics.median(r.rate for r in runs[True])
-    off_rate = statistics.median(r.rate for r in runs[False])
-    on_p99 = statistics.median(r.p99 for r in runs[True])
-    off_p99 = statistics.median(r.p99 for r in runs[False])
+    on_rate, off_rate = medians((on, run.rate) for on, run in ran)
+    on_p99, off_p99 = medians((on, run.p99) for on, run in ran)
     rows = [
         Row("trail_on_vs_off", "claims/s end to end, trail on ÷ off (medians)", on_rate, off_rate,
             Target(">=", 1 - MOST_SLOWDOWN)),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.cli.bench import CLAIMS_SECTIONS
-from benchmarks.alternation import off_on_order
+from benchmarks.alternation import medians, off_on_order
 from benchmarks.claims.budget import steady_rate
 from benchmarks.claims.config import SECTIONS, ClaimsBenchConfig
 from benchmarks.claims.context import BURST, TRAIL_ROUNDS_FROM, campaign_sizes
@@ -163,3 +163,10 @@ def test_the_command_line_offers_exactly_the_benchmarks_sections() -> None:
 def test_the_trail_section_runs_last_so_no_section_after_it_runs_with_the_trail_switched_off() -> None:
     assert SECTIONS[-1] == "g"
     assert ClaimsBenchConfig(sections=("g", "b")).ordered_sections() == ["b", "g"]
+
+
+def test_each_sides_median_is_taken_over_its_own_runs() -> None:
+    assert medians([(False, 10.0), (True, 7.0), (True, 9.0), (False, 30.0), (False, 11.0), (True, 8.0)]) == (
+        8.0,
+        11.0,
+    )
