@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     web_request_read_timeout_seconds: float = Field(
         default=10.0, alias="WEB_REQUEST_READ_TIMEOUT_SECONDS", gt=0
     )
+    # /healthz is answered by each worker's event loop: 503 once requests have waited this long for
+    # a thread with none started (a wedged pool); a busy pool that keeps starting requests is alive.
+    web_liveness_stall_seconds: float = Field(default=60.0, alias="WEB_LIVENESS_STALL_SECONDS", gt=0)
+    # How long a thread may hold the GIL while others wait (CPython's default is 5 ms). Shorter, the
+    # event loop and threads back from the database get it sooner while others parse and render.
+    web_gil_switch_interval_ms: float = Field(default=1.0, alias="WEB_GIL_SWITCH_INTERVAL_MS", gt=0, le=100)
 
     flower_basic_auth: str = Field(default="", alias="FLOWER_BASIC_AUTH", repr=False)
 

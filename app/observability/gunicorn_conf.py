@@ -24,6 +24,7 @@ gunicorn reads only the names it knows from this module; everything else here is
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from app.config import load_settings
@@ -62,9 +63,11 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """gunicorn may have rebuilt its log handlers (SIGHUP); scrub them again (idempotent)."""
+    """gunicorn may have rebuilt its log handlers (SIGHUP); scrub them again (idempotent). Set the
+    worker's GIL switch interval (WEB_GIL_SWITCH_INTERVAL_MS)."""
     for name in _GUNICORN_LOGGERS:
         add_filter_to_handlers(name)
+    sys.setswitchinterval(_settings.web_gil_switch_interval_ms / 1000)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from app.config import load_settings
+from app.web.loop_liveness import PoolWatch, liveness_answer, liveness_probe
 from app.web.request_framing import RequestFraming
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.framing = RequestFraming(max_head_bytes(self.cfg), settings.webhook_max_bytes + 1)
         self.timeout_answer = request_timeout_response(self.read_timeout)
         self.reading: deque[BufferedConnection] = deque()  # ordered by deadline
+        self.pool_watch = PoolWatch(settings.web_liveness_stall_seconds)
 
     def accept(self, listener: socket.socket) -> None:
         """Accept a connection and start reading its first request in the event loop."""
@@ -149,9 +151,20 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.reading.remove(conn)
 
     def _hand_to_thread(self, conn: BufferedConnection) -> None:
+        probe = liveness_probe(conn.read_ahead)
+        if probe is not None:  # answered here, not behind the pool's queue (see loop_liveness)
+            _answer_and_drain(conn.sock, liveness_answer(probe, self.pool_watch.stalled_for()))
+            self._close_reading(conn)
+            return
         self._stop_reading(conn)
         conn.data_ready = True  # gthread must not wait for data the loop already has
+        self.pool_watch.handed()
         super().enqueue_req(conn)
+
+    def handle(self, conn: BufferedConnection) -> Any:
+        """In a pool thread: note that the pool made progress, then serve as gthread does."""
+        self.pool_watch.started()
+        return super().handle(conn)
 
     def _close_reading(self, conn: BufferedConnection) -> None:
         self._stop_reading(conn)

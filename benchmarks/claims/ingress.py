@@ -233,7 +233,9 @@ def _result(config: ClaimsBenchConfig, generator: str, threads: int, runs: _Runs
         f"baseline: the ingress skeleton (bare Flask under the same gunicorn worker class, 2 x {threads} "
         "threads, no auth, no access log; INSERT claim + INSERT outbox + COMMIT into the same schema)",
         f"load: {generator}, {config.ingress_seconds:g} s per run, a new customer per request; /healthz "
-        f"probed every {HEALTH_PROBE_INTERVAL_SECONDS * 1000:.0f} ms on a new connection during every run",
+        f"probed every {HEALTH_PROBE_INTERVAL_SECONDS * 1000:.0f} ms on a new connection during every run "
+        "(answered by each worker's event loop on both sides, not behind the thread pool's queue: "
+        "the POST p99 rows are the pool's latency)",
         "the worker and relay are stopped during (a): the claims stay pending (then are made final)",
         f"each measured run follows {WARMUP_SECONDS:g} s of unmeasured load on other customers (pools "
         "filled, lazily built parts built: neither side's figure includes its cold start)",

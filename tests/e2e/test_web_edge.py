@@ -304,3 +304,40 @@ def test_slow_clients_hold_no_thread_and_are_cut_off_at_the_read_deadline(
     for answer in answers:  # the slow head and the slow body
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"] == "request_timeout"
+
+
+SLOW_CHUNKED_BODY = (
+    f"POST /webhooks/optimove/{TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n"
+).encode()
+
+
+def test_healthz_is_answered_by_the_event_loop_while_every_thread_is_held_and_says_503_when_the_pool_stalls(
+    web_factory: Callable[..., Web],
+) -> None:
+    # A chunked body is read by a thread, so 8 slow chunked senders hold all 8 threads of the process.
+    web: Web = web_factory(
+        WEB_CONCURRENCY="1", WEB_THREADS="8", CLAIMS_MAX_LONG_POLLS="0", WEB_LIVENESS_STALL_SECONDS="2"
+    )
+    senders = [SlowSender(web.url, SLOW_CHUNKED_BODY) for _ in range(8)]
+    waiting: Future[requests.Response] | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            time.sleep(1.0)
+            health = _healthz_latencies(web.url, 20)  # no request waits for a thread yet: alive
+            assert _p99_ms(health) < 50, f"/healthz p99 {_p99_ms(health):.1f} ms with every thread held"
+            waiting = pool.submit(requests.get, f"{web.url}/readyz", timeout=30)  # queues for a thread
+            time.sleep(2.5)
+            stalled = requests.get(f"{web.url}/healthz", timeout=5)
+            assert stalled.status_code == 503, stalled.text
+            assert stalled.json()["error"] == "stalled"
+            assert not waiting.done()
+        finally:
+            for sender in senders:
+                sender.stop()
+        assert waiting is not None
+        served = waiting.result(timeout=20)  # the threads came back and served it (no broker runs here:
+        assert served.status_code == 503 and "checks" in served.json()  # "not ready", from the app)
+    recovered = requests.get(f"{web.url}/healthz", timeout=5)
+    assert recovered.status_code == 200 and recovered.json() == {"status": "ok"}
+    assert recovered.headers["Cache-Control"] == "no-store" and recovered.headers["X-Request-ID"]
