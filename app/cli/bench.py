@@ -48,7 +48,11 @@ def bench_group() -> None:
     "--worker-pool", default="threads", show_default=True, type=click.Choice(["threads", "prefork", "solo"])
 )
 @click.option(
-    "--worker-threads", default=2, show_default=True, type=click.IntRange(1, 16), help="-c of each worker."
+    "--worker-threads",
+    default=DEFAULT_WORKER_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="-c of each worker (as deployed: the Procfile's WORKER_CONCURRENCY default).",
 )
 @click.option(
     "--admin-url",
