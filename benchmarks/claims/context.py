@@ -15,6 +15,7 @@ Say = Callable[[str], None]
 # One claim-mode campaign per run, so no run's claims mix with another's.
 INGRESS, BURST, PACED, BUDGET = 9101, 9102, 9103, 9104
 ONE_WORKER, TWO_WORKERS, HTTP_ACTIVATOR, HTTP_FAILING = 9105, 9106, 9107, 9108
+HTTP_PACED, HTTP_FAILING_PACED = 9111, 9112  # (f)'s latency runs, paced at half its bursts' rates
 NAIVE = 9110  # the naive pipeline's campaign: in the simulator only, promobridge never hears of it
 TRAIL_ROUNDS_FROM = 9120  # (g): one campaign per burst, 9120, 9121, …
 
@@ -55,6 +56,7 @@ def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int
         sizes[ONE_WORKER] = sizes[TWO_WORKERS] = claims
     if "f" in chosen:
         sizes[HTTP_ACTIVATOR] = sizes[HTTP_FAILING] = claims
+        sizes[HTTP_PACED] = sizes[HTTP_FAILING_PACED] = claims
     if "g" in chosen:
         sizes |= {TRAIL_ROUNDS_FROM + n: claims for n in range(2 * config.trail_rounds)}
     return sizes
