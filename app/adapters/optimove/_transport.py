@@ -30,6 +30,7 @@ __all__ = ["MAX_ERROR_BODY_CHARS", "Expect", "decode_body", "describe_failure", 
 
 MAX_ERROR_BODY_CHARS = 500
 MAX_ECHOED_STRING_CHARS = 200
+HTTP_OK = 200
 HTTP_NO_CONTENT = 204
 
 # What a call expects back: POST functions answer "no payload" (ref §1.4), list GETs a JSON array.

@@ -18,8 +18,9 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.adapters.optimove._transport import Expect, decode_body, describe_failure, error_for_status
+from app.adapters.optimove._transport import HTTP_OK, Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
+from app.adapters.optimove.page_decoder import ExactPageDecoder
 from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.domain.audience import CustomerPage
 from app.domain.optimove import CampaignCustomer, PromoStatus, RegisteredListener
@@ -77,6 +78,7 @@ class OptimoveClient:
         self._limiter = rate_limiter
         self._timeout = (connect_timeout_seconds, timeout_seconds)
         self.contract = contract if contract is not None else OptimoveContract()
+        self._page_decoder = ExactPageDecoder(self.contract)
         self._owns_session = session is None
         self._session = session if session is not None else self._new_session()
         self._headers = {
@@ -122,14 +124,22 @@ class OptimoveClient:
         """Fetch one page of a processed campaign's customers (``$top``/``$skip``)."""
         endpoint = self.contract.campaign_customers_path
         rows = self._customer_rows(campaign_id, top=top, skip=skip, attributes=attributes)
+        assert isinstance(rows, list)  # no `exact` reader asked for: always the decoded rows
         try:
             return [self.contract.parse_customer_row(row, attributes) for row in rows]
         except ValueError as exc:
             raise OptimoveProtocolError(f"bad customer row: {exc}", endpoint=endpoint, status=200) from None
 
     def _customer_rows(
-        self, campaign_id: int, *, top: int, skip: int, attributes: Sequence[str]
-    ) -> list[object]:
+        self,
+        campaign_id: int,
+        *,
+        top: int,
+        skip: int,
+        attributes: Sequence[str],
+        exact: Callable[[bytes], CustomerPage | None] | None = None,
+    ) -> list[object] | CustomerPage:
+        """The page's rows as decoded JSON, or its columns when `exact` could read the body."""
         contract = self.contract
         if campaign_id <= 0:
             raise ValueError(f"campaign_id must be positive, got {campaign_id}")
@@ -148,8 +158,8 @@ class OptimoveClient:
         if attributes:
             params[contract.attributes_param] = contract.attributes_delimiter.join(attributes)
         endpoint = contract.campaign_customers_path
-        rows = self._call("GET", endpoint, params=params, expect="list")
-        if not isinstance(rows, list):
+        rows = self._call("GET", endpoint, params=params, expect="list", exact=exact)
+        if not isinstance(rows, list | CustomerPage):
             raise OptimoveProtocolError("customer page is not a JSON list", endpoint=endpoint, status=200)
         if len(rows) > top:
             message = f"{len(rows)} rows returned for {contract.top_param}={top}; the parameter was ignored"
@@ -161,7 +171,16 @@ class OptimoveClient:
     ) -> CustomerPage:
         """One page of a processed campaign's customers, column by column (what ingest reads)."""
         endpoint = self.contract.campaign_customers_path
-        rows = self._customer_rows(campaign_id, top=top, skip=skip, attributes=attributes)
+        decoder = self._page_decoder
+        rows = self._customer_rows(
+            campaign_id,
+            top=top,
+            skip=skip,
+            attributes=attributes,
+            exact=lambda body: decoder.decode(body, attributes),
+        )
+        if isinstance(rows, CustomerPage):
+            return rows
         try:
             return self.contract.parse_customer_page(rows, attributes)
         except ValueError as exc:
@@ -297,8 +316,12 @@ class OptimoveClient:
         params: dict[str, str | int] | None = None,
         body: object = None,
         expect: Expect = "nothing",
+        exact: Callable[[bytes], object | None] | None = None,
     ) -> object:
-        """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty)."""
+        """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty).
+
+        `exact` may read a 200's body first (a customer page into columns); when it answers None the
+        body is decoded the usual way."""
         try:
             self._limiter.acquire()
         except RateLimiterUnavailable as exc:
@@ -323,6 +346,10 @@ class OptimoveClient:
             failure = error_for_status(response, endpoint, redact=self._api_key)
             if failure is not None:
                 raise failure
+            fast = exact(response.content) if exact is not None and response.status_code == HTTP_OK else None
+            if fast is not None:
+                outcome = "ok"
+                return fast
             decoded = decode_body(response, endpoint, expect, redact=self._api_key)
             outcome = "ok"
             return decoded
