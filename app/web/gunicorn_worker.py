@@ -33,7 +33,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from app.config import load_settings
-from app.web.loop_liveness import PoolWatch, liveness_answer, liveness_probe
+from app.web.loop_liveness import HeadLimits, PoolWatch, liveness_answer, liveness_probe
 from app.web.request_framing import RequestFraming
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.timeout_answer = request_timeout_response(self.read_timeout)
         self.reading: deque[BufferedConnection] = deque()  # ordered by deadline
         self.pool_watch = PoolWatch(settings.web_liveness_stall_seconds)
+        self.head_limits = HeadLimits(
+            self.cfg.limit_request_line, self.cfg.limit_request_field_size, self.cfg.limit_request_fields
+        )
 
     def accept(self, listener: socket.socket) -> None:
         """Accept a connection and start reading its first request in the event loop."""
@@ -151,7 +154,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.reading.remove(conn)
 
     def _hand_to_thread(self, conn: BufferedConnection) -> None:
-        probe = liveness_probe(conn.read_ahead)
+        probe = liveness_probe(conn.read_ahead, self.head_limits)
         if probe is not None:  # answered here, not behind the pool's queue (see loop_liveness)
             _answer_and_drain(conn.sock, liveness_answer(probe, self.pool_watch.stalled_for()))
             self._close_reading(conn)

@@ -8,9 +8,10 @@ thread pool is not stalled: work has been waiting for a thread and no thread has
 for ``WEB_LIVENESS_STALL_SECONDS``. A wedged pool therefore still fails the probe (503), which a
 pool-served probe only did by timing out.
 
-Only a plain ``GET`` or ``HEAD /healthz`` (any query) with no body is answered here; anything else
-(including ``/healthz/``) goes to the app as before. The Flask route stays for other servers and
-the test client, with the same body. These answers are not in the access log or the request
+Only a plain ``GET`` or ``HEAD /healthz`` (any query) with no body, within gunicorn's request
+limits, is answered here; anything else (including ``/healthz/``, or a head at or over a limit,
+which gunicorn answers 414/431) goes to gunicorn and the app as before. The Flask route stays for
+other servers and the test client, with the same body. These answers are not in the access log or the request
 metrics (probes are noise there); `/readyz`, which checks dependencies, is still served by the app.
 """
 
@@ -23,10 +24,28 @@ import uuid
 from dataclasses import dataclass
 
 from app.web.responses import Liveness
+from app.web.security_headers import SECURITY_HEADERS
 
 PROBE_PATH = b"/healthz"
 _METHODS = {b"GET": False, b"HEAD": True}  # method -> head only
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """gunicorn's request-head limits (0: none), so that a probe over them gets gunicorn's answer."""
+
+    line: int = 0
+    field_size: int = 0
+    fields: int = 0
+
+    def exceeded_by(self, lines: list[bytes]) -> bool:
+        """Whether the head's lines come near a limit (with room for the CRLFs gunicorn may count)."""
+        if self.line and len(lines[0]) + 2 > self.line:
+            return True
+        if self.fields and len(lines) - 1 > self.fields:
+            return True
+        return bool(self.field_size) and any(len(line) + 2 > self.field_size for line in lines[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +55,14 @@ class LivenessProbe:
     head_only: bool
 
 
-def liveness_probe(request: bytes | bytearray) -> LivenessProbe | None:
+def liveness_probe(request: bytes | bytearray, limits: HeadLimits = HeadLimits()) -> LivenessProbe | None:
     """The probe at the start of `request` (a complete request), or None when the app must serve it."""
     end = request.find(b"\r\n\r\n")
     if end < 0:
         return None
     lines = bytes(request[:end]).split(b"\r\n")
+    if limits.exceeded_by(lines):
+        return None
     parts = lines[0].split(b" ")
     if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
         return None
@@ -70,9 +91,10 @@ def liveness_answer(probe: LivenessProbe, stalled_for: float | None) -> bytes:
             "message": f"requests have waited for a thread and none started for {stalled_for:.0f} s",
         }
     payload = json.dumps(body, separators=(",", ":")).encode()
+    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-        f"Cache-Control: no-store\r\nX-Request-ID: {uuid.uuid4().hex}\r\nConnection: close\r\n\r\n"
+        f"{security}X-Request-ID: {uuid.uuid4().hex}\r\nConnection: close\r\n\r\n"
     ).encode()
     return head if probe.head_only else head + payload
 

@@ -341,3 +341,4 @@ def test_healthz_is_answered_by_the_event_loop_while_every_thread_is_held_and_sa
     recovered = requests.get(f"{web.url}/healthz", timeout=5)
     assert recovered.status_code == 200 and recovered.json() == {"status": "ok"}
     assert recovered.headers["Cache-Control"] == "no-store" and recovered.headers["X-Request-ID"]
+    assert recovered.headers["X-Content-Type-Options"] == "nosniff"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.web.loop_liveness import LivenessProbe, PoolWatch, liveness_answer, liveness_probe
+from app.web.loop_liveness import HeadLimits, LivenessProbe, PoolWatch, liveness_answer, liveness_probe
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,27 @@ def test_anything_else_goes_to_the_app(request_bytes: bytes) -> None:
     assert liveness_probe(request_bytes) is None
 
 
+LIMITS = HeadLimits(line=4094, field_size=8190, fields=100)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz?" + b"q" * 4090 + b" HTTP/1.1\r\n\r\n",  # gunicorn's 414
+        b"GET /healthz HTTP/1.1\r\nX-Padding: " + b"y" * 8191 + b"\r\n\r\n",  # gunicorn's 431
+        b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-F-%d: 1\r\n" % n for n in range(101)) + b"\r\n",
+    ],
+)
+def test_a_head_near_or_over_gunicorns_limits_gets_gunicorns_answer(request_bytes: bytes) -> None:
+    assert liveness_probe(request_bytes, LIMITS) is None
+    assert liveness_probe(request_bytes) is not None  # without limits it would have been taken
+
+
+def test_a_probe_within_the_limits_is_taken() -> None:
+    many = b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-F-%d: 1\r\n" % n for n in range(100)) + b"\r\n"
+    assert liveness_probe(many, LIMITS) == LivenessProbe(head_only=False)
+
+
 def _split(answer: bytes) -> tuple[list[str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     return head.decode().split("\r\n"), body
@@ -59,6 +80,7 @@ def test_an_alive_pool_answers_200_with_the_apps_liveness_body() -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["Content-Length"] == str(len(body))
     assert headers["Cache-Control"] == "no-store"
+    assert headers["X-Content-Type-Options"] == "nosniff"  # as every answer of the app
     assert headers["Connection"] == "close"
     assert len(headers["X-Request-ID"]) == 32
 
