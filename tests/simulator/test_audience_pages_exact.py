@@ -67,6 +67,7 @@ SPECS = [
     ),
     AudienceSpec(campaign_id=5, size=40, promo_code="P", no_consent_rate=1.0, fraud_rate=0.0),
     AudienceSpec(campaign_id=6, size=40, promo_code="Q", no_consent_rate=0.0, fraud_rate=1.0),
+    AudienceSpec(campaign_id=1002, size=25_000, promo_code="R", vip_weights=(1.0, 0.0, 0.0, 0.0)),
 ]
 NAME_LISTS: list[list[str] | None] = [
     None,
@@ -75,7 +76,8 @@ NAME_LISTS: list[list[str] | None] = [
     ["Email", "NoSuchAttribute", "VIPLevel", "Consent", "Consent", ""],
     ["{0}", "%s"],
 ]
-WINDOWS = [(0, 10), (20, 10), (0, 10_000), (2990, 5), (3000, 10), (50_000, 1)]
+# Windows across a multiple of 10,000 too (pages may be rendered in blocks of 10,000 indices).
+WINDOWS = [(0, 10), (20, 10), (0, 10_000), (2990, 5), (3000, 10), (9_995, 10), (5_000, 10_000), (50_000, 1)]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: f"campaign-{spec.campaign_id}")
