@@ -203,7 +203,7 @@ class Audience:
                 return [f"user{i}@example.test" for i in indices]
             case _:
                 return None
-        return list(map(table.__getitem__, draws[_DRAW_OF[name]]))
+        return _values_of(table, draws[_DRAW_OF[name]])
 
     def _draw_columns(self, indices: range) -> list[array[int]]:
         """The four draws of each customer in ``indices``, as four columns."""
@@ -218,6 +218,14 @@ class Audience:
         if sys.byteorder != "little":
             draws.byteswap()
         return [draws[k::_DRAWS_PER_CUSTOMER] for k in range(_DRAWS_PER_CUSTOMER)]
+
+
+def _values_of(table: tuple[str, ...], draws: array[int]) -> Sequence[str]:
+    """``table[draw]`` for each of ``draws``, in C."""
+    if len(draws) < 2:
+        return [table[draw] for draw in draws]  # itemgetter of one item answers the item, not a tuple
+    values: tuple[str, ...] = itemgetter(*draws)(table)
+    return values
 
 
 def _email_pieces(high: int, block_rows: slice) -> list[Piece]:
