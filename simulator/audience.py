@@ -17,7 +17,6 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import repeat
 from operator import itemgetter
 
 from simulator.page_text import Piece, rows_parts
@@ -123,16 +122,19 @@ class Audience:
         the index is in the audience, so those checks, made on the whole call at once, say the same
         as ``index_of``; any other call (a stranger, a longer index) is answered id by id.
         """
-        digits_at = len(self._prefix)
-        if set(map(len, customer_ids)) <= {digits_at + CUSTOMER_INDEX_DIGITS} and all(
-            map(str.startswith, customer_ids, repeat(self._prefix))
-        ):
-            digits = list(map(itemgetter(slice(digits_at, None)), customer_ids))
-            every_digit = "".join(digits)
-            if every_digit.isascii() and every_digit.isdigit():
-                indices = list(map(int, digits))
-                if not indices or max(indices) < self.spec.size:
-                    return indices
+        prefix_length = len(self._prefix)
+        width = prefix_length + CUSTOMER_INDEX_DIGITS
+        if set(map(len, customer_ids)) <= {width}:
+            # Laid end to end, the ids' k-th characters are every width-th character from k.
+            text = "".join(customer_ids)
+            if [text[k::width] for k in range(prefix_length)] == [
+                char * len(customer_ids) for char in self._prefix
+            ]:
+                digits = "".join([text[k::width] for k in range(prefix_length, width)])
+                if digits.isascii() and digits.isdigit():
+                    indices = list(map(int, map(itemgetter(slice(prefix_length, None)), customer_ids)))
+                    if not indices or max(indices) < self.spec.size:
+                        return indices
         return list(map(self.index_of, customer_ids))
 
     def attributes(self, index: int) -> dict[str, str]:

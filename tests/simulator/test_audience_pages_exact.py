@@ -116,3 +116,13 @@ def test_only_the_canonical_id_of_a_member_has_an_index() -> None:
 
     assert [audience.index_of(f"1001-{i:07d}") for i in range(25)] == list(range(25))
     assert [audience.index_of(stranger) for stranger in strangers] == [None] * len(strangers)
+
+
+def test_a_calls_indices_are_each_ids_index() -> None:
+    audience = Audience(AudienceSpec(campaign_id=1001, size=25, promo_code="P"), SEED)
+    members = [f"1001-{i:07d}" for i in (3, 0, 24, 3)]
+    calls = [[], members, [*members, "1001-0000025"], ["1001-1", *members], [*members, "1001-000000a"]]
+
+    for customer_ids in calls:
+        assert list(audience.indices_of(customer_ids)) == [audience.index_of(c) for c in customer_ids]
+    assert audience.indices_of(members) == [3, 0, 24, 3]

@@ -61,16 +61,29 @@ CALLS: list[tuple[list[StatusUpdate], float]] = [
 ]
 
 
+def _record_as_columns(ledger: StatusLedger, updates: list[StatusUpdate], at: float) -> None:
+    indices, customer_ids, statuses = (
+        (list(column) for column in zip(*updates, strict=True)) if updates else ([], [], [])
+    )
+    ledger.record_call(indices, customer_ids, statuses, at)
+
+
 def test_records_and_counters_match_applying_each_entry_in_order() -> None:
-    ledger, reference = StatusLedger(SIZE, CLEARANCE), _EntryByEntry()
+    by_entry, by_column, reference = (
+        StatusLedger(SIZE, CLEARANCE),
+        StatusLedger(SIZE, CLEARANCE),
+        _EntryByEntry(),
+    )
     members = {_cid(i) for i in range(SIZE)}
 
     for updates, at in CALLS:
-        ledger.record(updates, at)
+        by_entry.record(updates, at)
+        _record_as_columns(by_column, updates, at)
         reference.apply(updates, at)
 
-        assert ledger.records(_cid) == reference.records
-        assert ledger.summary() == reference.summary(members)
+        for ledger in (by_entry, by_column):
+            assert ledger.records(_cid) == reference.records
+            assert ledger.summary() == reference.summary(members)
 
 
 def test_records_list_members_by_index_then_unknown_ids_in_arrival_order() -> None:
