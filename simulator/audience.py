@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import sys
 from array import array
 from bisect import bisect_right
@@ -31,10 +32,11 @@ CUSTOMER_INDEX_DIGITS = 7
 DRAW_RESOLUTION = 1 << 16  # each draw is a 16-bit integer, i.e. a uniform in steps of 1/65536
 _DRAWS_PER_CUSTOMER = 4
 _DIGEST_BYTES = 2 * _DRAWS_PER_CUSTOMER
+_DRAWS = struct.Struct("<4H")
 _INDEX_BYTES = 8
 
 ATTRIBUTE_NAMES = ("Consent", "FraudFlag", "VIPLevel", "Country", "Email")
-# Which of a customer's four draws decides each drawn attribute.
+# The draw deciding each drawn attribute, in ATTRIBUTE_NAMES order (Email is not drawn).
 _DRAW_OF = {"Consent": 0, "FraudFlag": 1, "VIPLevel": 2, "Country": 3}
 
 _VIP_LEVELS = ("0", "1", "2", "3")
@@ -139,10 +141,11 @@ class Audience:
 
     def attributes(self, index: int) -> dict[str, str]:
         """Every attribute of customer ``index`` (the ground truth the inspection API shows)."""
-        indices = range(index, index + 1)
-        draws = self._draw_columns(indices)
-        values = {name: self._column(name, indices, draws) for name in ATTRIBUTE_NAMES}
-        return {name: column[0] for name, column in values.items() if column is not None}
+        hasher = self._hasher.copy()
+        hasher.update(index.to_bytes(_INDEX_BYTES, "little"))
+        draws = _DRAWS.unpack(hasher.digest())
+        values = {name: self._table(name)[draws[position]] for name, position in _DRAW_OF.items()}
+        return {**values, "Email": f"user{index}@example.test"}
 
     def page_json(self, skip: int, top: int, attribute_names: list[str] | None) -> str:
         """Rows ``skip .. skip+top-1`` as the JSON text GetProcessedCampaignCustomers answers (contract #6).
@@ -157,7 +160,9 @@ class Audience:
         indices = range(skip, min(self.spec.size, skip + top))
         names = [] if attribute_names is None else attribute_names
         draws = self._draw_columns(indices) if any(name in _DRAW_OF for name in names) else []
-        drawn = {name: self._column(name, indices, draws) for name in names if name in _DRAW_OF}
+        drawn = {
+            name: _values_of(self._table(name), draws[_DRAW_OF[name]]) for name in names if name in _DRAW_OF
+        }
         parts = ["["]
         stop = indices.start
         while stop < indices.stop:
@@ -190,22 +195,19 @@ class Audience:
         parts.append("]")
         return "".join(parts)
 
-    def _column(self, name: str, indices: range, draws: list[array[int]]) -> Sequence[str] | None:
-        """One attribute's values for ``indices`` (``draws`` their draw columns); None for unknown names."""
+    def _table(self, name: str) -> tuple[str, ...]:
+        """The value of the drawn attribute ``name`` (a key of ``_DRAW_OF``) for every possible draw."""
         match name:
             case "Consent":
-                table = _two_valued(self._no_consent_below, below="0", above="1")
+                return _two_valued(self._no_consent_below, below="0", above="1")
             case "FraudFlag":
-                table = _two_valued(self._fraud_below, below="1", above="0")
+                return _two_valued(self._fraud_below, below="1", above="0")
             case "VIPLevel":
-                table = _vip_levels(self._vip_bounds)
+                return _vip_levels(self._vip_bounds)
             case "Country":
-                table = _COUNTRY_OF_DRAW
-            case "Email":
-                return [f"user{i}@example.test" for i in indices]
+                return _COUNTRY_OF_DRAW
             case _:
-                return None
-        return _values_of(table, draws[_DRAW_OF[name]])
+                raise KeyError(f"{name} is not a drawn attribute")
 
     def _draw_columns(self, indices: range) -> list[array[int]]:
         """The four draws of each customer in ``indices``, as four columns."""
