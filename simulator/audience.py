@@ -170,23 +170,15 @@ class Audience:
             stop = min(indices.stop, (high + 1) * _BLOCK)
             page_rows = slice(start - skip, stop - skip)
             block_rows = slice(start - high * _BLOCK, stop - high * _BLOCK)
-            pieces: list[Piece] = [
-                '{"CustomerID":"' + self._prefix + f"{high:0{CUSTOMER_INDEX_DIGITS - _LOW_DIGITS}d}",
-                _PADDED_LOWS[block_rows],
-                '"' + self._row_tail,
-            ]
+            pieces = self._row_pieces(high, block_rows)
             if attribute_names is not None:
                 pieces.append(',"CustomerAttributes":[')
                 for position, name in enumerate(attribute_names):
                     if position:
                         pieces.append(",")
                     column = drawn.get(name)
-                    if column is not None:
-                        pieces += ['"', column[page_rows], '"']
-                    elif name == "Email":
-                        pieces += _email_pieces(high, block_rows)
-                    else:
-                        pieces.append("null")
+                    values = None if column is None else column[page_rows]
+                    pieces += self._attribute_pieces(name, values, high, block_rows)
                 pieces.append("]")
             pieces.append("}")
             if start > indices.start:
@@ -194,6 +186,27 @@ class Audience:
             parts += rows_parts(pieces, stop - start)
         parts.append("]")
         return "".join(parts)
+
+    def _row_pieces(self, high: int, block_rows: slice) -> list[Piece]:
+        """A row up to its attributes, for the indices ``high * 10**4 + block_rows``."""
+        return [
+            '{"CustomerID":"' + self._prefix + f"{high:0{CUSTOMER_INDEX_DIGITS - _LOW_DIGITS}d}",
+            _PADDED_LOWS[block_rows],
+            '"' + self._row_tail,
+        ]
+
+    @staticmethod
+    def _attribute_pieces(
+        name: str, drawn: Sequence[str] | None, high: int, block_rows: slice
+    ) -> list[Piece]:
+        """One attribute's JSON value in each row of a block (``drawn``: its values there, if drawn)."""
+        if drawn is not None:
+            return ['"', drawn, '"']
+        if name == "Email":  # "user{index}": the block's high digits then four, or the index alone
+            if high == 0:
+                return ['"user', _PLAIN_LOWS[block_rows], '@example.test"']
+            return [f'"user{high}', _PADDED_LOWS[block_rows], '@example.test"']
+        return ["null"]
 
     def _table(self, name: str) -> tuple[str, ...]:
         """The value of the drawn attribute ``name`` (a key of ``_DRAW_OF``) for every possible draw."""
@@ -230,13 +243,6 @@ def _values_of(table: tuple[str, ...], draws: array[int]) -> Sequence[str]:
         return [table[draw] for draw in draws]  # itemgetter of one item answers the item, not a tuple
     values: tuple[str, ...] = itemgetter(*draws)(table)
     return values
-
-
-def _email_pieces(high: int, block_rows: slice) -> list[Piece]:
-    """``"user{index}@example.test"`` for a block: the index is ``high`` then four digits, or unpadded."""
-    if high == 0:
-        return ['"user', _PLAIN_LOWS[block_rows], '@example.test"']
-    return [f'"user{high}', _PADDED_LOWS[block_rows], '@example.test"']
 
 
 # COUNTRIES[draw % len(COUNTRIES)] for every draw, written as whole cycles and the start of one more.
