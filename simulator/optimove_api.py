@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -27,7 +28,6 @@ from simulator.responses import (
     require_int,
 )
 from simulator.state import SimulatorState
-from simulator.statuses import StatusUpdate
 
 optimove_api = Blueprint("optimove_api", __name__, url_prefix=contract.OPTIMOVE_PREFIX)
 
@@ -130,12 +130,32 @@ def _handle_update_statuses(state: SimulatorState, _faults: FaultDecision) -> Re
         raise ApiError(400, "PromosUpdated must be a list")
     if len(entries) > contract.MAX_STATUS_UPDATES_PER_CALL:
         raise ApiError(400, f"at most {contract.MAX_STATUS_UPDATES_PER_CALL} customers per call")
-    parsed = [_parse_promo_update(position, entry) for position, entry in enumerate(entries)]
+    customer_ids, statuses = _parse_promo_updates(entries)
     campaign = _require_campaign(state, campaign_id)
-    index_of = campaign.audience.index_of
-    updates: list[StatusUpdate] = [(index_of(cid), cid, status) for cid, status in parsed]
-    campaign.statuses.record(updates, received_at)
+    indices = campaign.audience.indices_of(customer_ids)
+    campaign.statuses.record_call(indices, customer_ids, statuses, received_at)
     return empty_response()
+
+
+def _parse_promo_updates(entries: list[Any]) -> tuple[list[str], list[bool]]:
+    """Each entry's CustomerID and Status, or ``ApiError(400)`` naming the first bad entry.
+
+    A well-formed call (JSON objects with a non-empty string id and a boolean status) is checked by
+    the types of whole columns at once; any other call is parsed entry by entry, which finds the first
+    bad entry and says what is wrong with it.
+    """
+    if _all_of_type(entries, dict):
+        customer_ids: list[Any] = list(map(dict.get, entries, repeat("CustomerID")))
+        statuses: list[Any] = list(map(dict.get, entries, repeat("Status")))
+        if _all_of_type(customer_ids, str) and all(customer_ids) and _all_of_type(statuses, bool):
+            return customer_ids, statuses
+    parsed = [_parse_promo_update(position, entry) for position, entry in enumerate(entries)]
+    return [customer_id for customer_id, _ in parsed], [status for _, status in parsed]
+
+
+def _all_of_type(values: list[Any], kind: type) -> bool:
+    # Exactly ``kind``, which a JSON parser builds; a subclass is left to the entry-by-entry parse.
+    return set(map(type, values)) <= {kind}
 
 
 def _parse_promo_update(position: int, entry: Any) -> tuple[str, bool]:

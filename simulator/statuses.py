@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
-from typing import Any
+from itertools import compress, repeat
+from operator import add, itemgetter, setitem
+from typing import Any, cast
 
 _NEVER_SET = 0
 _SET_FALSE = 1
 _SET_TRUE = 2
+_CODE_OF_STATUS = (_SET_FALSE, _SET_TRUE)  # indexed by the status, a bool
 
 
 @dataclass
@@ -77,6 +80,41 @@ class StatusLedger:
                 else:
                     self._record_member(index, status, at, late)
 
+    def record_call(
+        self, indices: Sequence[int | None], customer_ids: Sequence[str], statuses: Sequence[bool], at: float
+    ) -> None:
+        """``record`` for one call given as columns; the same ledger whichever way it is applied.
+
+        A call naming distinct members only (what the integration sends) is applied column at once:
+        with no index twice, reading every previous value first and then writing every new one is the
+        same as applying the entries in order. Any other call is applied entry by entry.
+        """
+        if None in indices or len(set(indices)) != len(indices):
+            self.record(zip(indices, customer_ids, statuses, strict=True), at)
+            return
+        late = at > self._clearance_epoch
+        with self._lock:
+            self._record_distinct_members(cast(Sequence[int], indices), statuses, at, late)
+            self._total_sets += len(indices)
+            self._late_sets += len(indices) * late
+
+    def _record_distinct_members(
+        self, indices: Sequence[int], statuses: Sequence[bool], at: float, late: bool
+    ) -> None:
+        if not indices:
+            return
+        previous = bytes(_gather(self._status, indices))
+        self._customers_set += previous.count(_NEVER_SET)
+        self._customers_true += statuses.count(True) - previous.count(_SET_TRUE)
+        _scatter(self._status, indices, map(_CODE_OF_STATUS.__getitem__, statuses))
+        times = list(map(add, _gather(self._times, indices), repeat(1)))
+        self._set_more_than_once += times.count(2)
+        self._max_times = max(self._max_times, max(times))
+        _scatter(self._times, indices, times)
+        _scatter(self._last_set_at, indices, repeat(at))
+        if late:
+            _scatter(self._late, indices, repeat(1))
+
     def _record_member(self, index: int, status: bool, at: float, late: bool) -> None:
         previous = self._status[index]
         if previous == _NEVER_SET:
@@ -132,3 +170,16 @@ class StatusLedger:
                     record.status, record.times, record.last_set_at, record.late
                 )
             return result
+
+
+def _gather(source: bytearray | array[Any], indices: Sequence[int]) -> tuple[Any, ...]:
+    """``source[i]`` for each of ``indices`` (at least one), in C."""
+    if len(indices) == 1:
+        return (source[indices[0]],)  # itemgetter of one index answers the item, not a tuple
+    values: tuple[Any, ...] = itemgetter(*indices)(source)
+    return values
+
+
+def _scatter(target: bytearray | array[Any], indices: Iterable[int], values: Iterable[Any]) -> None:
+    """``target[i] = value`` for each pair, in C (the deque drops the setters' None results)."""
+    deque(map(setitem, repeat(target), indices, values), maxlen=0)
