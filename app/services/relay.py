@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from app.clock import utcnow
 from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.optimove import PromoStatus
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
 from app.domain.outbox import ClaimedBatch
 from app.domain.trail import CALL_AMBIGUOUS, CALL_DEAD, CALL_RETRY, CALL_SENT
@@ -83,9 +82,8 @@ def relay_once(
         uow.commit()
     if batch is None:
         return None
-    statuses = [PromoStatus(customer_id, status) for customer_id, status in batch.customers]
     try:
-        sink.update_customer_promotion_status(batch.campaign_id, statuses)
+        sink.update_customer_promotion_status(batch.campaign_id, batch.statuses())
     except OptimoveError as exc:
         return _handle_failure(uow_factory, batch, exc, config, clock(), rng or random.Random())
     now = clock()

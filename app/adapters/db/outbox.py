@@ -36,6 +36,7 @@ from app.domain.campaigns import CampaignMode
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
+    ApprovedCustomers,
     ClaimedBatch,
     OutboxStats,
     PageRange,
@@ -471,7 +472,7 @@ class SqlOutbox:
         ).scalars()
         a = campaign_audience.c
         room = limit
-        customers: list[tuple[str, bool]] = []
+        customer_ids: list[str] = []
         pages: list[PageRange] = []
         deadline = None
         attempt = 1
@@ -506,7 +507,7 @@ class SqlOutbox:
                 query = query.where(a.customer_id > row.sent_through)
             if singles:  # customers approved by a status row of their own are not the page's to send
                 query = query.where(~_has_own_row(campaign_id))
-            ids = list(self._conn.execute(query).scalars()) if wanted > 0 else []
+            ids = self._conn.execute(query).scalars().all() if wanted > 0 else []
             if not ids:  # nobody left on the page (the audience narrowed since it was queued)
                 self._conn.execute(
                     update(outbox).where(outbox.c.id == row.id).values(customers=0, sent_at=now)
@@ -526,7 +527,7 @@ class SqlOutbox:
                 )
             )
             pages.append(PageRange(int(row.id), len(ids)))
-            customers.extend((customer_id, True) for customer_id in ids)
+            customer_ids.extend(ids)
             deadline = deadline or row.deadline
             attempt = max(attempt, int(row.attempts) + 1)
             room -= len(ids)
@@ -537,7 +538,7 @@ class SqlOutbox:
             campaign_id=campaign_id,
             kind=PAGE_APPROVALS,
             deadline=as_utc(deadline),
-            customers=customers,
+            customers=ApprovedCustomers(customer_ids),
             previously_sent=0,
             pages=tuple(pages),
             attempt=attempt,

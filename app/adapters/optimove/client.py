@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from app.adapters.optimove._transport import Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
+from app.adapters.optimove.status_body import encode_status_body
 from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.domain.audience import CustomerPage
 from app.domain.optimove import CampaignCustomer, PromoStatus, RegisteredListener
@@ -214,14 +215,7 @@ class OptimoveClient:
         batch = self.contract.max_status_batch
         calls = 0
         for start in range(0, len(statuses), batch):
-            body = {
-                "TimeStamp": stamp,
-                "CampaignID": campaign_id,
-                "PromosUpdated": [
-                    {"CustomerID": item.customer_id, "Status": item.status}
-                    for item in statuses[start : start + batch]
-                ],
-            }
+            body = encode_status_body(stamp, campaign_id, statuses[start : start + batch])
             self._call("POST", self.contract.update_status_path, body=body)
             calls += 1
         return calls
@@ -298,7 +292,10 @@ class OptimoveClient:
         body: object = None,
         expect: Expect = "nothing",
     ) -> object:
-        """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty)."""
+        """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty).
+
+        A `body` of bytes is sent as it is (JSON encoded already); anything else is encoded here.
+        """
         try:
             self._limiter.acquire()
         except RateLimiterUnavailable as exc:
@@ -312,7 +309,7 @@ class OptimoveClient:
                     self._base_url + endpoint,
                     params=params,
                     # orjson: a status update carries 10,000 customers, json.dumps took most of its CPU.
-                    data=None if body is None else orjson.dumps(body),
+                    data=None if body is None else body if isinstance(body, bytes) else orjson.dumps(body),
                     headers=self._headers,
                     timeout=self._timeout,
                     # A redirect would carry X-API-KEY to wherever it points.
