@@ -28,7 +28,12 @@ from sqlalchemy import (
     update,
 )
 
-from app.adapters.db.dialect import insert_ignoring_conflicts, lock_rows_skip_locked, locked_batch_ids
+from app.adapters.db.dialect import (
+    first_in_order,
+    insert_ignoring_conflicts,
+    lock_rows_skip_locked,
+    locked_batch_ids,
+)
 from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
@@ -516,17 +521,12 @@ class SqlOutbox:
             if row is None:
                 break
             wanted = min(int(row.customers or 0), room)
-            query = (
-                select(a.customer_id)
-                .where(a.campaign_id == campaign_id, a.page_no == row.page_no, a.eligible.is_(True))
-                .order_by(a.customer_id)
-                .limit(wanted)
-            )
+            left_on_page = [a.campaign_id == campaign_id, a.page_no == row.page_no, a.eligible.is_(True)]
             if row.sent_through is not None:
-                query = query.where(a.customer_id > row.sent_through)
+                left_on_page.append(a.customer_id > row.sent_through)
             if singles:  # customers approved by a status row of their own are not the page's to send
-                query = query.where(~_has_own_row(campaign_id))
-            ids = self._conn.execute(query).scalars().all() if wanted > 0 else []
+                left_on_page.append(~_has_own_row(campaign_id))
+            ids = first_in_order(self._conn, a.customer_id, left_on_page, limit=wanted) if wanted > 0 else []
             if not ids:  # nobody left on the page (the audience narrowed since it was queued)
                 self._conn.execute(
                     update(outbox).where(outbox.c.id == row.id).values(customers=0, sent_at=now)
