@@ -18,7 +18,7 @@ from app.clock import utcnow
 from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
-from app.domain.outbox import ClaimedBatch
+from app.domain.outbox import PAGE_APPROVALS, ClaimedBatch
 from app.domain.trail import CALL_AMBIGUOUS, CALL_DEAD, CALL_RETRY, CALL_SENT
 from app.services import trail_steps
 from app.services.ports import StatusSink
@@ -90,9 +90,10 @@ def relay_once(
     with uow_factory() as uow:
         call_id = uow.trail.record_status_call(batch, outcome=CALL_SENT, error=None, now=now)
         marked = uow.outbox.mark_sent(batch, now=now, call_id=call_id)
-        campaign = uow.campaigns.get(batch.campaign_id)
-        if campaign is not None and campaign.mode == CampaignMode.CLAIM:
-            uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
+        if batch.kind != PAGE_APPROVALS:  # pages are an auto campaign's, whose mode no longer changes
+            campaign = uow.campaigns.get(batch.campaign_id)
+            if campaign is not None and campaign.mode == CampaignMode.CLAIM:
+                uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
         uow.campaigns.add_approvals_sent(
             batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
         )
