@@ -6,10 +6,11 @@ services and the domain never see raw vendor JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import overload
 
 __all__ = [
     "CampaignCustomer",
@@ -18,6 +19,7 @@ __all__ = [
     "InvalidTriggeredCall",
     "PromoStatus",
     "RegisteredListener",
+    "SameStatus",
     "TriggeredCall",
     "ValidationContext",
     "ValidationResult",
@@ -40,6 +42,49 @@ class PromoStatus:
 
     customer_id: str
     status: bool
+
+
+class SameStatus(Sequence[PromoStatus]):
+    """Entries that all carry one status, held as the column of their customers' ids.
+
+    A call approving a page's 10,000 customers then costs no object per customer (an entry is made
+    only when one is read), and the Optimove client encodes the body from the column at once.
+    """
+
+    __slots__ = ("customer_ids", "status")
+
+    def __init__(self, customer_ids: Sequence[str], status: bool) -> None:
+        self.customer_ids = customer_ids
+        self.status = status
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> PromoStatus: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SameStatus: ...
+
+    def __getitem__(self, index: int | slice) -> PromoStatus | SameStatus:
+        if isinstance(index, slice):
+            return SameStatus(self.customer_ids[index], self.status)
+        return PromoStatus(self.customer_ids[index], self.status)
+
+    def __iter__(self) -> Iterator[PromoStatus]:
+        status = self.status
+        return (PromoStatus(customer_id, status) for customer_id in self.customer_ids)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to the list it stands for, as the list it replaced was.
+        if isinstance(other, SameStatus | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable like a list: not hashable
+
+    def __repr__(self) -> str:
+        return f"SameStatus({len(self.customer_ids)} customers, status={self.status})"
 
 
 @dataclass(frozen=True, slots=True)

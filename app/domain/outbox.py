@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
+from typing import overload
+
+from app.domain.optimove import PromoStatus, SameStatus
 
 PROMOTION_STATUS = "promotion_status"  # one row per customer
 # One row per ingested page of an auto campaign: its eligible customers, sent in customer id order.
@@ -23,6 +28,46 @@ class PageRange:
     customers: int
 
 
+class ApprovedCustomers(Sequence[tuple[str, bool]]):
+    """The (customer id, True) pairs of a page batch, held as the column of the ids.
+
+    A batch of 10,000 approvals then holds no tuple per customer; they are made only when read.
+    """
+
+    __slots__ = ("customer_ids",)
+
+    def __init__(self, customer_ids: Sequence[str]) -> None:
+        self.customer_ids = customer_ids
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, bool]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ApprovedCustomers: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, bool] | ApprovedCustomers:
+        if isinstance(index, slice):
+            return ApprovedCustomers(self.customer_ids[index])
+        return (self.customer_ids[index], True)
+
+    def __iter__(self) -> Iterator[tuple[str, bool]]:
+        return zip(self.customer_ids, repeat(True))
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to the list it stands for, as the list it replaced was.
+        if isinstance(other, ApprovedCustomers | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable like a list: not hashable
+
+    def __repr__(self) -> str:
+        return f"ApprovedCustomers({len(self.customer_ids)} customers)"
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedBatch:
     """Rows of one campaign leased to one relay for one call."""
@@ -31,13 +76,19 @@ class ClaimedBatch:
     campaign_id: int
     kind: str
     deadline: datetime | None
-    customers: list[tuple[str, bool]]
+    customers: Sequence[tuple[str, bool]]  # (customer id, status); ApprovedCustomers for page batches
     previously_sent: int  # rows of this batch that an earlier, ambiguous call may already have applied
     # Set when the batch is made of page approvals: which rows, and how many customers of each.
     pages: tuple[PageRange, ...] = ()
     # Which customers those are, and the highest attempt among the rows (for the customers' trail).
     resent_customers: frozenset[str] = frozenset()
     attempt: int = 1
+
+    def statuses(self) -> Sequence[PromoStatus]:
+        """The entries of the status call that carries this batch (a page batch's stay one column)."""
+        if isinstance(self.customers, ApprovedCustomers):
+            return SameStatus(self.customers.customer_ids, True)
+        return [PromoStatus(customer_id, status) for customer_id, status in self.customers]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from app.clock import utcnow
 from app.domain.backoff import Backoff
 from app.domain.campaigns import CampaignMode, CampaignState
-from app.domain.optimove import PromoStatus
 from app.domain.optimove_errors import OptimoveError, OptimoveRateLimited, TransientOptimoveError
-from app.domain.outbox import ClaimedBatch
+from app.domain.outbox import PAGE_APPROVALS, ClaimedBatch
 from app.domain.trail import CALL_AMBIGUOUS, CALL_DEAD, CALL_RETRY, CALL_SENT
 from app.services import trail_steps
 from app.services.ports import StatusSink
@@ -83,18 +82,18 @@ def relay_once(
         uow.commit()
     if batch is None:
         return None
-    statuses = [PromoStatus(customer_id, status) for customer_id, status in batch.customers]
     try:
-        sink.update_customer_promotion_status(batch.campaign_id, statuses)
+        sink.update_customer_promotion_status(batch.campaign_id, batch.statuses())
     except OptimoveError as exc:
         return _handle_failure(uow_factory, batch, exc, config, clock(), rng or random.Random())
     now = clock()
     with uow_factory() as uow:
         call_id = uow.trail.record_status_call(batch, outcome=CALL_SENT, error=None, now=now)
         marked = uow.outbox.mark_sent(batch, now=now, call_id=call_id)
-        campaign = uow.campaigns.get(batch.campaign_id)
-        if campaign is not None and campaign.mode == CampaignMode.CLAIM:
-            uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
+        if batch.kind != PAGE_APPROVALS:  # pages are an auto campaign's, whose mode no longer changes
+            campaign = uow.campaigns.get(batch.campaign_id)
+            if campaign is not None and campaign.mode == CampaignMode.CLAIM:
+                uow.claims.mark_completed(batch.campaign_id, [c for c, _ in batch.customers], now=now)
         uow.campaigns.add_approvals_sent(
             batch.campaign_id, customers=marked, resent=batch.previously_sent, now=now
         )

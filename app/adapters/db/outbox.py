@@ -28,7 +28,12 @@ from sqlalchemy import (
     update,
 )
 
-from app.adapters.db.dialect import insert_ignoring_conflicts, lock_rows_skip_locked, locked_batch_ids
+from app.adapters.db.dialect import (
+    first_in_order,
+    insert_ignoring_conflicts,
+    lock_rows_skip_locked,
+    locked_batch_ids,
+)
 from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
@@ -36,6 +41,7 @@ from app.domain.campaigns import CampaignMode
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
+    ApprovedCustomers,
     ClaimedBatch,
     OutboxStats,
     PageRange,
@@ -82,6 +88,22 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
         outbox.c.dead_at.is_(None),
         outbox.c.available_at <= now,
         or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+    )
+
+
+def _any(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether any outbox row meets the conditions."""
+    return select(outbox.c.id).where(*conditions).exists()
+
+
+def _expired_ranges(campaign_id: ColumnElement[int] | int, now: datetime) -> ColumnElement[bool]:
+    """Page approvals rows of the campaign whose relay's lease ran out mid-call."""
+    return and_(
+        outbox.c.campaign_id == campaign_id,
+        outbox.c.kind == PAGE_APPROVALS,
+        _PENDING,
+        outbox.c.lease_id.is_not(None),
+        outbox.c.lease_until < now,
     )
 
 
@@ -216,20 +238,29 @@ class SqlOutbox:
         if approvals_paused:
             sendable.append(campaigns.c.mode != CampaignMode.AUTO.value)
         head = self._conn.execute(
-            select(campaigns.c.id, due.scalar_subquery())
+            select(
+                campaigns.c.id,
+                due.scalar_subquery(),
+                # What a batch of pages goes by, asked with the campaign rather than in statements of its own.
+                _any(_expired_ranges(campaigns.c.id, now)),
+                _any(
+                    outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
+                ),
+            )
             .where(ready, *sendable)
             .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
             .limit(1)
         ).first()
         if head is None:
             return None
-        campaign_id, kind = head[0], head[1]
+        campaign_id, kind, expired, singles_due = head
         lease_id = str(uuid.uuid4())
         if kind == PAGE_APPROVALS:
-            # Ranges whose relay died mid-call become rows of their own (counted as re-sent when sent);
-            # rows of single customers then go first.
-            self._split_off_expired_ranges(campaign_id, now)
-            if not self._any_due(campaign_id, PROMOTION_STATUS, now):
+            # Ranges whose relay died mid-call become rows of their own (counted as re-sent when sent),
+            # due at once; rows of single customers then go first.
+            if expired and self._split_off_expired_ranges(campaign_id, now):
+                singles_due = True
+            if not singles_due:
                 return self._claim_pages(campaign_id, now=now, limit=limit, lease=lease, lease_id=lease_id)
             kind = PROMOTION_STATUS
         # One statement: lock the batch (SKIP LOCKED) and stamp the lease. An IN list of 10,000 literal
@@ -451,12 +482,6 @@ class SqlOutbox:
         )
         return self._conn.execute(query.limit(1)).first() is not None
 
-    def _any_due(self, campaign_id: int, kind: str, now: datetime) -> bool:
-        due = select(outbox.c.id).where(
-            _claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == kind
-        )
-        return self._conn.execute(due.limit(1)).first() is not None
-
     def _claim_pages(
         self, campaign_id: int, *, now: datetime, limit: int, lease: timedelta, lease_id: str
     ) -> ClaimedBatch | None:
@@ -466,47 +491,42 @@ class SqlOutbox:
         (its next customers in id order), so every call but the campaign's last carries `limit`.
         """
         due = and_(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == PAGE_APPROVALS)
-        candidates = self._conn.execute(
-            select(outbox.c.id).where(due).order_by(outbox.c.id).limit(MAX_PAGES_PER_BATCH)
-        ).scalars()
+        # The next due page not held by another relay, locked as it is taken: another relay skips only
+        # the pages this batch holds. A page taken (leased, or found empty) is no longer due.
+        next_page = lock_rows_skip_locked(
+            self._conn,
+            select(
+                outbox.c.id,
+                outbox.c.page_no,
+                outbox.c.customers,
+                outbox.c.sent_through,
+                outbox.c.deadline,
+                outbox.c.attempts,
+            )
+            .where(due)
+            .order_by(outbox.c.id)
+            .limit(1),
+        )
         a = campaign_audience.c
         room = limit
-        customers: list[tuple[str, bool]] = []
+        customer_ids: list[str] = []
         pages: list[PageRange] = []
         deadline = None
         attempt = 1
         singles = self._has_single_rows(campaign_id)
-        for candidate in candidates.all():
+        for _ in range(MAX_PAGES_PER_BATCH):
             if room <= 0:
                 break
-            # Locked one at a time, as taken: another relay skips only the pages this batch holds.
-            row = self._conn.execute(
-                lock_rows_skip_locked(
-                    self._conn,
-                    select(
-                        outbox.c.id,
-                        outbox.c.page_no,
-                        outbox.c.customers,
-                        outbox.c.sent_through,
-                        outbox.c.deadline,
-                        outbox.c.attempts,
-                    ).where(due, outbox.c.id == candidate),
-                )
-            ).first()
+            row = self._conn.execute(next_page).first()
             if row is None:
-                continue
+                break
             wanted = min(int(row.customers or 0), room)
-            query = (
-                select(a.customer_id)
-                .where(a.campaign_id == campaign_id, a.page_no == row.page_no, a.eligible.is_(True))
-                .order_by(a.customer_id)
-                .limit(wanted)
-            )
+            left_on_page = [a.campaign_id == campaign_id, a.page_no == row.page_no, a.eligible.is_(True)]
             if row.sent_through is not None:
-                query = query.where(a.customer_id > row.sent_through)
+                left_on_page.append(a.customer_id > row.sent_through)
             if singles:  # customers approved by a status row of their own are not the page's to send
-                query = query.where(~_has_own_row(campaign_id))
-            ids = list(self._conn.execute(query).scalars()) if wanted > 0 else []
+                left_on_page.append(~_has_own_row(campaign_id))
+            ids = first_in_order(self._conn, a.customer_id, left_on_page, limit=wanted) if wanted > 0 else []
             if not ids:  # nobody left on the page (the audience narrowed since it was queued)
                 self._conn.execute(
                     update(outbox).where(outbox.c.id == row.id).values(customers=0, sent_at=now)
@@ -526,7 +546,7 @@ class SqlOutbox:
                 )
             )
             pages.append(PageRange(int(row.id), len(ids)))
-            customers.extend((customer_id, True) for customer_id in ids)
+            customer_ids.extend(ids)
             deadline = deadline or row.deadline
             attempt = max(attempt, int(row.attempts) + 1)
             room -= len(ids)
@@ -537,22 +557,15 @@ class SqlOutbox:
             campaign_id=campaign_id,
             kind=PAGE_APPROVALS,
             deadline=as_utc(deadline),
-            customers=customers,
+            customers=ApprovedCustomers(customer_ids),
             previously_sent=0,
             pages=tuple(pages),
             attempt=attempt,
         )
 
     def _split_off_expired_ranges(self, campaign_id: int, now: datetime) -> int:
-        expired = and_(
-            outbox.c.campaign_id == campaign_id,
-            outbox.c.kind == PAGE_APPROVALS,
-            _PENDING,
-            outbox.c.lease_id.is_not(None),
-            outbox.c.lease_until < now,
-        )
         # The call may have reached Optimove: each of these customers was sent once already.
-        return self._split_off(expired, available_at=now, send_count=1, error=None)
+        return self._split_off(_expired_ranges(campaign_id, now), available_at=now, send_count=1, error=None)
 
     def _split_off(
         self,

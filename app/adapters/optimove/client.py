@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from app.adapters.optimove._transport import HTTP_OK, Expect, decode_body, describe_failure, error_for_status
 from app.adapters.optimove.contract import OptimoveContract
 from app.adapters.optimove.page_decoder import ExactPageDecoder
+from app.adapters.optimove.status_body import encode_status_body
 from app.adapters.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.domain.audience import CustomerPage
 from app.domain.optimove import CampaignCustomer, PromoStatus, RegisteredListener
@@ -233,14 +234,7 @@ class OptimoveClient:
         batch = self.contract.max_status_batch
         calls = 0
         for start in range(0, len(statuses), batch):
-            body = {
-                "TimeStamp": stamp,
-                "CampaignID": campaign_id,
-                "PromosUpdated": [
-                    {"CustomerID": item.customer_id, "Status": item.status}
-                    for item in statuses[start : start + batch]
-                ],
-            }
+            body = encode_status_body(stamp, campaign_id, statuses[start : start + batch])
             self._call("POST", self.contract.update_status_path, body=body)
             calls += 1
         return calls
@@ -320,8 +314,10 @@ class OptimoveClient:
     ) -> object:
         """Take a rate-limit slot, send once, and return the decoded body (``[]`` when empty).
 
+        A `body` of bytes is sent as it is (JSON encoded already); anything else is encoded here.
         `exact` may read a 200's body first (a customer page into columns); when it answers None the
-        body is decoded the usual way."""
+        body is decoded the usual way.
+        """
         try:
             self._limiter.acquire()
         except RateLimiterUnavailable as exc:
@@ -335,7 +331,7 @@ class OptimoveClient:
                     self._base_url + endpoint,
                     params=params,
                     # orjson: a status update carries 10,000 customers, json.dumps took most of its CPU.
-                    data=None if body is None else orjson.dumps(body),
+                    data=None if body is None else body if isinstance(body, bytes) else orjson.dumps(body),
                     headers=self._headers,
                     timeout=self._timeout,
                     # A redirect would carry X-API-KEY to wherever it points.

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from app.adapters.optimove.client import OptimoveClient
-from app.domain.optimove import PromoStatus, RegisteredListener
+from app.domain.optimove import PromoStatus, RegisteredListener, SameStatus
 from tests.integration.optimove.conftest import API_KEY, CallLog, ClientFactory, CountingLimiter
 from tests.support.scripted_http import Scripted, ScriptedHTTPServer
 
@@ -47,6 +47,25 @@ def test_25000_statuses_go_out_in_three_calls_of_at_most_10000(
     sent = [entry for body in bodies for entry in body["PromosUpdated"]]
     assert sent == [{"CustomerID": s.customer_id, "Status": s.status} for s in statuses]
     assert server.paths() == ["/current/integrations/UpdateCustomerPromotionStatus"] * 3
+
+
+def test_a_column_of_approvals_goes_out_as_the_same_entries_in_calls_of_at_most_10000(
+    server: ScriptedHTTPServer, client: OptimoveClient
+) -> None:
+    server.set_fallback(Scripted(status=200))
+    customer_ids = [f"C{n}" for n in range(25_000)]
+    moment = datetime(2025, 5, 1, 8, 30, 5, tzinfo=UTC)
+
+    calls = client.update_customer_promotion_status(1359, SameStatus(customer_ids, True), timestamp=moment)
+    client.update_customer_promotion_status(
+        1359, [PromoStatus(c, True) for c in customer_ids], timestamp=moment
+    )
+
+    assert calls == 3
+    bodies = [request.body for request in server.requests]
+    assert bodies[:3] == bodies[3:]
+    sent = [entry for request in server.requests[:3] for entry in request.json["PromosUpdated"]]
+    assert sent == [{"CustomerID": c, "Status": True} for c in customer_ids]
 
 
 def test_status_timestamp_defaults_to_now_in_utc(server: ScriptedHTTPServer, client: OptimoveClient) -> None:
