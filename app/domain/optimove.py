@@ -6,11 +6,12 @@ services and the domain never see raw vendor JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import overload
+
+from app.domain.id_column import IdColumn
 
 __all__ = [
     "CampaignCustomer",
@@ -44,44 +45,26 @@ class PromoStatus:
     status: bool
 
 
-class SameStatus(Sequence[PromoStatus]):
+class SameStatus(IdColumn[PromoStatus]):
     """Entries that all carry one status, held as the column of their customers' ids.
 
     A call approving a page's 10,000 customers then costs no object per customer (an entry is made
     only when one is read), and the Optimove client encodes the body from the column at once.
     """
 
-    __slots__ = ("customer_ids", "status")
+    __slots__ = ("status",)
 
     def __init__(self, customer_ids: Sequence[str], status: bool) -> None:
-        self.customer_ids = customer_ids
+        super().__init__(customer_ids)
         self.status = status
 
-    def __len__(self) -> int:
-        return len(self.customer_ids)
+    def entry(self, customer_id: str) -> PromoStatus:
+        """One customer's entry, with the column's status."""
+        return PromoStatus(customer_id, self.status)
 
-    @overload
-    def __getitem__(self, index: int) -> PromoStatus: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> SameStatus: ...
-
-    def __getitem__(self, index: int | slice) -> PromoStatus | SameStatus:
-        if isinstance(index, slice):
-            return SameStatus(self.customer_ids[index], self.status)
-        return PromoStatus(self.customer_ids[index], self.status)
-
-    def __iter__(self) -> Iterator[PromoStatus]:
-        status = self.status
-        return (PromoStatus(customer_id, status) for customer_id in self.customer_ids)
-
-    def __eq__(self, other: object) -> bool:
-        # Equal to the list it stands for, as the list it replaced was.
-        if isinstance(other, SameStatus | list):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable like a list: not hashable
+    def with_ids(self, customer_ids: Sequence[str]) -> SameStatus:
+        """The same status for other customers."""
+        return SameStatus(customer_ids, self.status)
 
     def __repr__(self) -> str:
         return f"SameStatus({len(self.customer_ids)} customers, status={self.status})"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
-from typing import overload
 
+from app.domain.id_column import IdColumn
 from app.domain.optimove import PromoStatus, SameStatus
 
 PROMOTION_STATUS = "promotion_status"  # one row per customer
@@ -28,44 +27,21 @@ class PageRange:
     customers: int
 
 
-class ApprovedCustomers(Sequence[tuple[str, bool]]):
+class ApprovedCustomers(IdColumn[tuple[str, bool]]):
     """The (customer id, True) pairs of a page batch, held as the column of the ids.
 
     A batch of 10,000 approvals then holds no tuple per customer; they are made only when read.
     """
 
-    __slots__ = ("customer_ids",)
+    __slots__ = ()
 
-    def __init__(self, customer_ids: Sequence[str]) -> None:
-        self.customer_ids = customer_ids
+    def entry(self, customer_id: str) -> tuple[str, bool]:
+        """A page approval: the customer, approved."""
+        return (customer_id, True)
 
-    def __len__(self) -> int:
-        return len(self.customer_ids)
-
-    @overload
-    def __getitem__(self, index: int) -> tuple[str, bool]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> ApprovedCustomers: ...
-
-    def __getitem__(self, index: int | slice) -> tuple[str, bool] | ApprovedCustomers:
-        if isinstance(index, slice):
-            return ApprovedCustomers(self.customer_ids[index])
-        return (self.customer_ids[index], True)
-
-    def __iter__(self) -> Iterator[tuple[str, bool]]:
-        return zip(self.customer_ids, repeat(True))
-
-    def __eq__(self, other: object) -> bool:
-        # Equal to the list it stands for, as the list it replaced was.
-        if isinstance(other, ApprovedCustomers | list):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable like a list: not hashable
-
-    def __repr__(self) -> str:
-        return f"ApprovedCustomers({len(self.customer_ids)} customers)"
+    def with_ids(self, customer_ids: Sequence[str]) -> ApprovedCustomers:
+        """The approvals of other customers."""
+        return ApprovedCustomers(customer_ids)
 
 
 @dataclass(frozen=True, slots=True)
