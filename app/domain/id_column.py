@@ -6,6 +6,7 @@ database to the wire; code that reads it as a sequence of entries sees what it a
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Self, TypeVar, overload
 
@@ -20,13 +21,13 @@ class IdColumn(Sequence[T]):
     def __init__(self, customer_ids: Sequence[str]) -> None:
         self.customer_ids = customer_ids
 
+    @abstractmethod
     def entry(self, customer_id: str) -> T:
         """The entry that stands for one customer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def with_ids(self, customer_ids: Sequence[str]) -> Self:
         """The same kind of column over other ids (a slice)."""
-        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self.customer_ids)
