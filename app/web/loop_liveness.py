@@ -11,8 +11,9 @@ pool-served probe only did by timing out.
 Only a plain ``GET`` or ``HEAD /healthz`` (any query) with no body, within gunicorn's request
 limits, is answered here; anything else (including ``/healthz/``, or a head at or over a limit,
 which gunicorn answers 414/431) goes to gunicorn and the app as before. The Flask route stays for
-other servers and the test client, with the same body. These answers are not in the access log or the request
-metrics (probes are noise there); `/readyz`, which checks dependencies, is still served by the app.
+other servers and the test client, with the same body. These answers are not in the access log or
+the request metrics (probes are noise there); `/readyz`, which checks dependencies, is still served
+by the app.
 """
 
 from __future__ import annotations

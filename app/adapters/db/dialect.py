@@ -102,6 +102,9 @@ def first_in_order(
     each. SQLite reads a row each.
     """
     if is_postgres(conn):
+        # Aggregated whole, then cut: at most a page's rows. An ORDER BY … LIMIT subquery would invite
+        # the planner to walk the campaign's customer-id index, filtering for the page, until it has
+        # `limit` rows: a whole campaign's rows when ids do not follow pages.
         in_order = func.array_agg(postgresql.aggregate_order_by(column, column))
         return list(conn.execute(select(in_order[1:limit]).where(*conditions)).scalar() or [])
     return list(conn.execute(select(column).where(*conditions).order_by(column).limit(limit)).scalars().all())
