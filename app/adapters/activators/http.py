@@ -4,25 +4,20 @@ Every attempt carries the claim id as its ``Idempotency-Key``, so the platform g
 however often it is sent. This class makes ONE attempt per grant per call and reads the answer
 with ``STATUS_CONTRACT`` below; retrying is the activate task's job (the one retry layer), which
 keeps the number of POSTs per grant bounded by ``CLAIM_MAX_RETRIES + 1``. The README's "Reward
-activator contract" states the same contract for operators.
+activator contract" states the same contract for operators. The requests themselves go out on
+libcurl (``curl_posts``), which knows HTTP and nothing of grants.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
-import requests
-from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.utils import check_header_validity
-
+from app.adapters.activators.curl_posts import Answered, CurlPoster, NoAnswer, NotSent, PostResult
 from app.adapters.optimove._lenient import get_field
 from app.domain.optimove_errors import parse_retry_after
 from app.domain.rewards import GrantKind, GrantOutcome, RewardGrant
@@ -37,7 +32,6 @@ DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 DEFAULT_CONCURRENCY = 16
 MAX_ANSWER_BYTES = 64 * 1024  # enough for a transaction id or a reason; a huge answer is cut here
 MAX_REASON_CHARS = 200  # a claim's reason column holds 255, with its prefix
-READ_CHUNK_BYTES = 8192
 USER_AGENT = "promobridge/0.1"
 # The keys under which the operator's answer may name its own transaction, tried in this order.
 EXTERNAL_REF_FIELDS = ("id", "transaction_id")
@@ -68,8 +62,6 @@ STATUS_CONTRACT: Mapping[int, tuple[GrantKind, str]] = MappingProxyType(
     }
 )
 UNLISTED = (GrantKind.MISCONFIGURED, "unexpected answer; check REWARD_ACTIVATOR_URL")
-# Failures before any answer: the grant may or may not have been applied; the same key settles it.
-_NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 GrantHook = Callable[[str, float], None]
 
@@ -81,14 +73,13 @@ def _ignore_grant(outcome: str, seconds: float) -> None:
 class HttpRewardActivator:
     """Grants rewards by POSTing them, one request per grant, to the operator's endpoint.
 
-    The grants of one call go out concurrently on a pool of ``concurrency`` threads sharing one
-    session (a connection pool of the same size), so a slow grant does not hold the others. Each
-    answer is read with ``STATUS_CONTRACT``; a timeout or a dropped connection is ``RETRY``; a
-    request that cannot be sent at all (a malformed URL or header) is ``MISCONFIGURED``. Nothing
-    is raised per grant. ``on_grant(outcome, seconds)`` is called once per attempt (metrics). A
-    ``session`` passed in is used as given (proxies, cookies and hooks included) and is not closed by
-    ``close()``; with the session of its own, each grant is a copy of one request prepared up front,
-    sent through the session's connection pool (see ``_send``).
+    The grants of one call go out concurrently, at most ``concurrency`` at once, over kept-alive
+    connections (see ``curl_posts``), so a slow grant does not hold the others. Each answer is read
+    with ``STATUS_CONTRACT``; a timeout or a dropped connection is ``RETRY``; a request that cannot
+    be sent at all (a malformed URL or header) is ``MISCONFIGURED``. Nothing is raised per grant.
+    ``on_grant(outcome, seconds)`` is called once per attempt (metrics). Proxies in the environment
+    are ignored: the operator's endpoint is usually internal, where a proxy meant for the internet
+    would be wrong.
     """
 
     name = "http"
@@ -101,7 +92,6 @@ class HttpRewardActivator:
         connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
         concurrency: int = DEFAULT_CONCURRENCY,
-        session: requests.Session | None = None,
         on_grant: GrantHook = _ignore_grant,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -112,27 +102,22 @@ class HttpRewardActivator:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._url = url
         self._secrets = _secret_parts(auth_header or "")
-        self._timeout = (connect_timeout_seconds, read_timeout_seconds)
-        self._owns_session = session is None
-        self._session = session if session is not None else _pooled_session(concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reward-grant")
         self._on_grant = on_grant
-        self._headers = {
+        headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
         if auth_header:
-            self._headers["Authorization"] = auth_header
-        # Our own session has no proxies, cookies or hooks to merge into each request, so its grants
-        # skip Session.request and go straight to its adapter: 1.7 instead of 2.6 ms of CPU per grant
-        # (measured against the simulator), which a worker pays for every grant of a burst.
-        self._adapter: BaseAdapter | None = None
-        self._template: requests.PreparedRequest | None = None
-        self._unsendable: str | None = None
-        if self._owns_session:
-            self._adapter = self._session.get_adapter(url)
-            self._template, self._unsendable = _prepared_template(url, self._headers)
+            headers["Authorization"] = auth_header
+        self._poster = CurlPoster(
+            url,
+            headers,
+            connect_timeout_seconds=connect_timeout_seconds,
+            read_timeout_seconds=read_timeout_seconds,
+            concurrency=concurrency,
+            max_answer_bytes=MAX_ANSWER_BYTES,
+        )
 
     def __repr__(self) -> str:
         return f"HttpRewardActivator(url={self._url!r})"
@@ -141,10 +126,8 @@ class HttpRewardActivator:
         """Nothing to keep locally: the operator's platform holds the grant."""
 
     def close(self) -> None:
-        """Stop the thread pool; release pooled connections unless the caller owns the session."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._owns_session:
-            self._session.close()
+        """Release the kept-alive connections."""
+        self._poster.close()
 
     def grant(self, grants: Sequence[RewardGrant]) -> list[GrantOutcome]:
         """One attempt per grant, concurrently; one outcome per grant, in order.
@@ -157,71 +140,49 @@ class HttpRewardActivator:
             raise ValueError("a claim id appears twice; one claim grants one reward")
         for grant in grants:
             _check_grant(grant)
-        if len(grants) == 1:
-            return [self._attempt(grants[0])]
-        # Each thread runs in a copy of the caller's context, so log lines keep the correlation id.
-        futures = [self._pool.submit(contextvars.copy_context().run, self._attempt, g) for g in grants]
-        return [future.result() for future in futures]
-
-    def _attempt(self, grant: RewardGrant) -> GrantOutcome:
-        """POST one grant and read the answer; never raises, so no grant's outcome is lost."""
-        started = time.monotonic()
+        if not grants:
+            return []
+        posts = [(grant.claim_id, _grant_body(grant)) for grant in grants]
         try:
-            outcome = self._post(grant)
-        except Exception as exc:  # a bug or a hostile answer: unsettled, and the same key settles it later
-            log.exception("reward grant attempt failed unexpectedly", extra={"claim_id": grant.claim_id})
-            outcome = GrantOutcome(
-                grant.claim_id, GrantKind.RETRY, reason=f"unexpected error: {type(exc).__name__}"
-            )
-        try:
-            self._on_grant(outcome.kind.value, time.monotonic() - started)
-        except Exception:  # counting must never cost an outcome
-            log.debug("reward grant hook failed", exc_info=True)
-        return outcome
+            results = self._poster.post_all(posts)
+        except Exception as exc:  # a bug or a broken transport: unsettled, and the same keys settle it later
+            log.exception("reward grant attempts failed unexpectedly", extra={"grants": len(grants)})
+            reason = f"unexpected error: {type(exc).__name__}"
+            outcomes = [GrantOutcome(grant.claim_id, GrantKind.RETRY, reason=reason) for grant in grants]
+            return self._counted([(outcome, 0.0) for outcome in outcomes])
+        answered = zip(grants, results, strict=True)
+        return self._counted([(self._outcome(grant, result), secs) for grant, (result, secs) in answered])
 
-    def _post(self, grant: RewardGrant) -> GrantOutcome:
-        if self._unsendable is not None:
-            return GrantOutcome(grant.claim_id, GrantKind.MISCONFIGURED, reason=self._unsendable)
-        payload = json.dumps(_grant_body(grant), separators=(",", ":"))
-        try:
-            with self._send(grant.claim_id, payload) as response:
-                return self._settle(grant, response.status_code, response.headers, _read_capped(response))
-        except _NO_ANSWER as exc:
-            return GrantOutcome(grant.claim_id, GrantKind.RETRY, reason=f"no answer: {type(exc).__name__}")
-        except requests.RequestException as exc:
-            return GrantOutcome(grant.claim_id, GrantKind.MISCONFIGURED, reason=_not_sent(exc))
+    def _counted(self, attempts: list[tuple[GrantOutcome, float]]) -> list[GrantOutcome]:
+        """Report each attempt to the hook; counting must never cost an outcome."""
+        for outcome, seconds in attempts:
+            try:
+                self._on_grant(outcome.kind.value, seconds)
+            except Exception:
+                log.debug("reward grant hook failed", exc_info=True)
+        return [outcome for outcome, _ in attempts]
 
-    def _send(self, idempotency_key: str, payload: str) -> requests.Response:
-        """One POST, never following a redirect; raises what requests raises (read by ``_post``)."""
-        if self._adapter is None or self._template is None:  # the caller's session: all of it applies
-            return self._session.post(
-                self._url,
-                data=payload,
-                headers={**self._headers, "Idempotency-Key": idempotency_key},
-                timeout=self._timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-        header = ("Idempotency-Key", idempotency_key)
-        check_header_validity(header)  # as preparing a request would: InvalidHeader, nothing sent
-        prepared = self._template.copy()
-        prepared.headers[header[0]] = header[1]
-        prepared.prepare_body(payload, None)
-        response: requests.Response = self._adapter.send(prepared, stream=True, timeout=self._timeout)
-        return response
+    def _outcome(self, grant: RewardGrant, result: PostResult) -> GrantOutcome:
+        match result:
+            case Answered(status, retry_after, body):
+                return self._settle(grant, status, retry_after, body)
+            case NoAnswer(error):
+                return GrantOutcome(grant.claim_id, GrantKind.RETRY, reason=f"no answer: {error}")
+            case NotSent(error):
+                return GrantOutcome(grant.claim_id, GrantKind.MISCONFIGURED, reason=_not_sent(error))
 
-    def _settle(
-        self, grant: RewardGrant, status: int, headers: Mapping[str, str], body: bytes
-    ) -> GrantOutcome:
+    def _settle(self, grant: RewardGrant, status: int, retry_after: str | None, body: bytes) -> GrantOutcome:
         """Read one answer into an outcome, by ``STATUS_CONTRACT``."""
         kind, meaning = STATUS_CONTRACT.get(status, UNLISTED)
         decoded = _json(body)
         if kind is GrantKind.GRANTED:
             return GrantOutcome(grant.claim_id, kind, external_ref=_external_ref(decoded))
         if kind is GrantKind.RETRY:
-            retry_after = parse_retry_after(headers.get("Retry-After"))
             return GrantOutcome(
-                grant.claim_id, kind, reason=f"answered {status} ({meaning})", retry_after=retry_after
+                grant.claim_id,
+                kind,
+                reason=f"answered {status} ({meaning})",
+                retry_after=parse_retry_after(retry_after),
             )
         text = _refusal_reason(decoded) if kind is GrantKind.REFUSED else None
         detail = self._one_line(text if text is not None else body.decode("utf-8", errors="replace"))
@@ -237,34 +198,8 @@ class HttpRewardActivator:
         return " ".join(text.split())[:MAX_REASON_CHARS]
 
 
-def _prepared_template(
-    url: str, headers: Mapping[str, str]
-) -> tuple[requests.PreparedRequest | None, str | None]:
-    """The grant request without its body and key, prepared once; or why it cannot be (a bad URL or
-    header): every grant then fails as not sent, as when each grant was prepared on its own."""
-    try:
-        return requests.Request("POST", url, headers=dict(headers)).prepare(), None
-    except requests.RequestException as exc:
-        return None, _not_sent(exc)
-
-
-def _not_sent(exc: requests.RequestException) -> str:
-    return f"request not sent: {type(exc).__name__}; check REWARD_ACTIVATOR_URL and _AUTH"
-
-
-def _pooled_session(concurrency: int) -> requests.Session:
-    """A session with one connection per worker thread that ignores proxy settings in the environment.
-
-    The operator's endpoint is usually internal, where a proxy meant for the internet would be
-    wrong; an operator who does need one passes a session configured for it. The connection pool
-    is thread-safe, which is what lets the grant threads share the session.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    adapter = HTTPAdapter(pool_maxsize=concurrency, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def _not_sent(error: str) -> str:
+    return f"request not sent: {error}; check REWARD_ACTIVATOR_URL and _AUTH"
 
 
 def _secret_parts(auth_header: str) -> tuple[str, ...]:
@@ -273,21 +208,6 @@ def _secret_parts(auth_header: str) -> tuple[str, ...]:
         return ()
     token = auth_header.split()[-1]
     return (auth_header, token) if token != auth_header and len(token) >= 8 else (auth_header,)
-
-
-def _read_capped(response: requests.Response) -> bytes:
-    """At most MAX_ANSWER_BYTES of the answer; a body cut short by the network is kept as read."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                break
-    except requests.RequestException:
-        pass  # the status line arrived, which is what the contract reads
-    return b"".join(chunks)[:MAX_ANSWER_BYTES]
 
 
 def _json(body: bytes) -> object:
@@ -307,9 +227,9 @@ def _check_grant(grant: RewardGrant) -> None:
         raise ValueError(f"amount must be finite, got {grant.amount}")
 
 
-def _grant_body(grant: RewardGrant) -> dict[str, object]:
+def _grant_body(grant: RewardGrant) -> bytes:
     """The JSON body; the amount is a decimal string so that no float rounding reaches a wallet."""
-    return {
+    body = {
         "claim_id": grant.claim_id,
         "campaign_id": grant.campaign_id,
         "customer_id": grant.customer_id,
@@ -317,6 +237,7 @@ def _grant_body(grant: RewardGrant) -> dict[str, object]:
         "tier": grant.tier,
         "reward": {"type": grant.reward_type, "amount": _decimal_text(grant.amount)},
     }
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _decimal_text(amount: Decimal) -> str:

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import requests
 
 from app.adapters.activators.http import (
     GrantKind,
@@ -245,23 +244,6 @@ def test_a_claim_id_that_cannot_be_a_header_is_a_misconfiguration_and_is_never_s
     assert outcomes[0].reason.startswith("request not sent: InvalidHeader")
     assert outcomes[1].granted is True
     assert [r.headers["Idempotency-Key"] for r in server.requests] == ["claim-2"]
-
-
-def test_a_session_passed_in_is_used_as_given(server: ScriptedHTTPServer) -> None:
-    session = requests.Session()
-    session.headers["X-Operator-Tenant"] = "casino-7"
-    server.enqueue(Scripted(status=201))
-    activator = HttpRewardActivator(url=server.url + GRANT_PATH, session=session)
-    try:
-        [outcome] = activator.grant([reward()])
-    finally:
-        activator.close()
-        session.close()
-
-    assert outcome.granted is True
-    [request] = server.requests
-    assert request.headers["X-Operator-Tenant"] == "casino-7"
-    assert request.headers["Idempotency-Key"] == "claim-1"
 
 
 def test_a_422_is_a_refusal_with_the_platforms_reason(
