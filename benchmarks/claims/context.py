@@ -14,8 +14,10 @@ Say = Callable[[str], None]
 
 # One claim-mode campaign per run, so no run's claims mix with another's.
 INGRESS, BURST, PACED, BUDGET = 9101, 9102, 9103, 9104
-ONE_WORKER, TWO_WORKERS, HTTP_ACTIVATOR, HTTP_FAILING = 9105, 9106, 9107, 9108
+ONE_WORKER, TWO_WORKERS, HTTP_FAILING = 9105, 9106, 9108
 HTTP_PACED, HTTP_FAILING_PACED = 9111, 9112  # (f)'s latency runs, paced at half its bursts' rates
+ACTIVATOR_ROUNDS_FROM = 9113  # (f): wallet and HTTP bursts alternating, one campaign each, 9113, …
+ACTIVATOR_ROUNDS = 2  # (f): bursts of each activator, wallet, HTTP, HTTP, wallet (ends before 9120)
 NAIVE = 9110  # the naive pipeline's campaign: in the simulator only, promobridge never hears of it
 TRAIL_ROUNDS_FROM = 9120  # (g): one campaign per burst, 9120, 9121, …
 
@@ -29,7 +31,7 @@ class Context:
     runner: ClaimRunner
     load: LoadGenerator
     say: Say
-    wallet: ClaimsRun | None = None  # (b)'s end-to-end run: (c) halves its rate, (f) compares with it
+    wallet: ClaimsRun | None = None  # (b)'s end-to-end run: (c) halves its rate
 
     def wallet_run(self) -> ClaimsRun:
         """(b)'s end-to-end burst with the wallet activator, measured now if (b) did not run."""
@@ -46,7 +48,7 @@ def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int
     sizes: dict[int, int] = {}
     if "a" in chosen:
         sizes[INGRESS] = ingress_audience
-    if chosen & {"b", "c", "f"}:
+    if chosen & {"b", "c"}:
         sizes[BURST] = claims
     if "c" in chosen:
         sizes[PACED] = claims
@@ -55,7 +57,8 @@ def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int
     if "e" in chosen:
         sizes[ONE_WORKER] = sizes[TWO_WORKERS] = claims
     if "f" in chosen:
-        sizes[HTTP_ACTIVATOR] = sizes[HTTP_FAILING] = claims
+        sizes |= {ACTIVATOR_ROUNDS_FROM + n: claims for n in range(2 * ACTIVATOR_ROUNDS)}
+        sizes[HTTP_FAILING] = claims
         sizes[HTTP_PACED] = sizes[HTTP_FAILING_PACED] = claims
     if "g" in chosen:
         sizes |= {TRAIL_ROUNDS_FROM + n: claims for n in range(2 * config.trail_rounds)}

@@ -11,7 +11,13 @@ from app.cli.bench import CLAIMS_SECTIONS
 from benchmarks.alternation import medians, off_on_order
 from benchmarks.claims.budget import steady_rate
 from benchmarks.claims.config import SECTIONS, ClaimsBenchConfig
-from benchmarks.claims.context import BURST, TRAIL_ROUNDS_FROM, campaign_sizes
+from benchmarks.claims.context import (
+    ACTIVATOR_ROUNDS,
+    ACTIVATOR_ROUNDS_FROM,
+    BURST,
+    TRAIL_ROUNDS_FROM,
+    campaign_sizes,
+)
 from benchmarks.claims.cpu import KERNEL, MACHINE, OTHERS, CpuReport
 from benchmarks.claims.load import PythonLoad, WrkLoad, load_generator
 from benchmarks.claims.pipeline import scaling_verdict
@@ -154,6 +160,17 @@ def test_the_trail_section_claims_on_a_campaign_of_its_own_per_burst() -> None:
     bursts = [campaign for campaign in sizes if campaign >= TRAIL_ROUNDS_FROM]
     assert len(bursts) == 4 and all(sizes[c] == 500 for c in bursts)
     assert BURST in sizes and BURST not in bursts
+
+
+def test_the_activator_section_alternates_its_own_wallet_and_http_bursts_on_campaigns_of_their_own() -> None:
+    config = ClaimsBenchConfig(sections=("f", "g"), trail_rounds=2, claims=500)
+    sizes = campaign_sizes(config, ingress_audience=0)
+    rounds = [ACTIVATOR_ROUNDS_FROM + n for n in range(2 * ACTIVATOR_ROUNDS)]
+
+    assert all(sizes[c] == 500 for c in rounds)
+    assert max(rounds) < TRAIL_ROUNDS_FROM, "(g)'s bursts, however many, never share a campaign with (f)'s"
+    assert BURST not in sizes, "(f) measures the wallet activator itself, beside its own bursts"
+    assert len(sizes) == 4 + 3 + 4  # (f)'s rounds, its failing burst and two paced runs; (g)'s bursts
 
 
 def test_the_command_line_offers_exactly_the_benchmarks_sections() -> None:
