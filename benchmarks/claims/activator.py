@@ -5,9 +5,9 @@ With REWARD_ACTIVATOR=http, every grant answered after `operator_latency_ms`, th
 the activate task retries the grant after the backoff).
 
 The claims/s target compares the HTTP activator with the wallet activator measured here, in bursts
-that alternate wallet, HTTP, HTTP, wallet (`ACTIVATOR_ROUNDS` of each, one campaign each): on a
-shared machine whose load drifts, and a database that grows with every section run before, both
-sides meet the same drift (as (g) does). Comparing with (b)'s burst instead, minutes and five
+that alternate wallet, HTTP, HTTP, wallet, wallet, HTTP (`ACTIVATOR_ROUNDS` of each, one campaign
+each): on a shared machine whose load drifts, and a database that grows with every section run
+before, both sides meet the same drift (as (g) does). Comparing with (b)'s burst instead, minutes and five
 sections earlier, read the drift as the activator's cost: in one full run (e)'s one-worker wallet
 burst was already 11 % slower than (b)'s. (b)'s rate is printed beside it, without a target.
 

@@ -17,7 +17,7 @@ INGRESS, BURST, PACED, BUDGET = 9101, 9102, 9103, 9104
 ONE_WORKER, TWO_WORKERS, HTTP_FAILING = 9105, 9106, 9108
 HTTP_PACED, HTTP_FAILING_PACED = 9111, 9112  # (f)'s latency runs, paced at half its bursts' rates
 ACTIVATOR_ROUNDS_FROM = 9113  # (f): wallet and HTTP bursts alternating, one campaign each, 9113, …
-ACTIVATOR_ROUNDS = 2  # (f): bursts of each activator, wallet, HTTP, HTTP, wallet (ends before 9120)
+ACTIVATOR_ROUNDS = 3  # (f): bursts of each activator, wallet, HTTP, HTTP, wallet, wallet, HTTP: 9113-9118
 NAIVE = 9110  # the naive pipeline's campaign: in the simulator only, promobridge never hears of it
 TRAIL_ROUNDS_FROM = 9120  # (g): one campaign per burst, 9120, 9121, …
 

@@ -170,7 +170,7 @@ def test_the_activator_section_alternates_its_own_wallet_and_http_bursts_on_camp
     assert all(sizes[c] == 500 for c in rounds)
     assert max(rounds) < TRAIL_ROUNDS_FROM, "(g)'s bursts, however many, never share a campaign with (f)'s"
     assert BURST not in sizes, "(f) measures the wallet activator itself, beside its own bursts"
-    assert len(sizes) == 4 + 3 + 4  # (f)'s rounds, its failing burst and two paced runs; (g)'s bursts
+    assert len(sizes) == 6 + 3 + 4  # (f)'s rounds, its failing burst and two paced runs; (g)'s bursts
 
 
 def test_the_command_line_offers_exactly_the_benchmarks_sections() -> None:
