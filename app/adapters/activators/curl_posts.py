@@ -84,14 +84,16 @@ class CurlPoster:
         concurrency: int,
         max_answer_bytes: int,
     ) -> None:
-        self._url = url
-        self._connect_timeout = connect_timeout_seconds
-        self._read_timeout = read_timeout_seconds
-        self._concurrency = concurrency
-        self._max_answer_bytes = max_answer_bytes
         self._unsendable = _invalid_header(headers)
-        # "Expect:" stops libcurl from waiting for a 100-continue that a small JSON body never needs.
-        self._header_lines = [f"{name}: {value}" for name, value in headers.items()] + ["Expect:"]
+        self._settings = _EngineSettings(
+            url=url,
+            # "Expect:" stops libcurl waiting for a 100-continue that a small JSON body never needs.
+            header_lines=(*(f"{name}: {value}" for name, value in headers.items()), "Expect:"),
+            concurrency=concurrency,
+            connect_timeout=connect_timeout_seconds,
+            read_timeout=read_timeout_seconds,
+            max_answer_bytes=max_answer_bytes,
+        )
         self._idle: list[_Engine] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -131,14 +133,7 @@ class CurlPoster:
                 self._idle, self._pid = [], os.getpid()
             if self._idle:
                 return self._idle.pop()
-        return _Engine(
-            self._url,
-            self._header_lines,
-            self._concurrency,
-            self._connect_timeout,
-            self._read_timeout,
-            self._max_answer_bytes,
-        )
+        return _Engine(self._settings)
 
     def _give_back(self, engine: _Engine) -> None:
         with self._lock:
@@ -170,23 +165,30 @@ class _Exchange:
     retry_after: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _EngineSettings:
+    """What every engine of a poster shares: where, with which headers, how many at once, how long."""
+
+    url: str
+    header_lines: tuple[str, ...]
+    concurrency: int
+    connect_timeout: float
+    read_timeout: float
+    max_answer_bytes: int
+
+
 class _Engine:
     """A multi handle and `concurrency` easy handles: runs one caller's batch at a time."""
 
-    def __init__(
-        self,
-        url: str,
-        header_lines: list[str],
-        concurrency: int,
-        connect_timeout: float,
-        read_timeout: float,
-        max_answer_bytes: int,
-    ) -> None:
-        self._header_lines = header_lines
-        self._read_timeout = read_timeout
-        self._max_answer_bytes = max_answer_bytes
+    def __init__(self, settings: _EngineSettings) -> None:
+        self._header_lines = list(settings.header_lines)
+        self._read_timeout = settings.read_timeout
+        self._max_answer_bytes = settings.max_answer_bytes
         self._multi = pycurl.CurlMulti()
-        self._free = [self._handle(url, connect_timeout, read_timeout) for _ in range(concurrency)]
+        self._free = [
+            self._handle(settings.url, settings.connect_timeout, settings.read_timeout)
+            for _ in range(settings.concurrency)
+        ]
         self._busy: dict[pycurl.Curl, _Exchange] = {}
 
     def _handle(self, url: str, connect_timeout: float, read_timeout: float) -> pycurl.Curl:
