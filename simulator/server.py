@@ -20,7 +20,7 @@ from types import FrameType, TracebackType
 from typing import Self
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 from simulator.app import create_simulator_app
 from simulator.config import DEFAULT_HOST, DEFAULT_PORT, SimulatorConfig
@@ -73,26 +73,17 @@ class _DaemonThreadPool:
             self._idle.release()
 
 
-class _PooledWSGIServer(BaseWSGIServer):
-    """werkzeug's server, each connection handled on a thread of a pool rather than a new thread."""
-
-    multithread = True
+class _PooledWSGIServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, each connection handled on a thread of a pool, not a new thread."""
 
     def __init__(self, host: str, port: int, app: Flask) -> None:
         super().__init__(host, port, app, handler=_QuietRequestHandler)
         self._pool = _DaemonThreadPool(REQUEST_THREADS, "simulator-request")
 
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
-        self._pool.submit(lambda: self._handle(request, client_address))
-
-    def _handle(self, request: socket.socket, client_address: tuple[str, int]) -> None:
-        """What socketserver's per-connection thread does: handle, report an error, close."""
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
+        # process_request_thread is what socketserver's per-connection thread runs: handle, report
+        # an error, close the connection.
+        self._pool.submit(lambda: self.process_request_thread(request, client_address))
 
 
 class SimulatorServer:
