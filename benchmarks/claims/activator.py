@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.alternation import medians, off_on_order
+from benchmarks.alternation import medians
 from benchmarks.claims.config import SECTION_TITLES
 from benchmarks.claims.context import (
     ACTIVATOR_ROUNDS,
@@ -51,19 +51,12 @@ def run_http_activator(ctx: Context) -> SectionResult:
         http_rate, wallet_rate = medians((on, run.rate) for on, run in rounds)
         http_runs = [(ACTIVATOR_ROUNDS_FROM + n, run) for n, (on, run) in enumerate(rounds) if on]
         ctx.say(f"  HTTP activator, paced at half its bursts' median {http_rate:,.1f} claims/s …")
-        threads = config.connections
-        paced, achieved = ctx.runner.paced(HTTP_PACED, config.claims, http_rate / 2, threads=threads)
-        clean = _Case(
-            burst=http_runs[-1][1],
-            burst_grants=_grants(stack.sim.operator_grants(), http_runs[-1][0]),
-            paced=paced,
-            paced_rate=http_rate / 2,
-            paced_achieved=achieved,
-            paced_grants=_grants(stack.sim.operator_grants(), HTTP_PACED),
-        )
+        last_campaign, last_burst = http_runs[-1]
+        clean = _then_paced(ctx, last_campaign, last_burst, HTTP_PACED, http_rate / 2)
         stack.sim.set_operator_faults(latency_ms=latency, rate_5xx=failing, seed=FAULT_SEED)
         ctx.say(f"  HTTP activator, {failing:.0%} of grant requests answered 5xx …")
-        faulty = _burst_then_paced(ctx, HTTP_FAILING, HTTP_FAILING_PACED)
+        failing_burst = ctx.runner.burst(HTTP_FAILING, config.claims)
+        faulty = _then_paced(ctx, HTTP_FAILING, failing_burst, HTTP_FAILING_PACED, failing_burst.rate / 2)
     finally:
         stack.sim.clear_operator_faults()
     pct = f"{failing:.0%} failing grants"
@@ -111,14 +104,14 @@ def run_http_activator(ctx: Context) -> SectionResult:
 
 def _alternating_bursts(ctx: Context) -> list[tuple[bool, ClaimsRun]]:
     """Bursts with the wallet activator (False) and the HTTP activator (True): wallet, HTTP, HTTP, …"""
-    ran: list[tuple[bool, ClaimsRun]] = []
-    for n, http in enumerate(off_on_order(ACTIVATOR_ROUNDS)):
-        name = "HTTP activator" if http else "wallet activator"
-        ctx.say(f"  burst {n + 1} of {2 * ACTIVATOR_ROUNDS}: {name} …")
+
+    def switch(http: bool) -> None:
         ctx.stack.run_pipeline(Pipeline(activator="http") if http else Pipeline())
-        run = ctx.runner.burst(ACTIVATOR_ROUNDS_FROM + n, ctx.config.claims)
-        ctx.say(f"    {run.rate:,.1f} claims/s, p99 {run.p99:.2f} s")
-        ran.append((http, run))
+
+    def label(http: bool) -> str:
+        return "HTTP activator" if http else "wallet activator"
+
+    ran = ctx.alternating_bursts(ACTIVATOR_ROUNDS, ACTIVATOR_ROUNDS_FROM, label, switch)
     ctx.stack.run_pipeline(Pipeline(activator="http"))
     return ran
 
@@ -157,14 +150,14 @@ class _Case:
         }
 
 
-def _burst_then_paced(ctx: Context, burst_campaign: int, paced_campaign: int) -> _Case:
-    claims, threads = ctx.config.claims, ctx.config.connections
-    burst = ctx.runner.burst(burst_campaign, claims)
-    burst_grants = _grants(ctx.stack.sim.operator_grants(), burst_campaign)
-    rate = burst.rate / 2
-    paced, achieved = ctx.runner.paced(paced_campaign, claims, rate, threads=threads)
-    paced_grants = _grants(ctx.stack.sim.operator_grants(), paced_campaign)
-    return _Case(burst, burst_grants, paced, rate, achieved, paced_grants)
+def _then_paced(
+    ctx: Context, burst_campaign: int, burst: ClaimsRun, paced_campaign: int, rate: float
+) -> _Case:
+    """A case of (f): a burst that ran, then claims paced at `rate`, with the grants the endpoint saw."""
+    config = ctx.config
+    paced, achieved = ctx.runner.paced(paced_campaign, config.claims, rate, threads=config.connections)
+    seen = ctx.stack.sim.operator_grants()
+    return _Case(burst, _grants(seen, burst_campaign), paced, rate, achieved, _grants(seen, paced_campaign))
 
 
 def _grants(snapshot: dict[str, Any], campaign_id: int) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from benchmarks.alternation import off_on_order
 from benchmarks.claims.config import ClaimsBenchConfig
 from benchmarks.claims.load import LoadGenerator
 from benchmarks.claims.runs import ClaimRunner, ClaimsRun
@@ -40,6 +41,20 @@ class Context:
             self.stack.run_pipeline(Pipeline())
             self.wallet = self.runner.burst(BURST, self.config.claims)
         return self.wallet
+
+    def alternating_bursts(
+        self, rounds: int, first_campaign: int, label: Callable[[bool], str], switch: Callable[[bool], None]
+    ) -> list[tuple[bool, ClaimsRun]]:
+        """`rounds` bursts of each side, in the order off, on, on, off, … (campaigns from
+        `first_campaign`, one each); before each, `switch(on)` readies the side `label(on)` names."""
+        ran: list[tuple[bool, ClaimsRun]] = []
+        for n, on in enumerate(off_on_order(rounds)):
+            self.say(f"  burst {n + 1} of {2 * rounds}: {label(on)} …")
+            switch(on)
+            run = self.runner.burst(first_campaign + n, self.config.claims)
+            self.say(f"    {run.rate:,.1f} claims/s, p99 {run.p99:.2f} s")
+            ran.append((on, run))
+        return ran
 
 
 def campaign_sizes(config: ClaimsBenchConfig, ingress_audience: int) -> dict[int, int]:

@@ -9,11 +9,10 @@ figure is the median claims/s with the trail beside the median without it; the t
 
 from __future__ import annotations
 
-from benchmarks.alternation import medians, off_on_order
+from benchmarks.alternation import medians
 from benchmarks.claims.config import SECTION_TITLES
 from benchmarks.claims.context import TRAIL_ROUNDS_FROM, Context
 from benchmarks.claims.report import Row, SectionResult, Target
-from benchmarks.claims.runs import ClaimsRun
 from benchmarks.claims.stack import Pipeline
 
 MOST_SLOWDOWN = 0.10  # issue 11: the trail makes the flow at most 10 % slower
@@ -22,14 +21,15 @@ MOST_SLOWDOWN = 0.10  # issue 11: the trail makes the flow at most 10 % slower
 def run_trail_cost(ctx: Context) -> SectionResult:
     """Run the alternating bursts; compare the medians."""
     config, stack = ctx.config, ctx.stack
-    ran: list[tuple[bool, ClaimsRun]] = []
-    for n, on in enumerate(off_on_order(config.trail_rounds)):
-        ctx.say(f"  burst {n + 1} of {2 * config.trail_rounds}: trail {'on' if on else 'off'} (restarting) …")
+
+    def switch(on: bool) -> None:
         stack.restart_with({"TRAIL_ENABLED": "true" if on else "false"})
         stack.run_pipeline(Pipeline())
-        run = ctx.runner.burst(TRAIL_ROUNDS_FROM + n, config.claims)
-        ctx.say(f"    {run.rate:,.1f} claims/s, p99 {run.p99:.2f} s")
-        ran.append((on, run))
+
+    def label(on: bool) -> str:
+        return f"trail {'on' if on else 'off'} (restarting)"
+
+    ran = ctx.alternating_bursts(config.trail_rounds, TRAIL_ROUNDS_FROM, label, switch)
     # (g) runs last (SECTIONS' order): no section after it needs the trail's setting back.
     runs = {side: [run for on, run in ran if on == side] for side in (False, True)}
     on_rate, off_rate = medians((on, run.rate) for on, run in ran)
