@@ -213,18 +213,10 @@ class _Engine:
                 self._start(self._free.pop(), index, *posts[index])
             self._perform()
             for handle, error in self._finished():
-                exchange = self._busy.pop(handle)
-                self._multi.remove_handle(handle)
-                self._free.append(handle)
-                results[exchange.index] = (self._result(handle, exchange, error), self._seconds(exchange))
-            for handle, exchange in self._late():
-                self._busy.pop(handle)
-                self._multi.remove_handle(handle)  # aborts the exchange; the connection is dropped
-                self._free.append(handle)
-                results[exchange.index] = (
-                    self._result(handle, exchange, pycurl.E_OPERATION_TIMEDOUT),
-                    self._seconds(exchange),
-                )
+                self._end(handle, error, results)
+            # After the finished are released: a late handle is one still running.
+            for handle in self._late():
+                self._end(handle, pycurl.E_OPERATION_TIMEDOUT, results)
             if self._busy:
                 self._multi.select(POLL_SECONDS)
         return [result for result in results if result is not None]
@@ -288,14 +280,21 @@ class _Engine:
             if not queued:
                 return finished
 
-    def _late(self) -> list[tuple[pycurl.Curl, _Exchange]]:
-        """Exchanges connected longer than the read timeout ago (connecting has its own timeout)."""
+    def _late(self) -> list[pycurl.Curl]:
+        """Handles connected longer than the read timeout ago (connecting has its own timeout)."""
         now = time.monotonic()
         return [
-            (handle, exchange)
+            handle
             for handle, exchange in self._busy.items()
             if exchange.connected is not None and now - exchange.connected > self._read_timeout
         ]
+
+    def _end(self, handle: pycurl.Curl, error: int, results: list[tuple[PostResult, float] | None]) -> None:
+        """Take a handle off the multi (aborting a running exchange), free it, record its result."""
+        exchange = self._busy.pop(handle)
+        self._multi.remove_handle(handle)
+        self._free.append(handle)
+        results[exchange.index] = (self._result(handle, exchange, error), self._seconds(exchange))
 
     def _result(self, handle: pycurl.Curl, exchange: _Exchange, error: int) -> PostResult:
         status = int(handle.getinfo(pycurl.RESPONSE_CODE))
