@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from app.domain.audience import KEEP, Candidate, CustomerPage, DecidedPage, Decision, OperatorFlags, Verdict
 
 NO_FLAGS = OperatorFlags()
+T = TypeVar("T")
 
 
 class PolicyConfigError(ValueError):
@@ -82,19 +83,33 @@ class AttributePolicy(Policy):
         self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
     ) -> Sequence[Verdict]:
         """The same verdicts for a page: judged once per distinct attribute value."""
-        values, ids = page.column(self.attribute), page.customer_ids
-        known: dict[str | None, Verdict] = {}
-        verdicts = []
-        for i in rows:
-            own = flags.get(ids[i]) if flags else None
-            if own is not None:
-                verdicts.append(self.judge(values[i], own))
-                continue
-            verdict = known.get(values[i])
-            if verdict is None:
-                verdict = known[values[i]] = self.judge(values[i], NO_FLAGS)
-            verdicts.append(verdict)
-        return verdicts
+        values = picked(page.column(self.attribute), rows)
+        own = customers_flags(page, flags, rows)
+        plain = values if own is None else [v for v, f in zip(values, own, strict=True) if f is None]
+        known = {value: self.judge(value, NO_FLAGS) for value in dict.fromkeys(plain)}
+        if own is None:
+            return list(map(known.__getitem__, values))
+        return [
+            known[value] if f is None else self.judge(value, f) for value, f in zip(values, own, strict=True)
+        ]
+
+
+def picked(column: Sequence[T], rows: Sequence[int]) -> Sequence[T]:
+    """A page column's values at `rows` (the column itself when rows are all of it, in order)."""
+    if isinstance(rows, range) and rows == range(len(column)):
+        return column
+    return list(map(column.__getitem__, rows))
+
+
+def customers_flags(
+    page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
+) -> list[OperatorFlags | None] | None:
+    """Each of `rows`' own operator flags (None for a customer without any); None when no customer
+    of the page has flags, the usual case, so that callers can skip a per-customer look-up."""
+    if not flags:
+        return None
+    own = list(map(flags.get, picked(page.customer_ids, rows)))
+    return own if any(f is not None for f in own) else None
 
 
 class PolicyPipeline:

@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 
 from app.domain.audience import Candidate, CustomerPage, OperatorFlags, Verdict
-from app.policies.base import Policy
+from app.policies.base import Policy, customers_flags, picked
 
 DEFAULT_SEGMENTS: Mapping[int, str] = {0: "standard", 1: "silver", 2: "gold", 3: "platinum"}
 
@@ -54,19 +54,15 @@ class VipSegmentation(Policy):
         self, page: CustomerPage, flags: Mapping[str, OperatorFlags], rows: Sequence[int]
     ) -> Sequence[Verdict]:
         """The same verdicts for a page: one shared verdict per distinct level."""
-        values, ids = page.column(self.attribute), page.customer_ids
-        by_value: dict[str | None, Verdict] = {}
+        values = picked(page.column(self.attribute), rows)
         by_level: dict[int | None, Verdict] = {}
-        verdicts = []
-        for i in rows:
-            own = flags.get(ids[i]) if flags else None
-            if own is not None and own.vip_level is not None:
-                verdicts.append(self._verdict_for(own.vip_level, by_level))
-                continue
-            verdict = by_value.get(values[i])
-            if verdict is None:
-                verdict = by_value[values[i]] = self._verdict_for(_as_int(values[i]), by_level)
-            verdicts.append(verdict)
+        by_value = {value: self._verdict_for(_as_int(value), by_level) for value in dict.fromkeys(values)}
+        verdicts = list(map(by_value.__getitem__, values))
+        own = customers_flags(page, flags, rows)
+        if own is not None:
+            for position, customer_flags in enumerate(own):
+                if customer_flags is not None and customer_flags.vip_level is not None:
+                    verdicts[position] = self._verdict_for(customer_flags.vip_level, by_level)
         return verdicts
 
     def _verdict_for(self, level: int | None, known: dict[int | None, Verdict]) -> Verdict:

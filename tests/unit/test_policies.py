@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.domain.audience import Candidate, CustomerPage, OperatorFlags, Verdict
+from app.domain.audience import AttributeColumns, Candidate, CustomerPage, OperatorFlags, Verdict
 from app.policies.base import Policy, PolicyConfigError, PolicyPipeline, build_pipeline, load_policy
 from app.policies.consent import ConsentScrub
 from app.policies.fraud import FraudCheck
@@ -172,3 +174,52 @@ def test_a_policy_written_per_customer_sees_only_customers_no_earlier_policy_scr
 def test_an_empty_page_is_decided_without_asking_any_policy() -> None:
     decided = DEFAULT.decide_page(CustomerPage([], [], [], []), {})
     assert len(decided) == 0 and decided.counts().rows == 0
+
+
+# Any page, at once or customer by customer -------------------------------------------------------
+
+NAMES = ("Consent", "FraudFlag", "VIPLevel")
+VALUES = st.sampled_from([None, "0", "1", "true", " YES ", "2", "9", "-3", "oops", ""])
+FLAGS = st.builds(
+    OperatorFlags,
+    consent=st.none() | st.booleans(),
+    fraud=st.none() | st.booleans(),
+    vip_level=st.none() | st.integers(-1, 5),
+)
+
+
+class EveryThird(Policy):
+    """Written per customer: scrubs every third customer it is shown, segments the others."""
+
+    def evaluate(self, candidate: Candidate, flags: OperatorFlags) -> Verdict:
+        if int(candidate.customer_id[1:]) % 3 == 0:
+            return Verdict(scrub_reason="third")
+        return Verdict(segment="kept-by-third")
+
+
+PIPELINES = [DEFAULT, PolicyPipeline([VipSegmentation(), ConsentScrub(), EveryThird(), FraudCheck()])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(VALUES, VALUES, VALUES), max_size=40),
+    flagged=st.dictionaries(st.integers(0, 39), FLAGS, max_size=10),
+    columns=st.booleans(),
+    pipeline=st.sampled_from(PIPELINES),
+)
+def test_any_page_decided_at_once_matches_each_customer_decided_alone(
+    rows: list[tuple[str | None, ...]],
+    flagged: dict[int, OperatorFlags],
+    columns: bool,
+    pipeline: PolicyPipeline,
+) -> None:
+    ids = [f"c{i}" for i in range(len(rows))]
+    attributes = (
+        AttributeColumns(NAMES, [list(c) for c in zip(*rows, strict=True)] or [[], [], []], len(rows))
+        if columns
+        else [dict(zip(NAMES, r, strict=True)) for r in rows]
+    )
+    page = CustomerPage(ids, [1] * len(rows), ["PROMO"] * len(rows), attributes)
+    flags = {f"c{i}": f for i, f in flagged.items()}
+    decided = pipeline.decide_page(page, flags)
+    assert list(decided.decisions()) == pipeline.decide_all(page.candidates(), flags)
