@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.adapters.db.audience import _attributes_json
+from app.adapters.db.audience import _attributes_json, _copy_lines
 from app.adapters.optimove.contract import OptimoveContract
-from app.domain.audience import AttributeColumns, CustomerPage
+from app.domain.audience import AttributeColumns, CustomerPage, DecidedPage
 
 NAMES = ("Consent", 'Odd "{name}"', "VIPLevel")
 COLUMNS = (("1", None, "0"), ("{}", "\\", "é\n"), (None, "2", "3"))
@@ -53,3 +57,68 @@ def test_the_columns_json_is_the_text_orjson_writes_for_each_customers_mapping()
 
     assert _attributes_json(rows) == expected
     assert _attributes_json(list(rows)) == expected  # the same from mappings
+
+
+# The COPY text of a decided page, against the plainest way of writing it --------------------------
+
+AWKWARD = st.sampled_from(["a", "b\\c", "tab\there", "new\nline", "cr\rx", "é", "{}", '"q"', "\\N"])
+MAYBE = st.none() | AWKWARD
+
+
+def plain_copy_text(value: str | None) -> str:
+    """COPY's text format field by field: NULL as \\N, backslash and control characters escaped."""
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def plain_copy_lines(campaign_id: int, page_no: int, page: DecidedPage) -> str:
+    c = page.customers
+    return "".join(
+        "\t".join(
+            [
+                str(campaign_id),
+                plain_copy_text(c.customer_ids[i]),
+                str(page_no),
+                "\\N" if c.action_ids[i] is None else str(c.action_ids[i]),
+                plain_copy_text(c.promo_codes[i]),
+                plain_copy_text(orjson.dumps(dict(c.attributes[i])).decode()),
+                plain_copy_text(page.segments[i]),
+                "t" if page.eligible[i] else "f",
+                plain_copy_text(page.scrub_reasons[i]),
+            ]
+        )
+        + "\n"
+        for i in range(len(page))
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            AWKWARD,  # customer id
+            st.none() | st.integers(-3, 3),  # action id
+            MAYBE,  # promo code
+            st.tuples(MAYBE, MAYBE),  # attributes
+            MAYBE,  # segment
+            MAYBE,  # scrub reason (eligible when None)
+        ),
+        max_size=30,
+    ),
+    columns=st.booleans(),
+    page_no=st.integers(0, 10**6),
+)
+def test_a_pages_copy_text_is_each_row_written_field_by_field(
+    rows: list[tuple[Any, ...]], columns: bool, page_no: int
+) -> None:
+    names = ("Consent", 'Odd "\\name"')
+    values = [r[3] for r in rows]
+    attributes = (
+        AttributeColumns(names, [[v[0] for v in values], [v[1] for v in values]], len(rows))
+        if columns
+        else [dict(zip(names, v, strict=True)) for v in values]
+    )
+    customers = CustomerPage([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], attributes)
+    page = DecidedPage(customers, [r[5] is None for r in rows], [r[5] for r in rows], [r[4] for r in rows])
+    assert _copy_lines(4242, page_no, page) == plain_copy_lines(4242, page_no, page)
