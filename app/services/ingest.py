@@ -33,6 +33,7 @@ from app.services.operator_control import (
     ControlConfig,
     TripRecorder,
     defers_approvals,
+    effective_for,
     hold_if_over_audience,
     mode_at_creation,
     needs_settling,
@@ -155,6 +156,7 @@ def ingest_page(
     with uow_factory() as uow:
         campaign = uow.campaigns.get(campaign_id)
         state = uow.pages.state(campaign_id, page_no)
+        has_flags = uow.operator_data.has_any()
     if campaign is None or campaign.state != CampaignState.INGESTING or state != PAGE_PENDING:
         return PageResult("skipped")
     if campaign.last_page is not None and page_no > campaign.last_page:
@@ -165,9 +167,10 @@ def ingest_page(
     )
     short = len(customers) < campaign.page_size
     first_id = customers.customer_ids[0] if customers else None
-    with uow_factory() as uow:
-        has_flags = bool(customers) and uow.operator_data.has_any()
-        flags = uow.operator_data.flags_for(customers.customer_ids) if has_flags else {}
+    flags = {}
+    if has_flags and customers:  # most operators keep no flags: no transaction for them
+        with uow_factory() as uow:
+            flags = uow.operator_data.flags_for(customers.customer_ids)
     decided = pipeline.decide_page(customers, flags)
     now = clock()
     promo_code = _promo_code(customers)
@@ -193,8 +196,12 @@ def ingest_page(
         # Only the scrubbed customers have a trail event at ingest: no object for the eligible ones.
         scrubbed = list(decided.scrubbed())
         uow.trail.append(trail_steps.page_ingested(campaign_id, page_no, scrubbed, flags, pipeline, now=now))
+        # Read once for the page: whether approvals wait for the end of ingest, and the audience cap.
+        settings = effective_for(uow, config.control, campaign_id, promo_code=campaign.promo_code)
         approvals = 0
-        if campaign.mode == CampaignMode.AUTO and not defers_approvals(uow, config.control, campaign):
+        if campaign.mode == CampaignMode.AUTO and not defers_approvals(
+            uow, config.control, campaign, settings=settings
+        ):
             approvals = uow.outbox.enqueue_page_approvals(
                 campaign_id,
                 page_no,
@@ -216,7 +223,7 @@ def ingest_page(
             last_page=page_no if short else None,
             now=now,
         )
-        hold_if_over_audience(uow, config.control, campaign_id, added=counts.rows, now=now)
+        hold_if_over_audience(uow, config.control, campaign_id, added=counts.rows, now=now, settings=settings)
         finish_ingest_if_complete(uow, campaign_id, now=now, control=config.control)
         uow.commit()
     for next_page in next_pages:

@@ -135,14 +135,21 @@ def trip(config: ControlConfig, safeguard: str, campaign_id: int, count: int = 1
 
 
 def hold_if_over_audience(
-    uow: UnitOfWork, config: ControlConfig, campaign_id: int, *, added: int, now: datetime
+    uow: UnitOfWork,
+    config: ControlConfig,
+    campaign_id: int,
+    *,
+    added: int,
+    now: datetime,
+    settings: EffectiveSettings | None = None,
 ) -> bool:
     """Hold the campaign when the page that just added `added` customers took its audience over its
-    maximum (only the page that crosses it: a campaign released by an operator stays released)."""
+    maximum (only the page that crosses it: a campaign released by an operator stays released).
+    `settings`: what applies to the campaign, when the caller has read it in this unit of work."""
     campaign = uow.campaigns.get(campaign_id)
     if campaign is None or campaign.hold is not None:
         return False
-    limit = effective_for(uow, config, campaign_id).safeguards.max_audience
+    limit = (settings or effective_for(uow, config, campaign_id)).safeguards.max_audience
     if limit is None or not campaign.rows_ingested - added <= limit < campaign.rows_ingested:
         return False
     return hold_over_audience(uow, config, campaign, limit, now)
@@ -161,13 +168,14 @@ def hold_over_audience(
     return held
 
 
-def defers_approvals(uow: UnitOfWork, config: ControlConfig, campaign: Campaign) -> bool:
+def defers_approvals(
+    uow: UnitOfWork, config: ControlConfig, campaign: Campaign, *, settings: EffectiveSettings | None = None
+) -> bool:
     """Whether an auto campaign's approvals wait for the end of ingest: with a maximum audience, no
-    approval may leave before the audience is known to be within it."""
-    return (
-        campaign.mode == CampaignMode.AUTO
-        and effective_for(uow, config, campaign.id).safeguards.max_audience is not None
-    )
+    approval may leave before the audience is known to be within it. `settings`: as above."""
+    if campaign.mode != CampaignMode.AUTO:
+        return False
+    return (settings or effective_for(uow, config, campaign.id)).safeguards.max_audience is not None
 
 
 def queue_all_approvals(uow: UnitOfWork, campaign: Campaign, *, now: datetime) -> int:
