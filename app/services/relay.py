@@ -39,7 +39,9 @@ class RelayConfig:
     # While the budget is scarce (this share of its window spent) and more statuses are on their
     # way (claims, or an auto campaign still ingesting), hold statuses until the oldest is `linger`
     # old or a full batch waits: one call then carries many. Otherwise (budget to spare, or nothing
-    # more coming) they go at once.
+    # more coming) they go at once, but for the approvals of an auto campaign still ingesting, which
+    # always wait so: no customer waits on them, and a call spent on part of a batch is one fewer
+    # for its pages.
     linger: timedelta = timedelta(0)
     linger_when_budget_used: float = 0.5
 
@@ -78,6 +80,9 @@ def relay_once(
             lease=config.lease,
             linger=linger,
             approvals_paused=is_paused(uow),
+            # An auto campaign's pages keep queueing approvals while it ingests: whatever the budget,
+            # each call carries a full batch (sampled with budget to spare: 50 of 97 calls did not).
+            approvals_linger=config.linger,
         )
         uow.commit()
     if batch is None:

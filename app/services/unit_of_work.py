@@ -374,10 +374,14 @@ class OutboxRepository(Protocol):
         lease: timedelta,
         linger: timedelta = timedelta(0),
         approvals_paused: bool = False,
+        approvals_linger: timedelta = timedelta(0),
     ) -> ClaimedBatch | None:
         """Lease up to `limit` due rows of the most urgent campaign that is not held; None when
         nothing is due. `approvals_paused` (the pause) leaves auto campaigns' approvals waiting:
-        only statuses of rewards already granted (claim mode) go."""
+        only statuses of rewards already granted (claim mode) go.
+
+        `linger`: every campaign's rows wait until the oldest is that old or a full batch waits.
+        `approvals_linger`: the same, whatever the budget, for an auto campaign still ingesting."""
         ...
 
     def mark_sent(self, batch: ClaimedBatch, *, now: datetime, call_id: int | None = None) -> int:

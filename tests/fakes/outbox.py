@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from app.domain.campaigns import CampaignMode
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
@@ -162,9 +162,11 @@ class FakeOutbox:
         lease: timedelta,
         linger: timedelta = timedelta(0),
         approvals_paused: bool = False,
+        approvals_linger: timedelta = timedelta(0),
     ) -> ClaimedBatch | None:
         """Lease up to `limit` due rows of the most urgent campaign that is not held; None when
-        nothing is due. `approvals_paused` leaves auto campaigns' approvals waiting.
+        nothing is due. `approvals_paused` leaves auto campaigns' approvals waiting; `linger` and
+        `approvals_linger` (auto campaigns still ingesting) wait for a full batch or old rows.
 
         As in SQL, the most urgent campaign is chosen among those with due rows whoever holds them,
         and only then are rows locked by another relay skipped: that campaign's batch may be empty.
@@ -175,11 +177,14 @@ class FakeOutbox:
             if campaign.hold is not None or (approvals_paused and campaign.mode == CampaignMode.AUTO):
                 return False
             rows = [row for row in due if row.campaign_id == campaign.id]
-            if linger <= timedelta(0) or not rows:
-                return bool(rows)
-            return (
-                any(row.created_at <= now - linger for row in rows)
-                or sum(r.stands_for for r in rows) >= limit
+            if not rows:
+                return False
+            ingesting = campaign.state == CampaignState.INGESTING and campaign.mode == CampaignMode.AUTO
+            waits = [linger, approvals_linger if ingesting else timedelta(0)]
+            return all(
+                any(row.created_at <= now - wait for row in rows) or sum(r.stands_for for r in rows) >= limit
+                for wait in waits
+                if wait > timedelta(0)
             )
 
         candidates = [campaign for campaign in self._campaigns.rows() if ready(campaign)]

@@ -37,7 +37,7 @@ from app.adapters.db.dialect import (
 from app.adapters.db.notifications import notify_outbox
 from app.adapters.db.tables import campaign_audience, campaigns, outbox
 from app.clock import as_utc
-from app.domain.campaigns import CampaignMode
+from app.domain.campaigns import CampaignMode, CampaignState
 from app.domain.outbox import (
     PAGE_APPROVALS,
     PROMOTION_STATUS,
@@ -89,6 +89,26 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
         outbox.c.available_at <= now,
         or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
     )
+
+
+def _filled_or_ripe(now: datetime, limit: int, linger: timedelta) -> ColumnElement[bool]:
+    """The campaign (`campaigns` in the query) has a full batch due, or a due row `linger` old."""
+    ripe = select(outbox.c.id).where(
+        _claimable(now), outbox.c.campaign_id == campaigns.c.id, outbox.c.created_at <= now - linger
+    )
+    full = (
+        select(outbox.c.id)
+        .where(_claimable(now), outbox.c.campaign_id == campaigns.c.id)
+        .offset(limit - 1)
+        .limit(1)
+    )
+    # Pages' customers due add up to a full batch (a range of the unique key: pages' rows only).
+    full_pages = (
+        select(func.coalesce(func.sum(outbox.c.customers), 0))
+        .where(outbox.c.kind == PAGE_APPROVALS, outbox.c.campaign_id == campaigns.c.id, _claimable(now))
+        .scalar_subquery()
+    )
+    return or_(ripe.exists(), full.exists(), full_pages >= limit)
 
 
 def _any(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -205,35 +225,27 @@ class SqlOutbox:
         lease: timedelta,
         linger: timedelta = timedelta(0),
         approvals_paused: bool = False,
+        approvals_linger: timedelta = timedelta(0),
     ) -> ClaimedBatch | None:
         """Lease up to `limit` pending rows of the most urgent campaign that is not held; None when
         nothing is due. `approvals_paused` leaves auto campaigns' approvals waiting.
 
         With a `linger`, a campaign's rows wait until the oldest is that old or a full batch is waiting,
-        so that under a scarce rate budget each call carries as many statuses as it can.
+        so that under a scarce rate budget each call carries as many statuses as it can. An auto
+        campaign still ingesting waits so for `approvals_linger` whatever the budget: its pages keep
+        queueing approvals, and a call spent on part of a batch is a call fewer for its pages.
         """
         # The most urgent campaign with something due; its rows are then read through the partial index.
         due = select(outbox.c.kind).where(_claimable(now), outbox.c.campaign_id == campaigns.c.id).limit(1)
-        ready: ColumnElement[bool] = due.exists()
+        ready: list[ColumnElement[bool]] = [due.exists()]
         if linger > timedelta(0):
-            ripe = select(outbox.c.id).where(
-                _claimable(now), outbox.c.campaign_id == campaigns.c.id, outbox.c.created_at <= now - linger
+            ready.append(_filled_or_ripe(now, limit, linger))
+        if approvals_linger > timedelta(0):
+            ingesting = and_(
+                campaigns.c.state == CampaignState.INGESTING.value,
+                campaigns.c.mode == CampaignMode.AUTO.value,
             )
-            full = (
-                select(outbox.c.id)
-                .where(_claimable(now), outbox.c.campaign_id == campaigns.c.id)
-                .offset(limit - 1)
-                .limit(1)
-            )
-            # Pages' customers due add up to a full batch (a range of the unique key: pages' rows only).
-            full_pages = (
-                select(func.coalesce(func.sum(outbox.c.customers), 0))
-                .where(
-                    outbox.c.kind == PAGE_APPROVALS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
-                )
-                .scalar_subquery()
-            )
-            ready = or_(ripe.exists(), full.exists(), full_pages >= limit)
+            ready.append(or_(~ingesting, _filled_or_ripe(now, limit, approvals_linger)))
         sendable: list[ColumnElement[bool]] = [campaigns.c.hold.is_(None)]
         if approvals_paused:
             sendable.append(campaigns.c.mode != CampaignMode.AUTO.value)
@@ -247,7 +259,7 @@ class SqlOutbox:
                     outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
                 ),
             )
-            .where(ready, *sendable)
+            .where(*ready, *sendable)
             .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
             .limit(1)
         ).first()

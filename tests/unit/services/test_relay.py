@@ -296,3 +296,25 @@ def test_while_the_budget_is_scarce_and_an_auto_campaign_still_ingests_approvals
     assert relay(uow, sink, clock, config=lingering) is None  # 7 of 10, and more pages are coming
     sink.used = 0.2
     assert relay(uow, sink, clock, config=lingering) == RelayResult("sent", CAMPAIGN, 7)  # budget to spare
+
+
+def test_an_auto_campaign_still_ingesting_fills_its_calls_even_with_budget_to_spare(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, clock: FixedClock
+) -> None:
+    approving_pages(uow, [f"a{i}" for i in range(7)])
+    db.campaigns.rows[CAMPAIGN] = replace(db.campaigns.rows[CAMPAIGN], state=CampaignState.INGESTING)
+    sink = FakeStatusSink(used=0.0)
+    lingering = replace(CONFIG, linger=timedelta(seconds=10))
+
+    assert relay(uow, sink, clock, config=lingering) is None  # 7 of 10 while its pages keep coming
+    later = FixedClock(T0 + timedelta(seconds=10))
+    assert relay(uow, sink, later, config=lingering) == RelayResult("sent", CAMPAIGN, 7)  # the linger is over
+    more = [f"b{i}" for i in range(3)]
+    with uow() as u:
+        u.audience.write_page(
+            CAMPAIGN, 1, [Decision(Candidate(c, "P", 1, {}), True, None, None) for c in more]
+        )
+        u.outbox.enqueue_page_approvals(CAMPAIGN, 1, deadline=None, now=later.now)
+        u.campaigns.finish_ingest(CAMPAIGN, CampaignState.APPROVING, now=later.now)
+        u.commit()
+    assert relay(uow, sink, later, config=lingering) == RelayResult("sent", CAMPAIGN, 3)  # ingest is over
