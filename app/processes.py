@@ -45,11 +45,24 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
+# Ports free_port gave out: the kernel may pick a port again that it just gave, before the server
+# it was meant for has bound it (seen: two of 2,000 calls in a row).
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+_FREE_PORT_ATTEMPTS = 100
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, and not given out before by this process."""
+    with _handed_out_lock:
+        for _ in range(_FREE_PORT_ATTEMPTS):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError(f"no new free port in {_FREE_PORT_ATTEMPTS} tries")
 
 
 class TimedOut(RuntimeError):
@@ -69,11 +82,13 @@ def wait_for(
 
 
 def http_ready(url: str) -> Callable[[], bool]:
-    """A condition that holds once `url` answers anything below 500."""
+    """A condition that holds once `url` answers with success (2xx). Anything else is not the
+    process waited for: a 404 is another server on its port (seen: the web process could not bind,
+    the simulator answered there, and a run went on against it)."""
 
     def check() -> bool:
         try:
-            return requests.get(url, timeout=1).status_code < 500
+            return 200 <= requests.get(url, timeout=1).status_code < 300
         except requests.RequestException:
             return False
 
