@@ -173,19 +173,23 @@ class FakeOutbox:
         """
         due = [row for row in self._rows.rows() if row.claimable(now)]
 
+        def must_fill(campaign: CampaignRow) -> bool:
+            """A linger applies to the campaign and none of its due rows is that old."""
+            rows = [row for row in due if row.campaign_id == campaign.id]
+            ingesting = campaign.state == CampaignState.INGESTING and campaign.mode == CampaignMode.AUTO
+            waits = [linger, approvals_linger if ingesting else timedelta(0)]
+            return any(
+                wait > timedelta(0) and not any(row.created_at <= now - wait for row in rows)
+                for wait in waits
+            )
+
         def ready(campaign: CampaignRow) -> bool:
             if campaign.hold is not None or (approvals_paused and campaign.mode == CampaignMode.AUTO):
                 return False
             rows = [row for row in due if row.campaign_id == campaign.id]
             if not rows:
                 return False
-            ingesting = campaign.state == CampaignState.INGESTING and campaign.mode == CampaignMode.AUTO
-            waits = [linger, approvals_linger if ingesting else timedelta(0)]
-            return all(
-                any(row.created_at <= now - wait for row in rows) or sum(r.stands_for for r in rows) >= limit
-                for wait in waits
-                if wait > timedelta(0)
-            )
+            return not must_fill(campaign) or sum(r.stands_for for r in rows) >= limit
 
         candidates = [campaign for campaign in self._campaigns.rows() if ready(campaign)]
         if not candidates:
@@ -208,7 +212,9 @@ class FakeOutbox:
             )
             due = [row for row in self._rows.rows() if row.claimable(now)]
             if not any(r.campaign_id == head.id and r.kind == PROMOTION_STATUS for r in due):
-                return self._claim_pages(head.id, due, now=now, limit=limit, lease=lease)
+                return self._claim_pages(
+                    head.id, due, now=now, limit=limit, lease=lease, fill=must_fill(head)
+                )
             kind = PROMOTION_STATUS
         batch = sorted(
             (
@@ -393,7 +399,14 @@ class FakeOutbox:
         )
 
     def _claim_pages(
-        self, campaign_id: int, due: list[OutboxRow], *, now: datetime, limit: int, lease: timedelta
+        self,
+        campaign_id: int,
+        due: list[OutboxRow],
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        fill: bool,
     ) -> ClaimedBatch | None:
         rows = sorted(
             (
@@ -411,31 +424,38 @@ class FakeOutbox:
         pages: list[PageRange] = []
         deadline = None
         attempt = 1
+        changes: list[tuple[OutboxKey, OutboxRow]] = []  # made only if the batch goes
         for row in rows:
             if room <= 0:
                 break
             wanted = min(row.customers or 0, room)
             ids = self._page_customers(campaign_id, row.page_no, after=row.sent_through)[:wanted]
             if not ids:
-                self._rows.update(self._key(row), replace(row, customers=0, sent_at=now))
+                changes.append((self._key(row), replace(row, customers=0, sent_at=now)))
                 continue
-            self._rows.update(
-                self._key(row),
-                replace(
-                    row,
-                    lease_id=lease_id,
-                    lease_until=now + lease,
-                    attempts=row.attempts + 1,
-                    lease_through=ids[-1],
-                    lease_customers=len(ids),
-                    customers=len(ids) if len(ids) < wanted else row.customers,
-                ),
+            changes.append(
+                (
+                    self._key(row),
+                    replace(
+                        row,
+                        lease_id=lease_id,
+                        lease_until=now + lease,
+                        attempts=row.attempts + 1,
+                        lease_through=ids[-1],
+                        lease_customers=len(ids),
+                        customers=len(ids) if len(ids) < wanted else row.customers,
+                    ),
+                )
             )
             pages.append(PageRange(row.id, len(ids)))
             customers.extend((customer_id, True) for customer_id in ids)
             deadline = deadline or row.deadline
             attempt = max(attempt, row.attempts + 1)
             room -= len(ids)
+        if fill and room > 0:  # as SQL's savepoint: fewer than a full batch leases nothing
+            return None
+        for key, changed in changes:
+            self._rows.update(key, changed)
         if not pages:
             return None
         return ClaimedBatch(

@@ -91,11 +91,13 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _filled_or_ripe(now: datetime, limit: int, linger: timedelta) -> ColumnElement[bool]:
-    """The campaign (`campaigns` in the query) has a full batch due, or a due row `linger` old."""
-    ripe = select(outbox.c.id).where(
-        _claimable(now), outbox.c.campaign_id == campaigns.c.id, outbox.c.created_at <= now - linger
-    )
+def _ripe(now: datetime, linger: timedelta) -> ColumnElement[bool]:
+    """The campaign (`campaigns` in the query) has a due row `linger` old."""
+    return _any(_claimable(now), outbox.c.campaign_id == campaigns.c.id, outbox.c.created_at <= now - linger)
+
+
+def _filled(now: datetime, limit: int) -> ColumnElement[bool]:
+    """The campaign (`campaigns` in the query) has a full batch due."""
     full = (
         select(outbox.c.id)
         .where(_claimable(now), outbox.c.campaign_id == campaigns.c.id)
@@ -108,7 +110,7 @@ def _filled_or_ripe(now: datetime, limit: int, linger: timedelta) -> ColumnEleme
         .where(outbox.c.kind == PAGE_APPROVALS, outbox.c.campaign_id == campaigns.c.id, _claimable(now))
         .scalar_subquery()
     )
-    return or_(ripe.exists(), full.exists(), full_pages >= limit)
+    return or_(full.exists(), full_pages >= limit)
 
 
 def _any(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -237,15 +239,21 @@ class SqlOutbox:
         """
         # The most urgent campaign with something due; its rows are then read through the partial index.
         due = select(outbox.c.kind).where(_claimable(now), outbox.c.campaign_id == campaigns.c.id).limit(1)
+        # A campaign that must fill its call (a linger applies and no row of it is that old) is ready
+        # only with a full batch due; `must_fill` tells the batch to go only if it is full, since
+        # another relay may be leasing part of what made it look full.
         ready: list[ColumnElement[bool]] = [due.exists()]
+        must_fill: ColumnElement[bool] = literal(False)
         if linger > timedelta(0):
-            ready.append(_filled_or_ripe(now, limit, linger))
+            must_fill = ~_ripe(now, linger)
         if approvals_linger > timedelta(0):
             ingesting = and_(
                 campaigns.c.state == CampaignState.INGESTING.value,
                 campaigns.c.mode == CampaignMode.AUTO.value,
             )
-            ready.append(or_(~ingesting, _filled_or_ripe(now, limit, approvals_linger)))
+            must_fill = or_(must_fill, and_(ingesting, ~_ripe(now, approvals_linger)))
+        if linger > timedelta(0) or approvals_linger > timedelta(0):
+            ready.append(or_(~must_fill, _filled(now, limit)))
         sendable: list[ColumnElement[bool]] = [campaigns.c.hold.is_(None)]
         if approvals_paused:
             sendable.append(campaigns.c.mode != CampaignMode.AUTO.value)
@@ -258,6 +266,7 @@ class SqlOutbox:
                 _any(
                     outbox.c.kind == PROMOTION_STATUS, outbox.c.campaign_id == campaigns.c.id, _claimable(now)
                 ),
+                must_fill,
             )
             .where(*ready, *sendable)
             .order_by(campaigns.c.clearance_required_by.asc().nulls_last(), campaigns.c.id)
@@ -265,7 +274,7 @@ class SqlOutbox:
         ).first()
         if head is None:
             return None
-        campaign_id, kind, expired, singles_due = head
+        campaign_id, kind, expired, singles_due, fill = head
         lease_id = str(uuid.uuid4())
         if kind == PAGE_APPROVALS:
             # Ranges whose relay died mid-call become rows of their own (counted as re-sent when sent),
@@ -273,7 +282,9 @@ class SqlOutbox:
             if expired and self._split_off_expired_ranges(campaign_id, now):
                 singles_due = True
             if not singles_due:
-                return self._claim_pages(campaign_id, now=now, limit=limit, lease=lease, lease_id=lease_id)
+                return self._claim_pages(
+                    campaign_id, now=now, limit=limit, lease=lease, lease_id=lease_id, fill=bool(fill)
+                )
             kind = PROMOTION_STATUS
         # One statement: lock the batch (SKIP LOCKED) and stamp the lease. An IN list of 10,000 literal
         # ids made the UPDATE itself the relay's bottleneck.
@@ -495,13 +506,15 @@ class SqlOutbox:
         return self._conn.execute(query.limit(1)).first() is not None
 
     def _claim_pages(
-        self, campaign_id: int, *, now: datetime, limit: int, lease: timedelta, lease_id: str
+        self, campaign_id: int, *, now: datetime, limit: int, lease: timedelta, lease_id: str, fill: bool
     ) -> ClaimedBatch | None:
         """Lease the next customers of the campaign's page approvals rows, up to `limit` in all.
 
         Pages are taken in the order they were queued; the last one taken may be taken in part
         (its next customers in id order), so every call but the campaign's last carries `limit`.
+        With `fill`, fewer than `limit` are not leased at all (None): they wait for a later call.
         """
+        savepoint = self._conn.begin_nested() if fill else None
         due = and_(_claimable(now), outbox.c.campaign_id == campaign_id, outbox.c.kind == PAGE_APPROVALS)
         # The next due page not held by another relay, locked as it is taken: another relay skips only
         # the pages this batch holds. A page taken (leased, or found empty) is no longer due.
@@ -562,6 +575,11 @@ class SqlOutbox:
             deadline = deadline or row.deadline
             attempt = max(attempt, int(row.attempts) + 1)
             room -= len(ids)
+        if savepoint is not None:
+            if room > 0:
+                savepoint.rollback()
+                return None
+            savepoint.commit()
         if not pages:
             return None
         return ClaimedBatch(
