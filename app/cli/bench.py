@@ -34,7 +34,14 @@ def bench_group() -> None:
     default=3,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Campaigns of --small-customers with the trail off, and as many on, alternating (0: none).",
+    help="Campaigns of --trail-customers with the trail off, and as many on, alternating (0: none).",
+)
+@click.option(
+    "--trail-customers",
+    default=300_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Audience of each trail run (large enough that a campaign's fixed start is a small share).",
 )
 @click.option("--page-size", default=10_000, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--rate-limit", default="50/10", show_default=True, help="LIMIT/WINDOW_SECONDS for phase 2.")
@@ -71,6 +78,7 @@ def ingest(
     small_customers: int,
     limited_customers: int | None,
     trail_rounds: int,
+    trail_customers: int,
     page_size: int,
     rate_limit: str,
     workers: str,
@@ -100,6 +108,7 @@ def ingest(
         rate_window_seconds=float(window),
         limited_customers=limited_customers,
         trail_rounds=trail_rounds,
+        trail_customers=trail_customers,
         worker_processes=tuple(int(part) for part in counts),
         worker_pool=worker_pool,
         worker_threads=worker_threads,
