@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from itertools import chain
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from app.adapters.db.dialect import (
+    COPY_NULL,
     bulk_insert_ignoring_conflicts,
+    copy_field,
     copy_or_undo,
     insert_ignoring_conflicts,
     is_postgres,
+    needs_copy_escaping,
     upsert,
 )
 from app.adapters.db.tables import audience_breakdown, campaign_audience
@@ -47,26 +51,10 @@ def _breakdown_name(value: str | None) -> str:
     return str(value)
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_NULL = r"\N"
-
-
-def _needs_escaping(text: str) -> bool:
-    # Four scans in C of one string: faster than a regular expression's character class.
-    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
-
-
-def _copy_text(value: str | None) -> str:
-    """A text field in COPY's text format (NULL as \\N, control characters escaped)."""
-    if value is None:
-        return _COPY_NULL
-    return value.translate(_COPY_ESCAPES) if _needs_escaping(value) else value
-
-
 def _copy_column(values: Sequence[str | None]) -> Sequence[str]:
     """A whole column in COPY's text format: one scan decides whether any value needs escaping."""
-    if None in values or _needs_escaping("".join(values)):  # type: ignore[arg-type]  # no None here
-        return [_copy_text(v) for v in values]
+    if None in values or needs_copy_escaping("".join(values)):  # type: ignore[arg-type]  # no None here
+        return [copy_field(v) for v in values]
     return values  # type: ignore[return-value]  # no None: every value is already COPY text
 
 
@@ -75,24 +63,13 @@ def _json_object(value: object) -> object:
 
 
 def _attributes_json(attributes: Sequence[Mapping[str, str | None]]) -> list[str]:
-    dumps = orjson.dumps
-    if isinstance(attributes, AttributeColumns):
-        # Row by row from the columns, each distinct combination of values (a handful on a page)
-        # encoded once: the text orjson writes for the customer's mapping, with no dict per customer.
-        names = attributes.names
-        if not names:
-            return ["{}"] * len(attributes)
-        encoded: dict[tuple[str | None, ...], str] = {}
+    """Each customer's attributes as the JSON text orjson writes for their mapping."""
+    return [orjson.dumps(a, default=_json_object).decode() for a in attributes]
 
-        def encode(values: tuple[str | None, ...]) -> str:
-            text = encoded[values] = dumps(dict(zip(names, values, strict=True))).decode()
-            return text
 
-        known = encoded.get
-        return [
-            known(values) or encode(values) for values in zip(*map(attributes.column, names), strict=True)
-        ]
-    return [dumps(a, default=_json_object).decode() for a in attributes]
+def _attributes_text(names: tuple[str, ...], values: tuple[str | None, ...]) -> str:
+    """A customer's attributes, given as their values in `names` order, as orjson writes the mapping."""
+    return orjson.dumps(dict(zip(names, values, strict=True))).decode()
 
 
 def _copy_lines(campaign_id: int, page_no: int, page: DecidedPage) -> str:
@@ -106,24 +83,23 @@ def _copy_lines(campaign_id: int, page_no: int, page: DecidedPage) -> str:
         return ""
     customers = page.customers
     attributes = customers.attributes
-    names: tuple[str, ...] = ()
     attribute_keys: Iterable[Hashable]
-    if isinstance(attributes, AttributeColumns) and attributes.names:
+    encode: Callable[[Any], str]
+    if isinstance(attributes, AttributeColumns):
+        # A row's attributes as its tuple of values: the JSON is written once per distinct tuple.
         names = attributes.names
-        attribute_keys = zip(*map(attributes.column, names), strict=True)
+        attribute_keys = zip(*map(attributes.column, names), strict=True) if names else repeat((), len(page))
+        encode = partial(_attributes_text, names)
     else:
-        attribute_keys = _attributes_json(attributes)
+        attribute_keys, encode = _attributes_json(attributes), str
     prefix = f"{campaign_id}\t"
 
     def tail(key: tuple[Any, ...]) -> str:
         action, promo, attribute_key, segment, eligible, reason = key
-        as_json = (
-            orjson.dumps(dict(zip(names, attribute_key, strict=True))).decode() if names else attribute_key
-        )
         return (
-            f"\t{page_no}\t{_COPY_NULL if action is None else action}\t{_copy_text(promo)}\t"
-            f"{_copy_text(as_json)}\t{_copy_text(segment)}\t{'t' if eligible else 'f'}\t"
-            f"{_copy_text(reason)}\n{prefix}"
+            f"\t{page_no}\t{COPY_NULL if action is None else action}\t{copy_field(promo)}\t"
+            f"{copy_field(encode(attribute_key))}\t{copy_field(segment)}\t{'t' if eligible else 'f'}\t"
+            f"{copy_field(reason)}\n{prefix}"
         )
 
     keys = list(

@@ -202,6 +202,23 @@ def bulk_insert_ignoring_conflicts(
     )
 
 
+COPY_NULL = r"\N"  # NULL in COPY's text format
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def needs_copy_escaping(text: str) -> bool:
+    """Whether `text` holds a character COPY's text format escapes."""
+    # Four scans in C of one string: faster than a regular expression's character class.
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
+
+
+def copy_field(value: str | None) -> str:
+    """A text field in COPY's text format (NULL as \\N, backslash and control characters escaped)."""
+    if value is None:
+        return COPY_NULL
+    return value.translate(_COPY_ESCAPES) if needs_copy_escaping(value) else value
+
+
 # psycopg2 reads a COPY's input in chunks of this many characters (its default, 8 KiB, makes a
 # page of 10,000 rows ~400 Python calls).
 COPY_CHUNK_CHARS = 1 << 20

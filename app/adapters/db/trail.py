@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, literal, select
 
-from app.adapters.db.dialect import is_postgres
+from app.adapters.db.dialect import copy_field, is_postgres
 from app.adapters.db.tables import campaign_audience, outbox, status_calls, trail_events
 from app.clock import as_utc
 from app.domain.outbox import PAGE_APPROVALS, PROMOTION_STATUS, ClaimedBatch
@@ -23,16 +23,9 @@ from app.domain.trail import MAX_DETAIL_TEXT_CHARS, StatusCall, StatusRecord, Tr
 # Below this many events a multi-row INSERT is as cheap as a COPY and simpler to run.
 COPY_FROM_EVENTS = 50
 SQLITE_ROWS_PER_STATEMENT = 500
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # Details hold ids, codes, flags and amounts as text; str() is the safety net for anything else.
 _encode = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
 _COLUMNS = "campaign_id, customer_id, at, step, details"
-
-
-def _copy_text(value: str) -> str:
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
 
 
 def _copy_lines(events: Sequence[TrailEvent]) -> str:
@@ -47,8 +40,8 @@ def _copy_lines(events: Sequence[TrailEvent]) -> str:
             at = stamps[e.at] = e.at.isoformat()
         details = encoded.get(id(e.details))
         if details is None:
-            details = encoded[id(e.details)] = _copy_text(_encode(dict(e.details)))
-        lines.append(f"{e.campaign_id}\t{_copy_text(e.customer_id)}\t{at}\t{e.step}\t{details}\n")
+            details = encoded[id(e.details)] = copy_field(_encode(dict(e.details)))
+        lines.append(f"{e.campaign_id}\t{copy_field(e.customer_id)}\t{at}\t{e.step}\t{details}\n")
     return "".join(lines)
 
 
